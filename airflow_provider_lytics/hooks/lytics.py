@@ -1,0 +1,474 @@
+"""Synchronous Lytics API hook (requests), used on workers by operators and sensors.
+
+Every public method says whether it is safe to retry. Safe calls are retried on network errors, 429 and
+5xx; unsafe calls (creating segments or jobs, job commands) only when the request certainly did not reach
+Lytics. See :mod:`airflow_provider_lytics.client.retry`.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import dataclass
+from functools import cached_property
+from typing import IO, TYPE_CHECKING, Any
+from urllib.parse import quote
+
+from airflow.providers.common.compat.sdk import BaseHook
+
+from airflow_provider_lytics import __version__
+from airflow_provider_lytics.client.config import LyticsSettings, settings_from_connection
+from airflow_provider_lytics.client.envelope import Envelope, build_error, entity_not_found, parse_success
+from airflow_provider_lytics.client.errors import LyticsConfigError, LyticsError, LyticsTransportError
+from airflow_provider_lytics.client.retry import RetryPolicy, RetryTracker, parse_retry_after
+from airflow_provider_lytics.forms import LYTICS_UI_FIELD_BEHAVIOUR
+
+if TYPE_CHECKING:
+    import requests
+
+USER_AGENT = f"airflow-provider-lytics/{__version__}"
+SCAN_PAGE_LIMIT = 100  # the documented maximum rows per scan page
+
+
+@dataclass(frozen=True)
+class ScanPage:
+    """One page of a segment scan: member profiles, the cursor for the next page, and the size at scan start."""
+
+    records: list[dict[str, Any]]
+    next_cursor: str | None
+    total: int | None
+
+
+def quote_path(value: str) -> str:
+    """URL-encode one path segment (emails, slugs with odd characters)."""
+    return quote(str(value), safe="")
+
+
+def _bool(value: bool) -> str:
+    return "true" if value else "false"
+
+
+def _ids_param(ids: Iterable[str]) -> str:
+    return ",".join(str(i) for i in ids)
+
+
+class LyticsHook(BaseHook):
+    """Talk to the Lytics REST API through an Airflow ``lytics`` connection.
+
+    :param lytics_conn_id: Airflow connection id (type ``lytics``): token in Password, API URL in Host,
+        extras ``bulk_url``, ``account_id``, ``timeout``.
+    :param retry_policy: overrides the default :class:`RetryPolicy`.
+    """
+
+    conn_name_attr = "lytics_conn_id"
+    default_conn_name = "lytics_default"
+    conn_type = "lytics"
+    hook_name = "Lytics"
+
+    def __init__(self, lytics_conn_id: str = default_conn_name, *, retry_policy: RetryPolicy | None = None) -> None:
+        super().__init__()
+        self.lytics_conn_id = lytics_conn_id
+        self.retry_policy = retry_policy or RetryPolicy()
+        self._sleep = time.sleep
+        self._clock = time.monotonic
+
+    # -- connection ---------------------------------------------------------------------------------------
+    @classmethod
+    def get_ui_field_behaviour(cls) -> dict[str, Any]:
+        """Connection form for Airflow 2.11-3.1 (3.2+ reads the same data from the provider info)."""
+        return {key: (list(value) if isinstance(value, list) else dict(value)) for key, value in
+                LYTICS_UI_FIELD_BEHAVIOUR.items()}  # fmt: skip
+
+    @cached_property
+    def settings(self) -> LyticsSettings:
+        """Resolved once per hook; the token is registered with Airflow's secret masker."""
+        conn = self.get_connection(self.lytics_conn_id)
+        settings = settings_from_connection(
+            conn_id=self.lytics_conn_id,
+            host=conn.host,
+            port=conn.port,
+            schema=conn.schema,
+            password=conn.password,
+            extra=conn.extra_dejson,
+        )
+        _mask(settings.token)
+        return settings
+
+    @cached_property
+    def session(self) -> requests.Session:
+        import requests
+
+        session = requests.Session()
+        session.headers.update(
+            {"Authorization": self.settings.token, "User-Agent": USER_AGENT, "Accept": "application/json"}
+        )
+        return session
+
+    def get_conn(self) -> requests.Session:
+        return self.session
+
+    def close(self) -> None:
+        if "session" in self.__dict__:
+            self.session.close()
+            del self.__dict__["session"]
+
+    def test_connection(self) -> tuple[bool, str]:
+        """One cheap call (``GET /api/account``) that proves the URL and the token; never raises."""
+        try:
+            envelope = self.request("GET", "/api/account")
+        except LyticsError as err:
+            return False, str(err)
+        except Exception as err:  # the UI must get a message, whatever went wrong
+            return False, f"{type(err).__name__}: {err}"
+        accounts = envelope.data if isinstance(envelope.data, list) else [envelope.data]
+        names = ", ".join(str(a.get("name") or a.get("id")) for a in accounts if isinstance(a, dict))
+        return True, f"Connected to Lytics at {self.settings.api_url}" + (f" (account: {names})" if names else "")
+
+    # -- transport ----------------------------------------------------------------------------------------
+    def request(
+        self,
+        method: str,
+        path: str,
+        *,
+        params: Mapping[str, Any] | None = None,
+        json_body: Any = None,
+        data: bytes | str | IO[bytes] | Iterable[bytes] | None = None,
+        headers: Mapping[str, str] | None = None,
+        bulk: bool = False,
+        safe: bool = True,
+    ) -> Envelope:
+        """Send one logical request with retries and return the parsed envelope (raises typed errors).
+
+        ``safe`` says whether repeating the request is harmless. A file-like ``data`` body is rewound before
+        each retry; an iterator body cannot be replayed, so it is sent once.
+        """
+        import requests
+
+        settings = self.settings
+        url = settings.base_url(bulk) + path
+        query = {k: v for k, v in (params or {}).items() if v is not None}
+        if settings.account_id and "account_id" not in query:
+            query["account_id"] = settings.account_id
+        body = json.dumps(json_body).encode() if json_body is not None else data
+        send_headers = dict(headers or {})
+        if json_body is not None:
+            send_headers.setdefault("Content-Type", "application/json")
+        start_pos = body.tell() if hasattr(body, "seek") and hasattr(body, "tell") else None
+        replayable = body is None or isinstance(body, bytes | str) or start_pos is not None
+        tracker = RetryTracker(
+            self.retry_policy, method=method, path=path, safe=safe and replayable, log=self.log, clock=self._clock
+        )
+        while True:
+            tracker.begin()
+            if start_pos is not None:
+                body.seek(start_pos)  # type: ignore[union-attr]
+            try:
+                response = self.session.request(
+                    method, url, params=query, data=body, headers=send_headers, timeout=settings.timeout
+                )
+            except requests.RequestException as err:
+                wait = tracker.on_transport_error(err, connect_phase=_connect_phase(err))
+                if wait is None:
+                    raise LyticsTransportError(
+                        f"Lytics {method} {path} failed: {_describe_transport_error(err)} "
+                        f"(after {tracker.attempt} attempt(s))",
+                        method=method,
+                        path=path,
+                        attempts=tracker.attempt,
+                    ) from None
+                self._sleep(wait)
+                continue
+            if response.status_code < 300:
+                return parse_success(response.status_code, response.content)
+            retry_after = parse_retry_after(response.headers.get("Retry-After"))
+            wait = tracker.on_status(response.status_code, retry_after)
+            if wait is None:
+                raise build_error(
+                    response.status_code,
+                    response.content,
+                    method=method,
+                    path=path,
+                    header_request_id=response.headers.get("X-Request-Id"),
+                    retry_after=retry_after,
+                    attempts=tracker.attempt,
+                )
+            self._sleep(wait)
+
+    # -- ingest -------------------------------------------------------------------------------------------
+    def collect_json(
+        self,
+        stream: str,
+        records: Mapping[str, Any] | list[Mapping[str, Any]],
+        *,
+        dryrun: bool = False,
+        timestamp_field: str | None = None,
+        filename: str | None = None,
+    ) -> dict[str, Any]:
+        """``POST /collect/json/{stream}`` with one object or a list. Returns ``data`` (message/rejected counts).
+
+        Retried (at-least-once): if a response is lost after Lytics accepted the batch, the retry
+        re-sends it, which duplicates raw events (profile fields merge last-write-wins).
+        """
+        params = {"dryrun": _bool(dryrun) if dryrun else None, "timestamp_field": timestamp_field, "filename": filename}
+        body = json.dumps(records, separators=(",", ":"), default=str).encode()
+        envelope = self.request(
+            "POST", f"/collect/json/{quote_path(stream)}", params=params, data=body,
+            headers={"Content-Type": "application/json"},
+        )  # fmt: skip
+        return envelope.data or {}
+
+    def bulk_upload(
+        self,
+        stream: str,
+        body: bytes | IO[bytes] | Iterable[bytes],
+        *,
+        content_type: str = "application/csv",
+        gzipped: bool = False,
+        headers: list[str] | None = None,
+        delimiter: str | None = None,
+        append: Mapping[str, Any] | None = None,
+        droperrors: bool = False,
+        dryrun: bool = False,
+        timestamp_field: str | None = None,
+        filename: str | None = None,
+        use_bulk_host: bool = True,
+    ) -> dict[str, Any]:
+        """``POST /collect/bulk/{stream}``: stream a CSV or JSON body (file object, bytes or chunk iterator).
+
+        Large bodies go to the bulk host (the API host caps bodies at 10 MB). Safe to retry when ``body`` is
+        bytes or a seekable file (rewound before each attempt); an iterator body is sent once.
+        """
+        if delimiter is not None and delimiter not in {",", "\t", "t", "|", ";"}:
+            raise LyticsConfigError(f"Unsupported CSV delimiter {delimiter!r}: use ',', tab, '|' or ';'")
+        params = {
+            "headers": ",".join(headers) if headers else None,
+            "delimiter": "t" if delimiter in {"\t", "t"} else delimiter,
+            "append": json.dumps(dict(append), separators=(",", ":")) if append else None,
+            "droperrors": _bool(droperrors) if droperrors else None,
+            "dryrun": _bool(dryrun) if dryrun else None,
+            "timestamp_field": timestamp_field,
+            "filename": filename,
+        }
+        send_headers = {"Content-Type": content_type}
+        if gzipped:
+            send_headers["Content-Encoding"] = "gzip"
+        envelope = self.request(
+            "POST", f"/collect/bulk/{quote_path(stream)}", params=params, data=body, headers=send_headers,
+            bulk=use_bulk_host,
+        )  # fmt: skip
+        return envelope.data or {}
+
+    # -- segments -----------------------------------------------------------------------------------------
+    def list_segments(self, *, table: str | None = None, valid: str | None = None) -> list[dict[str, Any]]:
+        """``GET /api/segment``. Safe to retry."""
+        return self.request("GET", "/api/segment", params={"table": table, "valid": valid}).data or []
+
+    def get_segment(self, id_or_slug: str) -> dict[str, Any]:
+        """``GET /api/segment/{id-or-slug}``. Safe to retry."""
+        return self.request("GET", f"/api/segment/{quote_path(id_or_slug)}").data
+
+    def create_segment(self, segment: str | Mapping[str, Any]) -> dict[str, Any]:
+        """``POST /api/segment`` with FilterQL text (``ALIAS`` sets the slug) or a JSON definition.
+
+        v1 create is an upsert by slug, so repeating it converges: retried like a safe call.
+        """
+        if isinstance(segment, str):
+            env = self.request("POST", "/api/segment", data=segment.encode(), headers={"Content-Type": "text/plain"})
+        else:
+            env = self.request("POST", "/api/segment", json_body=dict(segment))
+        return env.data
+
+    def update_segment(self, segment_id: str, changes: Mapping[str, Any]) -> dict[str, Any]:
+        """``PUT /api/segment/{id}``. Idempotent: safe to retry."""
+        return self.request("PUT", f"/api/segment/{quote_path(segment_id)}", json_body=dict(changes)).data
+
+    def delete_segment(self, segment_id: str) -> None:
+        """``DELETE /api/segment/{id}``. Safe to retry (a second delete answers 404, which is raised)."""
+        self.request("DELETE", f"/api/segment/{quote_path(segment_id)}")
+
+    def validate_segment(self, filter_ql: str) -> None:
+        """``POST /api/segment/validate``: raises :class:`LyticsBadRequestError` with the parse message."""
+        self.request("POST", "/api/segment/validate", data=filter_ql.encode(), headers={"Content-Type": "text/plain"})
+
+    def segment_size(self, id_or_slug: str) -> int:
+        """Current member count of a saved segment. Safe to retry."""
+        data = self.request("GET", f"/api/segment/{quote_path(id_or_slug)}/sizes").data or {}
+        return int(float(data.get("size") or 0))
+
+    def segment_sizes(self, ids: Iterable[str] | None = None) -> list[dict[str, Any]]:
+        """``GET /api/segment/sizes`` for several (or all) segments. Safe to retry."""
+        params = {"ids": _ids_param(ids)} if ids is not None else None
+        return self.request("GET", "/api/segment/sizes", params=params).data or []
+
+    def adhoc_segment_size(self, filter_ql: str) -> int:
+        """Size of an unsaved FilterQL audience (Lytics throttles this to one call per 10 s). Safe to retry."""
+        data = self.request(
+            "POST", "/api/segment/size", data=filter_ql.encode(), headers={"Content-Type": "text/plain"}
+        ).data or {}  # fmt: skip
+        return int(float(data.get("size") or 0))
+
+    # -- scan ---------------------------------------------------------------------------------------------
+    def scan_pages(
+        self,
+        segment: str | None = None,
+        *,
+        filter_ql: str | None = None,
+        fields: Iterable[str] | None = None,
+        limit: int = SCAN_PAGE_LIMIT,
+        sortfield: str | None = None,
+        sortorder: str | None = None,
+        table: str | None = None,
+        start: str | None = None,
+    ) -> Iterator[ScanPage]:
+        """Lazily page through a saved segment (id or slug) or an ad-hoc FilterQL audience.
+
+        Each page is one safe, retried request; the generator stops when ``_next`` is empty. An expired
+        cursor raises :class:`LyticsCursorExpiredError` (restart the scan from the beginning).
+        """
+        if (segment is None) == (filter_ql is None):
+            raise LyticsConfigError("Pass exactly one of segment (id or slug) or filter_ql to scan")
+        if not 1 <= limit <= SCAN_PAGE_LIMIT:
+            raise LyticsConfigError(f"Scan page limit must be between 1 and {SCAN_PAGE_LIMIT}, got {limit}")
+        cursor = start
+        while True:
+            params = {
+                "limit": limit,
+                "start": cursor,
+                "fields": ",".join(fields) if fields else None,
+                "sortfield": sortfield,
+                "sortorder": sortorder,
+                "table": table,
+            }
+            if segment is not None:
+                env = self.request("GET", f"/api/segment/{quote_path(segment)}/scan", params=params)
+            else:
+                env = self.request(
+                    "POST", "/api/segment/scan", params=params, data=filter_ql.encode(),  # type: ignore[union-attr]
+                    headers={"Content-Type": "text/plain"},
+                )  # fmt: skip
+            records = env.data if isinstance(env.data, list) else []
+            yield ScanPage(records=records, next_cursor=env.next_cursor, total=env.total)
+            if not env.next_cursor or not records:
+                return
+            cursor = env.next_cursor
+
+    def scan(self, segment: str | None = None, **kwargs: Any) -> Iterator[dict[str, Any]]:
+        """Every member profile of a segment (or ad-hoc audience), one page in memory at a time."""
+        for page in self.scan_pages(segment, **kwargs):
+            yield from page.records
+
+    # -- entity, schema, streams, account ------------------------------------------------------------------
+    def get_entity(
+        self, field: str, value: str, *, table: str = "user", fields: Iterable[str] | None = None
+    ) -> dict[str, Any] | None:
+        """A profile by an identity field, or ``None``: handles the 200-"Not Found" quirk. Safe to retry."""
+        env = self.request(
+            "GET",
+            f"/api/entity/{quote_path(table)}/{quote_path(field)}/{quote_path(value)}",
+            params={"fields": ",".join(fields) if fields else None},
+        )
+        if entity_not_found(env):
+            return None
+        return env.data
+
+    def get_schema(self, table: str = "user") -> dict[str, Any]:
+        """``GET /api/schema/{table}``. Safe to retry."""
+        return self.request("GET", f"/api/schema/{quote_path(table)}").data or {}
+
+    def list_streams(self) -> list[dict[str, Any]]:
+        """``GET /api/schema/_streams``: streams with counts and observed fields. Safe to retry."""
+        return self.request("GET", "/api/schema/_streams").data or []
+
+    def get_table_fields(self, table: str = "user") -> list[dict[str, Any]]:
+        """``GET /v2/schema/{table}/field``. Safe to retry."""
+        return self.request("GET", f"/v2/schema/{quote_path(table)}/field").data or []
+
+    def get_account(self) -> dict[str, Any] | list[dict[str, Any]]:
+        """``GET /api/account``. Safe to retry."""
+        return self.request("GET", "/api/account").data
+
+    # -- jobs (v2) ----------------------------------------------------------------------------------------
+    def create_job(self, workflow: str, spec: Mapping[str, Any], *, run_job: bool = True) -> dict[str, Any]:
+        """``POST /v2/job/{workflow}``; starts at once unless ``run_job=False``. NOT safe to retry blindly
+        (a repeat creates a second job): retried only when the request never reached Lytics, or on 429."""
+        params = None if run_job else {"run_job": "false"}
+        env = self.request("POST", f"/v2/job/{quote_path(workflow)}", params=params, json_body=dict(spec), safe=False)
+        return env.data
+
+    def get_job(self, job_id: str) -> dict[str, Any]:
+        """``GET /v2/job/{id}``. Safe to retry."""
+        return self.request("GET", f"/v2/job/{quote_path(job_id)}").data
+
+    def list_jobs(self, **filters: Any) -> list[dict[str, Any]]:
+        """``GET /v2/job`` with filters such as ``workflow``, ``show_all=True``. Safe to retry."""
+        params = {k: (_bool(v) if isinstance(v, bool) else v) for k, v in filters.items()}
+        return self.request("GET", "/v2/job", params=params).data or []
+
+    def update_job(self, workflow: str, job_id: str, spec: Mapping[str, Any]) -> dict[str, Any]:
+        """``PUT /v2/job/{workflow}/{id}``: a FULL replace (omitted fields reset). Idempotent: safe to retry."""
+        return self.request("PUT", f"/v2/job/{quote_path(workflow)}/{quote_path(job_id)}", json_body=dict(spec)).data
+
+    def job_command(self, job_id: str, command: str) -> dict[str, Any]:
+        """``POST /v2/job/{id}/{pause|resume|bounce|kill|release}``. Not retried after the request was sent."""
+        if command not in {"pause", "resume", "bounce", "kill", "release"}:
+            raise LyticsConfigError(f"Unknown job command {command!r}: use pause, resume, bounce, kill or release")
+        return self.request("POST", f"/v2/job/{quote_path(job_id)}/{command}", safe=False).data
+
+    def pause_job(self, job_id: str) -> dict[str, Any]:
+        return self.job_command(job_id, "pause")
+
+    def resume_job(self, job_id: str) -> dict[str, Any]:
+        return self.job_command(job_id, "resume")
+
+    def bounce_job(self, job_id: str) -> dict[str, Any]:
+        return self.job_command(job_id, "bounce")
+
+    def kill_job(self, job_id: str) -> dict[str, Any]:
+        return self.job_command(job_id, "kill")
+
+    def job_logs(self, job_id: str | None = None, *, include_errors: bool = False) -> list[dict[str, Any]]:
+        """Job log entries (one job, or the account's last 24 h). Safe to retry."""
+        path = f"/v2/job/{quote_path(job_id)}/logs" if job_id else "/v2/job/logs"
+        params = {"include_errors": "true"} if include_errors else None
+        return self.request("GET", path, params=params).data or []
+
+    # -- authorizations -----------------------------------------------------------------------------------
+    def list_auths(self) -> list[dict[str, Any]]:
+        """``GET /v2/auth`` (public fields only; Lytics never returns secrets). Safe to retry."""
+        return self.request("GET", "/v2/auth").data or []
+
+    def get_auth(self, auth_id: str) -> dict[str, Any]:
+        """``GET /v2/auth/{id}``. Safe to retry."""
+        return self.request("GET", f"/v2/auth/{quote_path(auth_id)}").data
+
+
+def _mask(secret: str) -> None:
+    try:
+        from airflow.providers.common.compat.sdk import mask_secret
+
+        mask_secret(secret)
+    except Exception:  # masking is best effort outside a running task (e.g. plain scripts)
+        pass
+
+
+def _connect_phase(err: BaseException) -> bool:
+    """True when the request never left this machine (refused, DNS failure, connect timeout)."""
+    import requests
+
+    if isinstance(err, requests.exceptions.ConnectTimeout):
+        return True
+    if isinstance(err, requests.exceptions.ConnectionError):
+        text = repr(err.args[0]) if err.args else ""
+        return any(s in text for s in ("NewConnectionError", "ConnectionRefused", "NameResolution"))
+    return False
+
+
+def _describe_transport_error(err: BaseException) -> str:
+    import requests
+
+    if isinstance(err, requests.exceptions.Timeout):
+        return "timed out"
+    if _connect_phase(err):
+        return "could not connect"
+    return "connection dropped before a response arrived"

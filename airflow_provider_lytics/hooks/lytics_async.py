@@ -1,0 +1,192 @@
+"""Asynchronous Lytics API hook (aiohttp) for triggers.
+
+It shares settings, the retry policy, envelope parsing and the error model with :class:`LyticsHook`, and
+resolves its connection without blocking the event loop (``get_async_connection``). Use it as an async
+context manager so the HTTP session is closed when the trigger ends::
+
+    async with LyticsAsyncHook("lytics_default") as hook:
+        job = await hook.get_job(job_id)
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from collections.abc import Iterable, Mapping
+from typing import TYPE_CHECKING, Any
+
+from airflow.providers.common.compat.sdk import BaseHook
+
+from airflow_provider_lytics.client.config import LyticsSettings, settings_from_connection
+from airflow_provider_lytics.client.envelope import Envelope, build_error, entity_not_found, parse_success
+from airflow_provider_lytics.client.errors import LyticsTransportError
+from airflow_provider_lytics.client.retry import RetryPolicy, RetryTracker, parse_retry_after
+from airflow_provider_lytics.hooks.lytics import SCAN_PAGE_LIMIT, USER_AGENT, ScanPage, _mask, quote_path
+
+if TYPE_CHECKING:
+    import aiohttp
+
+
+class LyticsAsyncHook(BaseHook):
+    """Async twin of :class:`~airflow_provider_lytics.hooks.lytics.LyticsHook` for polling from triggers."""
+
+    conn_name_attr = "lytics_conn_id"
+    default_conn_name = "lytics_default"
+    conn_type = "lytics"
+    hook_name = "Lytics"
+
+    def __init__(self, lytics_conn_id: str = default_conn_name, *, retry_policy: RetryPolicy | None = None) -> None:
+        super().__init__()
+        self.lytics_conn_id = lytics_conn_id
+        self.retry_policy = retry_policy or RetryPolicy()
+        self._settings: LyticsSettings | None = None
+        self._session: aiohttp.ClientSession | None = None
+        self._lock = asyncio.Lock()
+        self._sleep = asyncio.sleep
+        self._clock = time.monotonic
+
+    async def __aenter__(self) -> LyticsAsyncHook:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.close()
+
+    async def get_settings(self) -> LyticsSettings:
+        """Resolve the connection once, off the event loop's blocking path."""
+        async with self._lock:
+            if self._settings is None:
+                from airflow.providers.common.compat.connection import get_async_connection, get_async_extra_dejson
+
+                conn = await get_async_connection(self.lytics_conn_id, hook=type(self))
+                extra = await get_async_extra_dejson(conn)
+                self._settings = settings_from_connection(
+                    conn_id=self.lytics_conn_id,
+                    host=conn.host,
+                    port=conn.port,
+                    schema=conn.schema,
+                    password=conn.password,
+                    extra=extra,
+                )
+                _mask(self._settings.token)
+            return self._settings
+
+    async def _get_session(self) -> aiohttp.ClientSession:
+        import aiohttp
+
+        settings = await self.get_settings()
+        if self._session is None or self._session.closed:
+            self._session = aiohttp.ClientSession(
+                headers={"Authorization": settings.token, "User-Agent": USER_AGENT, "Accept": "application/json"},
+                timeout=aiohttp.ClientTimeout(total=settings.timeout),
+            )
+        return self._session
+
+    async def close(self) -> None:
+        if self._session is not None and not self._session.closed:
+            await self._session.close()
+        self._session = None
+
+    async def request(
+        self,
+        method: str,
+        path: str,
+        *,
+        params: Mapping[str, Any] | None = None,
+        json_body: Any = None,
+        data: bytes | None = None,
+        headers: Mapping[str, str] | None = None,
+        safe: bool = True,
+    ) -> Envelope:
+        """Send one logical request with the shared retry policy; raises the same typed errors as the sync hook."""
+        import aiohttp
+
+        settings = await self.get_settings()
+        session = await self._get_session()
+        url = settings.api_url + path
+        query = {k: str(v) for k, v in (params or {}).items() if v is not None}
+        if settings.account_id and "account_id" not in query:
+            query["account_id"] = settings.account_id
+        send_headers = dict(headers or {})
+        body = data
+        if json_body is not None:
+            body = json.dumps(json_body).encode()
+            send_headers.setdefault("Content-Type", "application/json")
+        tracker = RetryTracker(self.retry_policy, method=method, path=path, safe=safe, log=self.log, clock=self._clock)
+        while True:
+            tracker.begin()
+            try:
+                async with session.request(method, url, params=query, data=body, headers=send_headers) as resp:
+                    content = await resp.read()
+                    status, resp_headers = resp.status, resp.headers
+            except (aiohttp.ClientError, asyncio.TimeoutError) as err:
+                connect_phase = isinstance(err, aiohttp.ClientConnectorError)
+                wait = tracker.on_transport_error(err, connect_phase=connect_phase)
+                if wait is None:
+                    what = "could not connect" if connect_phase else f"{type(err).__name__}"
+                    raise LyticsTransportError(
+                        f"Lytics {method} {path} failed: {what} (after {tracker.attempt} attempt(s))",
+                        method=method,
+                        path=path,
+                        attempts=tracker.attempt,
+                    ) from None
+                await self._sleep(wait)
+                continue
+            if status < 300:
+                return parse_success(status, content)
+            retry_after = parse_retry_after(resp_headers.get("Retry-After"))
+            wait = tracker.on_status(status, retry_after)
+            if wait is None:
+                raise build_error(
+                    status,
+                    content,
+                    method=method,
+                    path=path,
+                    header_request_id=resp_headers.get("X-Request-Id"),
+                    retry_after=retry_after,
+                    attempts=tracker.attempt,
+                )
+            await self._sleep(wait)
+
+    # -- the calls triggers need ---------------------------------------------------------------------------
+    async def get_job(self, job_id: str) -> dict[str, Any]:
+        """``GET /v2/job/{id}``. Safe to retry."""
+        return (await self.request("GET", f"/v2/job/{quote_path(job_id)}")).data
+
+    async def job_logs(self, job_id: str, *, include_errors: bool = False) -> list[dict[str, Any]]:
+        """``GET /v2/job/{id}/logs``. Safe to retry."""
+        params = {"include_errors": "true"} if include_errors else None
+        return (await self.request("GET", f"/v2/job/{quote_path(job_id)}/logs", params=params)).data or []
+
+    async def job_command(self, job_id: str, command: str) -> dict[str, Any]:
+        """``POST /v2/job/{id}/{command}`` (e.g. ``kill`` from a trigger's ``on_kill``). Not retried once sent."""
+        return (await self.request("POST", f"/v2/job/{quote_path(job_id)}/{command}", safe=False)).data
+
+    async def segment_size(self, id_or_slug: str) -> int:
+        """Current member count of a saved segment. Safe to retry."""
+        data = (await self.request("GET", f"/api/segment/{quote_path(id_or_slug)}/sizes")).data or {}
+        return int(float(data.get("size") or 0))
+
+    async def scan_page(
+        self,
+        segment: str,
+        *,
+        start: str | None = None,
+        fields: Iterable[str] | None = None,
+        limit: int = SCAN_PAGE_LIMIT,
+    ) -> ScanPage:
+        """One page of a saved-segment scan. Safe to retry."""
+        params = {"limit": limit, "start": start, "fields": ",".join(fields) if fields else None}
+        env = await self.request("GET", f"/api/segment/{quote_path(segment)}/scan", params=params)
+        records = env.data if isinstance(env.data, list) else []
+        return ScanPage(records=records, next_cursor=env.next_cursor, total=env.total)
+
+    async def get_entity(self, field: str, value: str, *, table: str = "user") -> dict[str, Any] | None:
+        """A profile by an identity field, or ``None`` (the 200-"Not Found" quirk handled). Safe to retry."""
+        path = f"/api/entity/{quote_path(table)}/{quote_path(field)}/{quote_path(value)}"
+        env = await self.request("GET", path)
+        return None if entity_not_found(env) else env.data
+
+    async def get_account(self) -> Any:
+        """``GET /api/account``. Safe to retry."""
+        return (await self.request("GET", "/api/account")).data

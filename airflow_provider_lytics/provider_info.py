@@ -1,0 +1,45 @@
+"""The provider's metadata, as Airflow's ProvidersManager reads it.
+
+Kept apart from ``__init__`` so the package import stays trivial; nothing here imports a hook.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from airflow_provider_lytics.forms import LYTICS_CONN_FIELDS, LYTICS_UI_FIELD_BEHAVIOUR, to_provider_info_behaviour
+
+PACKAGE = "airflow_provider_lytics"
+INTEGRATION = "Lytics"
+
+
+def provider_info(version: str) -> dict[str, Any]:
+    return {
+        "package-name": "airflow-provider-lytics",
+        "name": "Lytics",
+        "description": "Lytics customer data platform: imports, audience exports, enrichment, PGP/SFTP file "
+        "transfer, audience triggers and Lytics jobs as code.",
+        "versions": [version],
+        "integrations": [
+            {
+                "integration-name": INTEGRATION,
+                "external-doc-url": "https://docs.lytics.com/",
+                "tags": ["service"],
+            }
+        ],
+        "hooks": [
+            {
+                "integration-name": INTEGRATION,
+                "python-modules": [f"{PACKAGE}.hooks.lytics", f"{PACKAGE}.hooks.lytics_async"],
+            }
+        ],
+        "connection-types": [
+            {
+                "connection-type": "lytics",
+                "hook-class-name": f"{PACKAGE}.hooks.lytics.LyticsHook",
+                "hook-name": "Lytics",
+                "ui-field-behaviour": to_provider_info_behaviour(LYTICS_UI_FIELD_BEHAVIOUR),
+                "conn-fields": LYTICS_CONN_FIELDS,
+            },
+        ],
+    }
