@@ -1,0 +1,174 @@
+"""``lytics-emulator``: serve the local Lytics emulator, or seed a state file offline.
+
+    lytics-emulator serve [--host 127.0.0.1] [--port 8765] [--token TOKEN ...] [--db PATH]
+                          [--job-timings fast|realistic] [--http auto|httptools|h11]
+    lytics-emulator seed --users N [--db PATH] [--seed S]
+
+Exit codes: 0 success (also after SIGINT/SIGTERM), 2 bad arguments or unusable port/database.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import signal
+import sqlite3
+import sys
+import threading
+from collections.abc import Sequence
+from typing import Any
+
+from airflow_provider_lytics.emulator.backend import DEFAULT_TOKEN
+
+EXIT_USAGE = 2
+
+
+def _port(value: str) -> int:
+    try:
+        port = int(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"port must be an integer 0-65535, got {value!r}") from None
+    if not 0 <= port <= 65535:
+        raise argparse.ArgumentTypeError(f"port must be between 0 and 65535, got {port}")
+    return port
+
+
+def _positive_int(value: str) -> int:
+    try:
+        number = int(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {value!r}") from None
+    if number < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {number}")
+    return number
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="lytics-emulator", description="Local Lytics API emulator.")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="{serve,seed}")
+
+    serve = commands.add_parser("serve", help="serve the emulated Lytics API until SIGINT/SIGTERM")
+    serve.add_argument("--host", default="127.0.0.1", help="interface to bind (default 127.0.0.1)")
+    serve.add_argument("--port", type=_port, default=8765, help="TCP port, 0 picks a free one (default 8765)")
+    serve.add_argument(
+        "--token",
+        action="append",
+        dest="tokens",
+        metavar="TOKEN",
+        help=f"accepted API token; repeat for several (default {DEFAULT_TOKEN!r})",
+    )
+    serve.add_argument("--db", help="SQLite file keeping state across restarts (default: in memory)")
+    serve.add_argument(
+        "--job-timings",
+        choices=sorted(JOB_TIMING_PRESETS),
+        default="fast",
+        help="job state machine pace (default fast)",
+    )
+    serve.add_argument("--http", choices=("auto", "httptools", "h11"), default="auto", help=argparse.SUPPRESS)
+
+    seed = commands.add_parser("seed", help="generate a synthetic user population into a state file")
+    seed.add_argument("--users", type=_positive_int, required=True, help="number of users to generate")
+    seed.add_argument("--db", help="SQLite file to seed (without it the population is generated and discarded)")
+    seed.add_argument("--seed", type=int, default=0, help="random seed, same seed = same population (default 0)")
+    return parser
+
+
+#: ``--job-timings`` presets, as JobTimings keyword arguments. "realistic" is Lytics-like pacing (seconds to
+#: minutes); "fast" keeps the same state machine but moves in fractions of a second for local DAG runs.
+JOB_TIMING_PRESETS: dict[str, dict[str, Any]] = {
+    "fast": {
+        "initializing": 0.05,
+        "running": 0.2,
+        "sleep_between_runs": 2.0,
+        "fault_backoff": 0.5,
+        "fault_backoff_max": 5.0,
+    },
+    "realistic": {},
+}
+
+
+def job_timings(preset: str) -> Any:
+    """The :class:`JobTimings` for a ``--job-timings`` preset name."""
+    from airflow_provider_lytics.emulator.jobs import JobTimings
+
+    if preset not in JOB_TIMING_PRESETS:
+        raise ValueError(f"job timings must be one of {list(JOB_TIMING_PRESETS)}, got {preset!r}")
+    return JobTimings(**JOB_TIMING_PRESETS[preset])
+
+
+def _token_hint(token: str) -> str:
+    if token == DEFAULT_TOKEN:
+        return f"token: {token} (default; send it raw in the Authorization header)"
+    return f"token: {token[:3]}... ({len(token)} chars, as given with --token)"
+
+
+def _serve(args: argparse.Namespace) -> int:
+    from airflow_provider_lytics.emulator.server import EmulatorServer, EmulatorStartError
+
+    stop = threading.Event()
+
+    def on_signal(signum: int, frame: object) -> None:
+        stop.set()
+
+    previous = {sig: signal.signal(sig, on_signal) for sig in (signal.SIGINT, signal.SIGTERM)}
+    server = EmulatorServer(
+        host=args.host,
+        port=args.port,
+        db_path=args.db,
+        tokens=args.tokens,
+        job_timings=job_timings(args.job_timings),
+        http=args.http,
+    )
+    try:
+        try:
+            server.start()
+        except EmulatorStartError as exc:
+            print(f"lytics-emulator: error: {exc}", file=sys.stderr)
+            return EXIT_USAGE
+        print(f"Lytics emulator serving on {server.url}", flush=True)
+        print(_token_hint(server.token), flush=True)
+        if args.db:
+            print(f"state file: {args.db}", flush=True)
+        while not stop.wait(0.5):
+            if not server.running:
+                print("lytics-emulator: error: the HTTP server stopped unexpectedly", file=sys.stderr)
+                return 1
+        print("Lytics emulator stopping", flush=True)
+        return 0
+    finally:
+        server.stop()
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+
+
+def _seed(args: argparse.Namespace) -> int:
+    from airflow_provider_lytics.emulator.backend import build_backend
+    from airflow_provider_lytics.emulator.seed import seed_population
+
+    backend = build_backend(args.db)
+    try:
+        counts = seed_population(backend.store, args.users, seed=args.seed)
+    finally:
+        backend.close()
+    print(json.dumps({"db": args.db, "users": args.users, "seed": args.seed, "counts": counts}, default=str))
+    if not args.db:
+        print("note: no --db given, the population was generated in memory and discarded", file=sys.stderr)
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        if args.command == "serve":
+            return _serve(args)
+        return _seed(args)
+    except (OSError, sqlite3.Error) as exc:
+        # e.g. an unwritable --db directory: name the file instead of dumping a traceback.
+        where = f" (--db {args.db})" if getattr(args, "db", None) else ""
+        print(f"lytics-emulator: error{where}: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+
+
+if __name__ == "__main__":
+    sys.exit(main())
