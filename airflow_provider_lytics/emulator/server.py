@@ -22,6 +22,7 @@ if TYPE_CHECKING:
 
     from starlette.routing import BaseRoute
 
+    from airflow_provider_lytics.emulator.app import RequestStats
     from airflow_provider_lytics.emulator.backend import Backend
     from airflow_provider_lytics.emulator.faults import ASGIApp, Receive, Scope, Send
     from airflow_provider_lytics.emulator.jobs import JobTimings
@@ -121,6 +122,7 @@ class EmulatorServer:
         self._http = http
         self._routes = routes
         self._server: Any = None
+        self._app: Any = None
         self._thread: threading.Thread | None = None
         self._socket: socket.socket | None = None
 
@@ -137,6 +139,13 @@ class EmulatorServer:
             raise RuntimeError("the emulator is not running; call start() first")
         host = f"[{self.host}]" if ":" in self.host else self.host
         return f"http://{host}:{self.port}"
+
+    @property
+    def stats(self) -> RequestStats:
+        """Request and ingest counters (also served at ``GET /_emulator/stats``)."""
+        if self._app is None:
+            raise RuntimeError("the emulator is not running; call start() first")
+        return self._app.state.stats
 
     @property
     def token(self) -> str:
@@ -161,8 +170,9 @@ class EmulatorServer:
                 from airflow_provider_lytics.emulator.backend import build_backend
 
                 self._backend = build_backend(self._db_path, self._tokens, self._job_timings)
+            self._app = create_app(self._backend, routes=self._routes)
             config = uvicorn.Config(
-                create_app(self._backend, routes=self._routes),
+                self._app,
                 http=protocol_class(self._http),
                 lifespan="off",
                 log_level="warning",

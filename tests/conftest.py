@@ -1,0 +1,110 @@
+"""Shared fixtures: one in-process Lytics emulator per test session, reset before each test that asks for it.
+
+Imports stay light here (no starlette/uvicorn at collection time); the server loads them when first used.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from typing import TYPE_CHECKING
+
+import pytest
+
+if TYPE_CHECKING:
+    from airflow_provider_lytics.emulator.server import EmulatorServer
+
+#: Airflow connection id the provider uses by default, and the env var that defines it in tests.
+LYTICS_CONN_ENV = "AIRFLOW_CONN_LYTICS_DEFAULT"
+
+
+def lytics_connection(url: str, token: str, bulk_url: str | None = None) -> dict:
+    """The Airflow connection (JSON form) that points the Lytics hook at ``url``. The one place to edit."""
+    return {"conn_type": "lytics", "host": url, "password": token, "extra": {"bulk_url": bulk_url or url}}
+
+
+@pytest.fixture(scope="session")
+def emulator_server() -> Iterator[EmulatorServer]:
+    """The emulator on a free loopback port for the whole session, with fast job timings."""
+    from airflow_provider_lytics.emulator.cli import job_timings
+    from airflow_provider_lytics.emulator.server import EmulatorServer
+
+    with EmulatorServer(job_timings=job_timings("fast")) as server:
+        yield server
+
+
+@pytest.fixture
+def emulator(emulator_server: EmulatorServer) -> EmulatorServer:
+    """The session emulator with empty data, no faults and zeroed stats (``.url``, ``.token``, ``.backend``)."""
+    from airflow_provider_lytics.emulator.app import reset_backend
+
+    reset_backend(emulator_server.backend)
+    emulator_server.stats.clear()
+    return emulator_server
+
+
+@pytest.fixture
+def lytics_conn_env(monkeypatch: pytest.MonkeyPatch, emulator: EmulatorServer) -> dict:
+    """Define ``lytics_default`` through ``AIRFLOW_CONN_LYTICS_DEFAULT``, pointing at the emulator."""
+    conn = lytics_connection(emulator.url, emulator.token)
+    monkeypatch.setenv(LYTICS_CONN_ENV, json.dumps(conn))
+    return conn
+
+
+class ShellProbe:
+    """Stand-in Lytics routes for testing the emulator shell alone; records every request a route processed."""
+
+    def __init__(self) -> None:
+        self.processed: list[tuple[str, str, bytes]] = []
+
+    def routes(self) -> list:
+        from starlette.routing import Route
+
+        from airflow_provider_lytics.emulator.envelope import v1_ok, v2_ok
+
+        async def collect(request):
+            body = await request.body()
+            self.processed.append((request.method, request.url.path, body))
+            count = body.count(b"\n") + 1 if body else 0
+            return v1_ok({"message_count": count, "rejected_count": 0, "dryrun": "dryrun" in request.query_params})
+
+        async def v2_thing(request):
+            self.processed.append((request.method, request.url.path, b""))
+            return v2_ok({"account": request.state.account.id})
+
+        return [
+            Route("/collect/json/{stream}", collect, methods=["POST"]),
+            Route("/v2/thing/{id}", v2_thing, methods=["GET"]),
+        ]
+
+
+@pytest.fixture(scope="session")
+def emulator_shell_server() -> Iterator[EmulatorServer]:
+    """The emulator shell (auth, faults, stats, admin, accounts) over stand-in routes, independent of the data plane."""
+    from airflow_provider_lytics.emulator.backend import DEFAULT_ACCOUNT, Backend
+    from airflow_provider_lytics.emulator.faults import FaultInjector
+    from airflow_provider_lytics.emulator.persistence import StateDB
+    from airflow_provider_lytics.emulator.server import EmulatorServer
+
+    class _Idle:
+        def close(self) -> None:
+            """Nothing to release."""
+
+    backend = Backend(
+        db=StateDB(), store=_Idle(), jobs=_Idle(), faults=FaultInjector(), tokens={"shell-token": DEFAULT_ACCOUNT}
+    )
+    probe = ShellProbe()
+    server = EmulatorServer(backend=backend, routes=probe.routes())
+    server.probe = probe  # type: ignore[attr-defined]
+    with server:
+        yield server
+    backend.close()
+
+
+@pytest.fixture
+def emulator_shell(emulator_shell_server: EmulatorServer) -> EmulatorServer:
+    """The shell server with no faults, zeroed stats and an empty probe record."""
+    emulator_shell_server.backend.faults.clear()
+    emulator_shell_server.stats.clear()
+    emulator_shell_server.probe.processed.clear()  # type: ignore[attr-defined]
+    return emulator_shell_server
