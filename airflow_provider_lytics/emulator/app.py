@@ -51,20 +51,22 @@ _V2_CODES = {401: "UNAUTHORIZED-017", 404: "NOTFOUND-003", 405: "BADREQ-001", 50
 
 
 class RequestStats:
-    """Thread-safe counters: requests by method + route template + status, and events received per stream."""
+    """Thread-safe counters: requests by method + route template + status, and events received per stream.
+
+    Status is the HTTP status sent, or ``"dropped"`` when a fault closed the connection without a response.
+    """
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
-        self._requests: dict[str, dict[str, int]] = {}
+        self._requests: dict[tuple[str, str, int | str], int] = {}
         self._events: dict[str, dict[str, int]] = {}
         self._total = 0
 
-    def record_request(self, method: str, template: str, status: str) -> None:
-        key = f"{method} {template}"
+    def record_request(self, method: str, template: str, status: int | str) -> None:
+        key = (method, template, status)
         with self._lock:
             self._total += 1
-            by_status = self._requests.setdefault(key, {})
-            by_status[status] = by_status.get(status, 0) + 1
+            self._requests[key] = self._requests.get(key, 0) + 1
 
     def record_events(self, stream: str, received: int, rejected: int) -> None:
         with self._lock:
@@ -74,12 +76,16 @@ class RequestStats:
             counts["batches"] += 1
 
     def snapshot(self) -> dict[str, Any]:
+        """``{"total", "requests": [{"method", "route", "status", "count"}], "events": {stream: {...}}}``."""
         with self._lock:
-            return {
-                "total": self._total,
-                "requests": {key: dict(counts) for key, counts in sorted(self._requests.items())},
-                "events": {stream: dict(counts) for stream, counts in sorted(self._events.items())},
-            }
+            rows = [
+                {"method": method, "route": route, "status": status, "count": count}
+                for (method, route, status), count in self._requests.items()
+            ]
+            events = {stream: dict(counts) for stream, counts in sorted(self._events.items())}
+            total = self._total
+        rows.sort(key=lambda r: (r["route"], r["method"], str(r["status"])))
+        return {"total": total, "requests": rows, "events": events}
 
     def clear(self) -> None:
         with self._lock:
@@ -118,19 +124,19 @@ class StatsMiddleware:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        status = "dropped"
+        status: int | str = "dropped"
 
         async def tap(message: Message) -> None:
             nonlocal status
             if message["type"] == "http.response.start":
-                status = str(message["status"])
+                status = int(message["status"])
             await send(message)
 
         try:
             await self.app(scope, receive, tap)
         except BaseException:
             if status == "dropped":
-                status = "500"
+                status = 500
             raise
         finally:
             route = scope.get("route")
