@@ -48,3 +48,29 @@ def to_provider_info_behaviour(behaviour: dict[str, Any]) -> dict[str, Any]:
         "relabeling": dict(behaviour.get("relabeling", {})),
         "placeholders": dict(behaviour.get("placeholders", {})),
     }
+
+
+def legacy_form_widgets(conn_fields: dict[str, Any]) -> dict[str, Any]:
+    """The same fields as wtforms widgets, for Airflow 2.11's Flask UI (``get_connection_form_widgets``).
+
+    Airflow 3.2+ ignores this method when the provider info declares ``conn-fields``; the imports are local
+    because flask_appbuilder and wtforms exist only where the old UI does.
+    """
+    from flask_appbuilder.fieldwidgets import BS3PasswordFieldWidget, BS3TextAreaFieldWidget, BS3TextFieldWidget
+    from flask_babel import lazy_gettext
+    from wtforms import PasswordField, StringField, TextAreaField
+    from wtforms.validators import Optional
+
+    widgets: dict[str, Any] = {}
+    for name, spec in conn_fields.items():
+        fmt = spec.get("schema", {}).get("format")
+        if fmt == "password":
+            field_cls, widget = PasswordField, BS3PasswordFieldWidget()
+        elif fmt == "multiline":
+            field_cls, widget = TextAreaField, BS3TextAreaFieldWidget()
+        else:
+            field_cls, widget = StringField, BS3TextFieldWidget()
+        widgets[name] = field_cls(
+            lazy_gettext(spec["label"]), widget=widget, validators=[Optional()], description=spec.get("description")
+        )
+    return widgets

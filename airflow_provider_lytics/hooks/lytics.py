@@ -22,7 +22,7 @@ from airflow_provider_lytics.client.config import LyticsSettings, settings_from_
 from airflow_provider_lytics.client.envelope import Envelope, build_error, entity_not_found, parse_success
 from airflow_provider_lytics.client.errors import LyticsConfigError, LyticsError, LyticsTransportError
 from airflow_provider_lytics.client.retry import RetryPolicy, RetryTracker, parse_retry_after
-from airflow_provider_lytics.forms import LYTICS_UI_FIELD_BEHAVIOUR
+from airflow_provider_lytics.forms import LYTICS_CONN_FIELDS, LYTICS_UI_FIELD_BEHAVIOUR, legacy_form_widgets
 
 if TYPE_CHECKING:
     import requests
@@ -79,6 +79,11 @@ class LyticsHook(BaseHook):
         """Connection form for Airflow 2.11-3.1 (3.2+ reads the same data from the provider info)."""
         return {key: (list(value) if isinstance(value, list) else dict(value)) for key, value in
                 LYTICS_UI_FIELD_BEHAVIOUR.items()}  # fmt: skip
+
+    @classmethod
+    def get_connection_form_widgets(cls) -> dict[str, Any]:
+        """Extra fields for Airflow 2.11's connection form (3.2+ reads ``conn-fields`` instead)."""
+        return legacy_form_widgets(LYTICS_CONN_FIELDS)
 
     @cached_property
     def settings(self) -> LyticsSettings:
