@@ -1,0 +1,182 @@
+"""Choosing remote files: by glob or regex, the newest one, or all newer than a watermark.
+
+Pure functions over :class:`RemoteFile` lists, so they are testable without a server. Two watermark kinds:
+
+* ``by="mtime"``: the file's modification time (SFTP gives whole seconds). The watermark is an ISO-8601 UTC
+  timestamp string; files strictly newer are selected.
+* ``by="name"``: a date inside the file name, e.g. ``users_2026-11-28.csv`` with ``date_format="%Y-%m-%d"``. The
+  watermark is that date (or date-time) in ISO form; files with a strictly later date are selected. Files whose
+  names hold no date are ignored (and listed in ``Selection.skipped``).
+
+Selections come back oldest first, so loads happen in order, and carry the new watermark to store (unchanged
+when nothing new arrived).
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import re
+from dataclasses import dataclass, field
+from datetime import date, datetime, timezone
+from typing import Literal
+
+from airflow_provider_lytics.io.sftp_errors import SftpConfigError
+
+WatermarkKind = Literal["mtime", "name"]
+
+_DIRECTIVES = {
+    "%Y": r"\d{4}",
+    "%y": r"\d{2}",
+    "%m": r"\d{2}",
+    "%d": r"\d{2}",
+    "%H": r"\d{2}",
+    "%M": r"\d{2}",
+    "%S": r"\d{2}",
+    "%j": r"\d{3}",
+    "%%": "%",
+}
+_TIME_DIRECTIVES = ("%H", "%M", "%S")
+
+
+@dataclass(frozen=True)
+class RemoteFile:
+    """A regular file on the server."""
+
+    path: str
+    size: int
+    mtime: float
+
+    @property
+    def name(self) -> str:
+        return self.path.rsplit("/", 1)[-1]
+
+    @property
+    def modified(self) -> datetime:
+        return datetime.fromtimestamp(self.mtime, tz=timezone.utc)
+
+
+@dataclass(frozen=True)
+class Selection:
+    """Files chosen by a watermark query, oldest first, and the watermark to store for next time."""
+
+    files: list[RemoteFile]
+    watermark: str | None
+    skipped: list[str] = field(default_factory=list)
+
+
+def filter_files(files: list[RemoteFile], *, glob: str | None = None, regex: str | None = None) -> list[RemoteFile]:
+    """Keep files whose *name* matches ``glob`` (fnmatch, case-sensitive) or fully matches ``regex``."""
+    if glob is not None and regex is not None:
+        raise SftpConfigError("Give either 'glob' or 'regex', not both.")
+    if glob is not None:
+        return [f for f in files if fnmatch.fnmatchcase(f.name, glob)]
+    if regex is not None:
+        try:
+            compiled = re.compile(regex)
+        except re.error as exc:
+            raise SftpConfigError(f"Invalid file name regex {regex!r}: {exc}") from None
+        return [f for f in files if compiled.fullmatch(f.name)]
+    return list(files)
+
+
+def newest(files: list[RemoteFile]) -> RemoteFile | None:
+    """The most recently modified file (ties broken by name, the greater wins), or None."""
+    return max(files, key=lambda f: (f.mtime, f.name), default=None)
+
+
+def date_regex(date_format: str) -> re.Pattern[str]:
+    """Turn a strftime-style ``date_format`` into a regex that finds such a date inside a file name."""
+    pattern = []
+    i = 0
+    while i < len(date_format):
+        token = date_format[i : i + 2]
+        if token in _DIRECTIVES:
+            pattern.append(_DIRECTIVES[token])
+            i += 2
+        elif date_format[i] == "%":
+            raise SftpConfigError(
+                f"date_format {date_format!r} uses {token!r}; supported: {', '.join(sorted(_DIRECTIVES))}."
+            )
+        else:
+            pattern.append(re.escape(date_format[i]))
+            i += 1
+    if not any(d in date_format for d in ("%Y", "%y", "%j")):
+        raise SftpConfigError(f"date_format {date_format!r} must contain a year (%Y or %y).")
+    return re.compile("(?<!\\d)(" + "".join(pattern) + ")(?!\\d)")
+
+
+def name_date(name: str, date_format: str, compiled: re.Pattern[str] | None = None) -> datetime | None:
+    """The date found in ``name`` (the last one if several), or None."""
+    compiled = compiled or date_regex(date_format)
+    for match in reversed(list(compiled.finditer(name))):
+        try:
+            return datetime.strptime(match.group(1), date_format)
+        except ValueError:
+            continue
+    return None
+
+
+def _parse_watermark(value: str | float | int | datetime | date | None, kind: WatermarkKind) -> datetime | None:
+    if value is None or value == "":
+        return None
+    if isinstance(value, datetime):
+        parsed = value
+    elif isinstance(value, date):
+        parsed = datetime(value.year, value.month, value.day)
+    elif isinstance(value, (int, float)) and not isinstance(value, bool):
+        parsed = datetime.fromtimestamp(float(value), tz=timezone.utc)
+    else:
+        try:
+            parsed = datetime.fromisoformat(str(value).replace("Z", "+00:00"))
+        except ValueError:
+            raise SftpConfigError(
+                f"Watermark {value!r} is not an ISO-8601 date or timestamp (e.g. '2026-11-28' or "
+                "'2026-11-28T06:00:00+00:00')."
+            ) from None
+    if kind == "mtime":
+        return parsed if parsed.tzinfo else parsed.replace(tzinfo=timezone.utc)
+    return (
+        parsed.replace(tzinfo=None) if parsed.tzinfo is None else parsed.astimezone(timezone.utc).replace(tzinfo=None)
+    )
+
+
+def _format_name_watermark(value: datetime, date_format: str) -> str:
+    if any(d in date_format for d in _TIME_DIRECTIVES):
+        return value.isoformat()
+    return value.date().isoformat()
+
+
+def newer_than(
+    files: list[RemoteFile],
+    watermark: str | float | int | datetime | date | None,
+    *,
+    by: WatermarkKind = "mtime",
+    date_format: str = "%Y-%m-%d",
+) -> Selection:
+    """Files strictly newer than ``watermark`` (all files when it is None), oldest first, plus the new watermark."""
+    if by not in ("mtime", "name"):
+        raise SftpConfigError(f"Watermark kind must be 'mtime' or 'name', got {by!r}.")
+    since = _parse_watermark(watermark, by)
+    if by == "mtime":
+        chosen = sorted((f for f in files if since is None or f.modified > since), key=lambda f: (f.mtime, f.name))
+        current = str(watermark) if watermark is not None else None
+        if isinstance(watermark, (datetime, date, int, float)) and since is not None:
+            current = since.isoformat()
+        new = chosen[-1].modified.isoformat() if chosen else current
+        return Selection(chosen, new)
+
+    compiled = date_regex(date_format)
+    dated: list[tuple[datetime, RemoteFile]] = []
+    skipped: list[str] = []
+    for f in files:
+        found = name_date(f.name, date_format, compiled)
+        if found is None:
+            skipped.append(f.name)
+        elif since is None or found > since:
+            dated.append((found, f))
+    dated.sort(key=lambda pair: (pair[0], pair[1].name))
+    if dated:
+        new: str | None = _format_name_watermark(dated[-1][0], date_format)
+    else:
+        new = _format_name_watermark(since, date_format) if since is not None else None
+    return Selection([f for _, f in dated], new, skipped)
