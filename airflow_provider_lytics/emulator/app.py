@@ -113,15 +113,21 @@ def _template_for(routes: Sequence[BaseRoute], scope: Scope) -> str:
 
 
 class StatsMiddleware:
-    """Counts every request once, including faulted, unauthorised and dropped ones (status ``dropped``)."""
+    """Counts every Lytics request once, including faulted, unauthorised and dropped ones (status ``dropped``).
 
-    def __init__(self, app: ASGIApp, stats: RequestStats, routes: Sequence[BaseRoute]) -> None:
+    Admin calls (``/_emulator/``) are not counted, so polling the stats does not change them.
+    """
+
+    def __init__(
+        self, app: ASGIApp, stats: RequestStats, routes: Sequence[BaseRoute], skip_prefix: str = ADMIN_PREFIX
+    ) -> None:
         self.app = app
         self.stats = stats
         self.routes = routes
+        self.skip_prefix = skip_prefix
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
+        if scope["type"] != "http" or scope["path"].startswith(self.skip_prefix):
             await self.app(scope, receive, send)
             return
         status: int | str = "dropped"
@@ -404,16 +410,19 @@ def admin_routes() -> list[BaseRoute]:
 
 
 def lytics_routes(backend: Backend) -> list[BaseRoute]:
-    """The Lytics API surface: accounts (here), data plane and jobs (their own modules)."""
+    """The Lytics data plane and jobs API, each from its own module."""
     from airflow_provider_lytics.emulator import jobs_routes, routes_data
 
-    return [*account_routes(), *routes_data.routes(backend), *jobs_routes.routes(backend)]
+    return [*routes_data.routes(backend), *jobs_routes.routes(backend)]
 
 
 def create_app(backend: Backend, *, routes: Sequence[BaseRoute] | None = None) -> Starlette:
-    """Build the emulator app over ``backend``; ``routes`` replaces the Lytics surface (tests use stand-ins)."""
+    """Build the emulator app over ``backend``.
+
+    ``routes`` replaces the data-plane and jobs routes (to test the shell alone); admin and account routes stay.
+    """
     surface = list(routes) if routes is not None else lytics_routes(backend)
-    all_routes = [*admin_routes(), *surface]
+    all_routes = [*admin_routes(), *account_routes(), *surface]
     stats = RequestStats()
     app = Starlette(
         routes=all_routes,

@@ -109,7 +109,7 @@ class EmulatorServer:
         http: str = "auto",
         routes: Sequence[BaseRoute] | None = None,
     ) -> None:
-        """``routes`` replaces the Lytics surface (used to test the shell alone); admin routes always exist."""
+        """``routes`` replaces the data-plane and jobs routes (to test the shell alone)."""
         if backend is not None and (db_path or tokens or job_timings):
             raise ValueError("pass either backend or db_path/tokens/job_timings, not both")
         self.host = host
