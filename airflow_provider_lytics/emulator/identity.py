@@ -1,0 +1,201 @@
+"""Identity resolution: stitch events into profiles by identifier fields, latest value wins by event time.
+
+A profile document (persisted as is) looks like::
+
+    {"id": "<32 hex>", "created": ms, "modified": ms, "events": n, "streams": [...],
+     "keys": [[field, value], ...], "fields": {name: value}, "times": {name: event ms}}
+
+``times`` records the event time that set each field, so an event that arrives late never overwrites a newer
+value. List values are merged as sets (multi-value fields). ``_uid`` values accumulate into ``_uids``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
+
+from airflow_provider_lytics.emulator.values import rfc3339
+
+#: Identifier values longer than this are refused (Lytics platform limit).
+MAX_IDENTIFIER_BYTES = 256
+#: Multi-value fields keep at most this many distinct values.
+MAX_LIST_VALUES = 1000
+#: Identity field whose values accumulate into the ``_uids`` list rather than a scalar field.
+UID_FIELD = "_uid"
+
+
+def column_name(field: str) -> str:
+    """The profile column holding an identity field (``_uid`` is surfaced as ``_uids``)."""
+    return "_uids" if field == UID_FIELD else field
+
+
+def _profile_id(field: str, value: str) -> str:
+    return hashlib.blake2b(f"{field}\x00{value}".encode(), digest_size=16).hexdigest()
+
+
+def _union(old: list, new: Iterable) -> list:
+    merged = list(old)
+    seen = set(map(_hashable, merged))
+    for item in new:
+        key = _hashable(item)
+        if key not in seen and len(merged) < MAX_LIST_VALUES:
+            seen.add(key)
+            merged.append(item)
+    return merged
+
+
+def _hashable(item: Any) -> Any:
+    return item if isinstance(item, (str, int, float, bool, type(None))) else repr(item)
+
+
+class IdentityGraph:
+    """Profiles plus the identifier index (``(field, value) -> profile id``); not thread-safe by itself."""
+
+    def __init__(self, identity_fields: Sequence[str]) -> None:
+        fields = tuple(identity_fields)
+        if not fields:
+            raise ValueError("identity_fields must name at least one identifier field (e.g. 'email')")
+        self.identity_fields = fields
+        self.profiles: dict[str, dict[str, Any]] = {}
+        self.index: dict[tuple[str, str], str] = {}
+
+    # -- identifiers -------------------------------------------------------------------------------------
+    def normalise(self, field: str, value: Any) -> str:
+        """The index form of an identifier value (``email`` is trimmed and lower-cased)."""
+        text = value if isinstance(value, str) else str(value)
+        if field == "email":
+            text = text.strip().lower()
+        return text
+
+    def keys_for(self, record: Mapping[str, Any]) -> list[tuple[str, str]]:
+        """Identifier keys carried by ``record``; raises ``ValueError`` naming an oversized identifier."""
+        keys: list[tuple[str, str]] = []
+        for field in self.identity_fields:
+            raw = record.get(field)
+            if raw is None or raw == "":
+                continue
+            for item in raw if isinstance(raw, list) else (raw,):
+                if item is None or item == "" or isinstance(item, (dict, list)):
+                    continue
+                value = self.normalise(field, item)
+                if len(value) > MAX_IDENTIFIER_BYTES or len(value.encode()) > MAX_IDENTIFIER_BYTES:
+                    raise ValueError(f"identifier {field!r} is longer than {MAX_IDENTIFIER_BYTES} bytes")
+                keys.append((field, value))
+        return keys
+
+    def lookup(self, field: str, value: Any) -> dict[str, Any] | None:
+        field = UID_FIELD if field == "_uids" else field
+        pid = self.index.get((field, self.normalise(field, value)))
+        if pid is None and field == "_id":
+            return self.profiles.get(str(value))
+        return self.profiles.get(pid) if pid else None
+
+    # -- merging -----------------------------------------------------------------------------------------
+    def apply(
+        self, record: Mapping[str, Any], keys: list[tuple[str, str]], stream: str, ts: int
+    ) -> tuple[str, list[str]]:
+        """Merge one event into its profile; returns ``(profile id, ids of profiles merged away)``."""
+        index = self.index
+        found: list[str] = []
+        for key in keys:
+            pid = index.get(key)
+            if pid is not None and pid not in found:
+                found.append(pid)
+        merged_away: list[str] = []
+        if not found:
+            pid = _profile_id(*keys[0])
+            profile = {
+                "id": pid, "created": ts, "modified": ts, "events": 0, "streams": [], "keys": [],
+                "fields": {}, "times": {},
+            }  # fmt: skip
+            self.profiles[pid] = profile
+        elif len(found) == 1:
+            pid = found[0]
+            profile = self.profiles[pid]
+        else:
+            ranked = sorted((self.profiles[p] for p in found), key=lambda p: (p["created"], p["id"]))
+            profile = ranked[0]
+            pid = profile["id"]
+            for other in ranked[1:]:
+                self._absorb(profile, other)
+                merged_away.append(other["id"])
+        self._apply_event(profile, record, keys, stream, ts)
+        return pid, merged_away
+
+    def _absorb(self, into: dict[str, Any], other: dict[str, Any]) -> None:
+        into["created"] = min(into["created"], other["created"])
+        into["modified"] = max(into["modified"], other["modified"])
+        into["events"] += other["events"]
+        into["streams"] = _union(into["streams"], other["streams"])
+        fields, times = into["fields"], into["times"]
+        for name, value in other["fields"].items():
+            ts = other["times"].get(name, 0)
+            if isinstance(value, list) and isinstance(fields.get(name), list):
+                fields[name] = _union(fields[name], value)
+                times[name] = max(ts, times.get(name, 0))
+            elif ts >= times.get(name, -1):
+                fields[name] = value
+                times[name] = ts
+        known = {tuple(k) for k in into["keys"]}
+        for key in other["keys"]:
+            key = tuple(key)
+            self.index[key] = into["id"]
+            if key not in known:
+                known.add(key)
+                into["keys"].append(list(key))
+        del self.profiles[other["id"]]
+
+    def _apply_event(
+        self, profile: dict[str, Any], record: Mapping[str, Any], keys: list[tuple[str, str]], stream: str, ts: int
+    ) -> None:
+        index, pid = self.index, profile["id"]
+        for key in keys:
+            if index.get(key) != pid:
+                index[key] = pid
+                profile["keys"].append(list(key))
+        profile["events"] += 1
+        if ts < profile["created"]:
+            profile["created"] = ts
+        if ts > profile["modified"]:
+            profile["modified"] = ts
+        if stream not in profile["streams"]:
+            profile["streams"].append(stream)
+        fields, times = profile["fields"], profile["times"]
+        for name, value in record.items():
+            if value is None or value == "" or name[:1] == "_":
+                continue
+            if name == "email" and isinstance(value, str):
+                value = value.strip().lower()
+            if isinstance(value, list):
+                current = fields.get(name)
+                fields[name] = _union(current if isinstance(current, list) else [], value)
+                if ts > times.get(name, -1):
+                    times[name] = ts
+            elif ts >= times.get(name, -1):
+                fields[name] = value
+                times[name] = ts
+
+    # -- views -------------------------------------------------------------------------------------------
+    def load(self, docs: Iterable[dict[str, Any]]) -> None:
+        for doc in docs:
+            self.profiles[doc["id"]] = doc
+            for field, value in doc["keys"]:
+                self.index[(field, value)] = doc["id"]
+
+    def clear(self) -> None:
+        self.profiles.clear()
+        self.index.clear()
+
+
+def materialise(profile: dict[str, Any]) -> dict[str, Any]:
+    """The public profile: field values plus ``_id``, ``_created``, ``_modified``, ``_num_events``,
+    ``_streamnames`` and ``_uids`` metafields (native types; see :func:`values.render` for API output)."""
+    view = dict(profile["fields"])
+    view["_id"] = profile["id"]
+    view["_created"] = rfc3339(profile["created"])
+    view["_modified"] = rfc3339(profile["modified"])
+    view["_num_events"] = profile["events"]
+    view["_streamnames"] = list(profile["streams"])
+    view["_uids"] = [v for f, v in profile["keys"] if f == UID_FIELD]
+    return view

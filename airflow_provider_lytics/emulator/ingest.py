@@ -1,0 +1,325 @@
+"""Streaming decoders for collect bodies: gzip, UTF-8, JSON (object, array or NDJSON) and CSV.
+
+Everything works on an iterator of byte chunks and yields records one at a time, so a request of any size is
+processed with one chunk plus one batch of records in memory. :func:`run_ingest` applies the documented record
+limits and feeds batches to the profile store.
+"""
+
+from __future__ import annotations
+
+import codecs
+import csv
+import json
+import re
+import zlib
+from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from airflow_provider_lytics.emulator.store import ProfileStore
+
+SINGLE_RECORD_LIMIT = 4 * 1024
+BATCH_RECORD_LIMIT = 16 * 1024
+API_HOST_BODY_LIMIT = 10 * 1024 * 1024
+BATCH_SIZE = 5000
+#: A JSON value still incomplete after this many buffered characters is treated as malformed.
+MAX_PENDING_CHARS = 4 * 1024 * 1024
+DELIMITERS = {",": ",", "t": "\t", "\t": "\t", "tab": "\t", "\\t": "\t", "|": "|", ";": ";"}
+_WS = re.compile(r"[ \t\n\r]*")
+
+
+class BadInput(ValueError):
+    """The body cannot be processed; ``status`` is the HTTP status, ``accepted`` the records stored before it."""
+
+    def __init__(self, message: str, status: int = 400, accepted: int = 0) -> None:
+        super().__init__(message)
+        self.status = status
+        self.accepted = accepted
+
+
+@dataclass
+class IngestOptions:
+    """How to read one collect request."""
+
+    fmt: str = "json"  # "json" or "csv"
+    dryrun: bool = False
+    droperrors: bool = False
+    timestamp_field: str | None = None
+    filename: str | None = None
+    headers: list[str] | None = None
+    delimiter: str = ","
+    append: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class IngestSummary:
+    message_count: int = 0
+    rejected_count: int = 0
+    rejections: list[tuple[int, str]] = field(default_factory=list)
+
+
+def parse_delimiter(raw: str | None) -> str:
+    if raw is None or raw == "":
+        return ","
+    try:
+        return DELIMITERS[raw.lower() if len(raw) > 1 else raw]
+    except KeyError:
+        raise BadInput(f"delimiter {raw!r} is not supported: use ',', 't' (tab), '|' or ';'") from None
+
+
+def parse_append(raw: str | None) -> dict[str, Any]:
+    if not raw:
+        return {}
+    try:
+        value = json.loads(raw)
+    except ValueError:
+        raise BadInput('append must be a URL-encoded JSON object such as {"source":"crm"}') from None
+    if not isinstance(value, dict):
+        raise BadInput("append must be a JSON object (key/value pairs added to every row)")
+    return value
+
+
+# -- bytes -> text ------------------------------------------------------------------------------------------
+def decode_text(chunks: Iterable[bytes], gzipped: bool = False) -> Iterator[str]:
+    """Gunzip (declared or sniffed by magic bytes, multi-member aware) and decode UTF-8 incrementally."""
+    it = iter(chunks)
+    first = b""
+    for chunk in it:
+        if chunk:
+            first = chunk
+            break
+    if not first:
+        return
+    decoder = codecs.getincrementaldecoder("utf-8-sig")()
+    inflating = gzipped or first[:2] == b"\x1f\x8b"
+
+    def raw() -> Iterator[bytes]:
+        yield first
+        yield from it
+
+    def inflate(source: Iterator[bytes]) -> Iterator[bytes]:
+        inflater = zlib.decompressobj(16 + zlib.MAX_WBITS)
+        for chunk in source:
+            while chunk:
+                try:
+                    out = inflater.decompress(chunk, 1 << 20)
+                    yield out
+                    while inflater.unconsumed_tail:
+                        yield inflater.decompress(inflater.unconsumed_tail, 1 << 20)
+                except zlib.error as exc:
+                    raise BadInput(f"body is not valid gzip data ({exc})") from None
+                chunk = inflater.unused_data
+                if chunk:  # another gzip member follows
+                    inflater = zlib.decompressobj(16 + zlib.MAX_WBITS)
+        if not inflater.eof and inflater.unconsumed_tail == b"":
+            tail = inflater.flush()
+            if tail:
+                yield tail
+
+    source = inflate(raw()) if inflating else raw()
+    try:
+        for chunk in source:
+            text = decoder.decode(chunk)
+            if text:
+                yield text
+        tail = decoder.decode(b"", final=True)
+    except UnicodeDecodeError as exc:
+        raise BadInput(f"body is not valid UTF-8 text ({exc.reason} at byte {exc.start} of a chunk)") from None
+    if tail:
+        yield tail
+
+
+# -- JSON ---------------------------------------------------------------------------------------------------
+@dataclass
+class _Item:
+    line: int
+    value: Any
+    size: int
+    batch: bool
+
+
+def iter_json(texts: Iterable[str]) -> Iterator[_Item]:
+    """Yield each record of a JSON object, a JSON array of records, or newline-delimited JSON."""
+    decoder = json.JSONDecoder()
+    it = iter(texts)
+    buf, pos, lines_before, eof = "", 0, 1, False
+    mode: str | None = None  # "array" or "stream"
+    expect = "value"  # array state: "value", "value_or_end", "comma_or_end"
+    held: _Item | None = None  # first stream value, held until we know whether more follow
+
+    def fill() -> bool:
+        nonlocal buf, pos, lines_before, eof
+        chunk = next(it, None)
+        if chunk is None:
+            eof = True
+            return False
+        lines_before += buf.count("\n", 0, pos)
+        buf, pos = buf[pos:] + chunk, 0
+        return True
+
+    def line_at(index: int) -> int:
+        return lines_before + buf.count("\n", 0, index)
+
+    while True:
+        pos = _WS.match(buf, pos).end()
+        if pos >= len(buf):
+            if eof or not fill():
+                break
+            continue
+        if mode is None:
+            if buf[pos] == "[":
+                mode, expect, pos = "array", "value_or_end", pos + 1
+                continue
+            mode = "stream"
+        if mode == "array" and expect != "value":
+            char = buf[pos]
+            if char == "]":
+                pos += 1
+                rest = _WS.match(buf, pos).end()
+                while rest >= len(buf) and not eof and fill():
+                    rest = _WS.match(buf, pos).end()
+                if rest < len(buf):
+                    raise BadInput(f"body is not valid JSON: unexpected data after the array at line {line_at(rest)}")
+                return
+            if expect == "comma_or_end":
+                if char != ",":
+                    raise BadInput(f"body is not valid JSON: expected ',' or ']' at line {line_at(pos)}")
+                pos, expect = pos + 1, "value"
+                continue
+        try:
+            value, end = decoder.raw_decode(buf, pos)
+            if end >= len(buf) and not eof:
+                raise ValueError("value may continue in the next chunk")
+        except ValueError as exc:
+            if not eof and len(buf) - pos < MAX_PENDING_CHARS and fill():
+                continue
+            if isinstance(exc, json.JSONDecodeError):
+                raise BadInput(f"body is not valid JSON: {exc.msg} at line {line_at(exc.pos)}") from None
+            if eof:
+                value, end = decoder.raw_decode(buf, pos)
+            else:
+                raise BadInput(f"a JSON record at line {line_at(pos)} exceeds {MAX_PENDING_CHARS} characters") from None
+        item = _Item(line_at(pos), value, end - pos, mode == "array")
+        pos = end
+        if mode == "array":
+            expect = "comma_or_end"
+            yield item
+        elif held is None:
+            held = item
+        else:
+            held.batch = item.batch = True
+            yield held
+            held = item
+    if mode == "array":
+        raise BadInput("body is not valid JSON: the array is not closed with ']'")
+    if held is not None:
+        yield held
+
+
+# -- CSV ----------------------------------------------------------------------------------------------------
+def _lines(texts: Iterable[str]) -> Iterator[str]:
+    pending = ""
+    for chunk in texts:
+        parts = (pending + chunk).split("\n")
+        pending = parts.pop()
+        for part in parts:
+            yield part + "\n"
+    if pending:
+        yield pending
+
+
+def iter_csv(texts: Iterable[str], options: IngestOptions) -> Iterator[_Item]:
+    """Yield CSV rows as records (``value`` is a dict, or a string naming what is wrong with the row)."""
+    reader = csv.reader(_lines(texts), delimiter=options.delimiter, strict=True)
+    headers = options.headers
+    append = options.append
+    while True:
+        try:
+            row = next(reader)
+        except StopIteration:
+            return
+        except csv.Error as exc:
+            if headers is None:
+                raise BadInput(f"CSV header row is malformed at line {reader.line_num}: {exc}") from None
+            yield _Item(reader.line_num, f"malformed CSV at line {reader.line_num}: {exc}", 0, True)
+            continue
+        if not row or (len(row) == 1 and not row[0].strip()):
+            continue
+        if headers is None:
+            headers = [h.strip() for h in row]
+            for i, name in enumerate(headers):
+                if not name:
+                    raise BadInput(f"CSV header row has an empty column name at position {i + 1}")
+            if len(set(headers)) != len(headers):
+                raise BadInput(f"CSV header row repeats a column name: {', '.join(headers)}")
+            continue
+        size = sum(map(len, row)) + len(row)
+        if len(row) != len(headers):
+            reason = f"line {reader.line_num} has {len(row)} fields but the header has {len(headers)}"
+            yield _Item(reader.line_num, reason, size, True)
+            continue
+        record = {h: v for h, v in zip(headers, row, strict=True) if v != ""}
+        if append:
+            record.update(append)
+        yield _Item(reader.line_num, record, size, True)
+
+
+# -- driver -------------------------------------------------------------------------------------------------
+def structure_error(value: Any) -> str | None:
+    if not isinstance(value, Mapping):
+        return f"record is a JSON {type(value).__name__}, not an object"
+    for key, val in value.items():
+        if isinstance(val, list) and any(isinstance(v, (dict, list)) for v in val):
+            return f"field {key!r} nests objects or arrays inside an array (not supported)"
+        if isinstance(val, dict):
+            nested = structure_error(val)
+            if nested:
+                return f"field {key!r}: {nested}"
+    return None
+
+
+def run_ingest(store: ProfileStore, stream: str, chunks: Iterable[bytes], options: IngestOptions,
+               gzipped: bool = False) -> IngestSummary:  # fmt: skip
+    """Decode ``chunks`` and ingest them in batches of :data:`BATCH_SIZE`; raises :class:`BadInput`."""
+    summary = IngestSummary()
+    texts = decode_text(chunks, gzipped)
+    items = iter_csv(texts, options) if options.fmt == "csv" else iter_json(texts)
+    batch: list[Any] = []
+    lines: list[int] = []
+
+    def flush() -> None:
+        result = store.ingest(stream, batch, timestamp_field=options.timestamp_field, dryrun=options.dryrun,
+                              filename=options.filename, validated=True)  # fmt: skip
+        summary.message_count += result.message_count
+        summary.rejected_count += result.rejected_count
+        summary.rejections.extend((lines[i], reason) for i, reason in result.rejections)
+        batch.clear()
+        lines.clear()
+
+    def reject(item: _Item, reason: str) -> None:
+        if options.fmt == "csv" and not options.droperrors:
+            raise BadInput(f"{reason}; fix the row or pass droperrors=true to skip bad rows",
+                           accepted=summary.message_count)  # fmt: skip
+        summary.rejected_count += 1
+        summary.rejections.append((item.line, reason))
+
+    for item in items:
+        if isinstance(item.value, str) and options.fmt == "csv":
+            reject(item, item.value)
+            continue
+        limit = BATCH_RECORD_LIMIT if item.batch else SINGLE_RECORD_LIMIT
+        if item.size > limit:
+            reject(item, f"record at line {item.line} is {item.size} bytes; the limit is {limit} bytes")
+            continue
+        problem = store.check_record(item.value)
+        if problem:
+            reject(item, f"record at line {item.line}: {problem}")
+            continue
+        batch.append(item.value)
+        lines.append(item.line)
+        if len(batch) >= BATCH_SIZE:
+            flush()
+    if batch:
+        flush()
+    return summary

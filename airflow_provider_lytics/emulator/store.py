@@ -1,0 +1,405 @@
+"""The emulator's data plane: profiles built from ingested events, segments over them, scans and schema.
+
+:class:`ProfileStore` composes the identity graph, per-stream statistics, the segment registry and scan cursors,
+serialises writers with one lock and writes every change through to :class:`StateDB`, so a reopened database
+comes back with the same profiles, segments, streams and raw events.
+"""
+
+from __future__ import annotations
+
+import re
+import threading
+import time
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from airflow_provider_lytics.emulator.identity import IdentityGraph, column_name, materialise
+from airflow_provider_lytics.emulator.ingest import structure_error
+from airflow_provider_lytics.emulator.persistence import StateDB
+from airflow_provider_lytics.emulator.scan import DEFAULT_TTL_SECONDS, ScanRegistry
+from airflow_provider_lytics.emulator.segments import SegmentRegistry, parse
+from airflow_provider_lytics.emulator.streams import StreamStats, table_columns
+from airflow_provider_lytics.emulator.values import now_ms, parse_time_ms, render, rfc3339
+
+DEFAULT_IDENTITY_FIELDS = ("_uid", "email", "user_id", "external_id")
+SCAN_DEFAULT_LIMIT = 20
+SCAN_MAX_LIMIT = 100
+_COMMIT_BATCH = 5000
+_STREAM_NAME = re.compile(r"^[A-Za-z0-9_\-.]{1,128}$")
+_DATA_KINDS = ("profile", "stream", "segment")
+
+
+@dataclass
+class IngestResult:
+    """Outcome of :meth:`ProfileStore.ingest`: accepted and rejected counts, rejections as ``(index, reason)``."""
+
+    message_count: int = 0
+    rejected_count: int = 0
+    rejections: list[tuple[int, str]] = field(default_factory=list)
+
+
+@dataclass
+class ScanPage:
+    total: int
+    next: str
+    data: list[dict[str, Any]]
+
+
+class ProfileStore:
+    """Profiles, identity graph, streams, segments and scans for one emulator; safe to share between threads."""
+
+    def __init__(
+        self,
+        db: StateDB,
+        identity_fields: Sequence[str] = DEFAULT_IDENTITY_FIELDS,
+        *,
+        scan_ttl: float = DEFAULT_TTL_SECONDS,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.db = db
+        self.graph = IdentityGraph(identity_fields)
+        self.identity_fields = self.graph.identity_fields
+        self._lock = threading.RLock()
+        self.segments = SegmentRegistry(db, self._lock)
+        self.scans = ScanRegistry(scan_ttl, clock)
+        self.streams: dict[str, StreamStats] = {}
+        self.version = 0
+        self._lock = threading.RLock()
+        self._views: dict[str, dict[str, Any]] = {}
+        self._sizes: dict[str, tuple[tuple[int, int], int]] = {}
+        self.graph.load(db.load("profile").values())
+        for doc in db.load("stream").values():
+            self.streams[doc["name"]] = StreamStats.from_doc(doc)
+
+    # -- ingest ------------------------------------------------------------------------------------------
+    def check_record(self, record: Any) -> str | None:
+        """Why ``record`` cannot be ingested (not an object, objects inside arrays, oversized id), or ``None``."""
+        problem = structure_error(record)
+        if problem:
+            return problem
+        if not all(isinstance(k, str) for k in record):
+            return "field names must be strings"
+        try:
+            self.graph.keys_for(record)
+        except ValueError as exc:
+            return str(exc)
+        return None
+
+    def ingest(
+        self,
+        stream: str,
+        records: Iterable[Mapping[str, Any]],
+        *,
+        timestamp_field: str | None = None,
+        dryrun: bool = False,
+        filename: str | None = None,
+        validated: bool = False,
+    ) -> IngestResult:
+        """Store raw events for ``stream`` and merge them into profiles; ``dryrun`` only validates and counts.
+
+        ``filename`` is bookkeeping only (as in Lytics). ``validated=True`` skips per-record checks already done
+        by the caller. Records are committed in batches, so any iterable size keeps memory flat.
+        """
+        if not isinstance(stream, str) or not _STREAM_NAME.match(stream):
+            raise ValueError(f"stream name {stream!r} is invalid: use 1-128 letters, digits, '_', '-' or '.'")
+        result = IngestResult()
+        batch: list[Mapping[str, Any]] = []
+        for index, record in enumerate(records):
+            if not validated:
+                problem = self.check_record(record)
+                if problem:
+                    result.rejected_count += 1
+                    result.rejections.append((index, problem))
+                    continue
+            batch.append(record)
+            if len(batch) >= _COMMIT_BATCH:
+                self._commit(stream, batch, timestamp_field, dryrun)
+                result.message_count += len(batch)
+                batch = []
+        if batch:
+            self._commit(stream, batch, timestamp_field, dryrun)
+            result.message_count += len(batch)
+        return result
+
+    def _commit(self, stream: str, batch: list[Mapping[str, Any]], ts_field: str | None, dryrun: bool) -> None:
+        if dryrun:
+            return
+        arrival = now_ms()
+        ts_field = ts_field or "_ts"
+        graph = self.graph
+        with self._lock:
+            dirty: dict[str, None] = {}
+            removed: list[str] = []
+            for record in batch:
+                keys = graph.keys_for(record)
+                if not keys:
+                    continue
+                raw_ts = record.get(ts_field)
+                ts = (parse_time_ms(raw_ts) if raw_ts is not None else None) or arrival
+                pid, gone = graph.apply(record, keys, stream, ts)
+                dirty[pid] = None
+                for other in gone:
+                    dirty.pop(other, None)
+                    removed.append(other)
+            self.db.append_events(stream, batch)
+            profiles = graph.profiles
+            self.db.put_many("profile", ((pid, profiles[pid]) for pid in dirty))
+            for pid in removed:
+                self.db.delete("profile", pid)
+                self._views.pop(pid, None)
+            views = self._views
+            for pid in dirty:
+                views.pop(pid, None)
+            stats = self.streams.get(stream)
+            if stats is None:
+                stats = self.streams[stream] = StreamStats(stream)
+            stats.observe(batch, arrival)
+            self.db.put("stream", stream, stats.to_doc())
+            self.version += 1
+
+    def stream_event_count(self, stream: str) -> int:
+        """Raw events received on ``stream`` (dry runs excluded)."""
+        stats = self.streams.get(stream)
+        return stats.count if stats else 0
+
+    def reset(self) -> None:
+        """Forget every profile, stream, segment, open scan and raw event (memory and database)."""
+        with self._lock:
+            self.graph.clear()
+            self.streams.clear()
+            self.segments.clear()
+            self.scans.clear()
+            self._views.clear()
+            self._sizes.clear()
+            self.version += 1
+            _purge(self.db, _DATA_KINDS)
+
+    # -- profiles ----------------------------------------------------------------------------------------
+    def profiles(self) -> Iterator[dict[str, Any]]:
+        """Current materialised profiles (fresh dicts with native values and ``_``-metafields)."""
+        with self._lock:
+            snapshot = list(self.graph.profiles.values())
+        for profile in snapshot:
+            yield materialise(profile)
+
+    def profile_count(self) -> int:
+        return len(self.graph.profiles)
+
+    def lookup(self, field: str, value: str) -> dict[str, Any] | None:
+        """The materialised profile holding identifier ``field=value`` (``_uid``/``_uids``/``_id`` accepted)."""
+        with self._lock:
+            profile = self.graph.lookup(field, value)
+            return materialise(profile) if profile else None
+
+    def _view(self, profile: dict[str, Any]) -> dict[str, Any]:
+        view = self._views.get(profile["id"])
+        if view is None:
+            view = self._views[profile["id"]] = materialise(profile)
+        return view
+
+    # -- segments ----------------------------------------------------------------------------------------
+    def _matches(self, parsed: Any) -> Callable[[dict[str, Any]], bool]:
+        """One predicate per evaluation: date math anchored once, INCLUDEs resolved once."""
+        return parsed.matcher(include=self.segments.resolve_include)
+
+    def _member_ids(self, parsed: Any) -> list[str]:
+        if (parsed.table or "user") != "user":
+            return []
+        matches = self._matches(parsed)
+        with self._lock:
+            return [p["id"] for p in list(self.graph.profiles.values()) if matches(self._view(p))]
+
+    def segment_size(self, id_or_slug: str) -> int:
+        """Members of a saved segment now (cached until the next ingest or segment change)."""
+        with self._lock:
+            seg = self.segments.require(id_or_slug)
+            stamp = (self.version, self.segments.version)
+            cached = self._sizes.get(seg["id"])
+            if cached and cached[0] == stamp:
+                return cached[1]
+            size = len(self._member_ids(self.segments.parsed(seg)))
+            self._sizes[seg["id"]] = (stamp, size)
+            return size
+
+    def adhoc_size(self, segment_ql: str) -> int:
+        return len(self._member_ids(parse(segment_ql)))
+
+    def segment_members(self, id_or_slug: str) -> Iterator[dict[str, Any]]:
+        """Materialised profiles of a saved segment (membership snapshot taken when iteration starts)."""
+        with self._lock:
+            ids = self._member_ids(self.segments.parsed(self.segments.require(id_or_slug)))
+        for pid in ids:
+            with self._lock:
+                profile = self.graph.profiles.get(pid)
+                view = materialise(profile) if profile else None
+            if view is not None:
+                yield view
+
+    def profile_segments(self, view: Mapping[str, Any]) -> list[dict[str, Any]]:
+        """Saved ``user`` segments the materialised profile ``view`` belongs to."""
+        out = []
+        include = self.segments.resolve_include
+        with self._lock:
+            for seg in self.segments.list(table="user"):
+                if seg["invalid"]:
+                    continue
+                if self.segments.parsed(seg).matches(view, include=include):
+                    out.append(seg)
+        return out
+
+    # -- scan --------------------------------------------------------------------------------------------
+    def scan(
+        self,
+        *,
+        segment: str | None = None,
+        segment_ql: str | None = None,
+        start: str | None = None,
+        limit: int | None = None,
+        fields: Sequence[str] | None = None,
+        sortfield: str | None = None,
+        sortorder: str = "asc",
+        recent: bool = False,
+    ) -> ScanPage:
+        """One page of a scan over a saved segment or ad-hoc FilterQL.
+
+        Without ``start`` the member ids are snapshotted; ``start`` resumes from a previous page's ``next``.
+        Raises :class:`scan.CursorError` for an expired/unknown cursor and ``SegmentError`` for a bad segment.
+        """
+        limit = SCAN_DEFAULT_LIMIT if not limit or limit < 1 else min(limit, SCAN_MAX_LIMIT)
+        if segment is not None:
+            seg = self.segments.require(segment)
+            key: str | None = seg["id"]
+        else:
+            seg, key = None, (f"ql:{segment_ql.strip()}" if segment_ql else None)
+        if start:
+            state, offset = self.scans.resume(start, key)
+            cursor = start
+        else:
+            if seg is None and not segment_ql:
+                raise ValueError("an ad-hoc scan needs a FilterQL body such as 'FILTER * FROM user'")
+            parsed = self.segments.parsed(seg) if seg is not None else parse(segment_ql or "")
+            with self._lock:
+                ids = self._member_ids(parsed)
+                if recent:
+                    sortfield, sortorder = "_modified", "desc"
+                if sortfield:
+                    ids = self._sorted(ids, sortfield, sortorder)
+            cursor = self.scans.open(ids, key or "", list(fields) if fields else None)
+            state, offset = self.scans.resume(cursor)
+        wanted = set(fields) if fields else (set(state.fields) if state.fields else None)
+        page_ids = state.ids[offset : offset + limit]
+        rows = []
+        with self._lock:
+            profiles = self.graph.profiles
+            for pid in page_ids:
+                profile = profiles.get(pid)
+                if profile is not None:
+                    rows.append(render_row(self._view(profile), wanted))
+        end = offset + len(page_ids)
+        if end >= state.total:
+            self.scans.close(cursor)
+            nxt = ""
+        else:
+            nxt = self.scans.next_cursor(cursor, end)
+        return ScanPage(state.total, nxt, rows)
+
+    def _sorted(self, ids: list[str], sortfield: str, sortorder: str) -> list[str]:
+        if sortorder not in ("asc", "desc"):
+            raise ValueError(f"sortorder must be 'asc' or 'desc', not {sortorder!r}")
+        profiles = self.graph.profiles
+
+        def key(pid: str) -> tuple:
+            value = self._view(profiles[pid]).get(sortfield)
+            if value is None:
+                return (1, 0, 0.0, "")
+            if isinstance(value, (int, float)) and not isinstance(value, bool):
+                return (0, 0, float(value), "")
+            return (0, 1, 0.0, str(value))
+
+        present = sorted((p for p in ids if key(p)[0] == 0), key=key, reverse=sortorder == "desc")
+        return present + [p for p in ids if key(p)[0] == 1]
+
+    # -- entity ------------------------------------------------------------------------------------------
+    def entity(
+        self, field: str, value: str, *, fields: Sequence[str] | None = None, segments: bool = True,
+        allsegments: bool = False,
+    ) -> dict[str, Any] | None:  # fmt: skip
+        """The ``/api/entity`` data for a profile: rendered values plus ``segments`` (slugs, ``all`` first)."""
+        view = self.lookup(field, value)
+        if view is None:
+            return None
+        data = render_row(view, set(fields) if fields else None)
+        if segments or allsegments:
+            member_of = self.profile_segments(view)
+            if segments:
+                data["segments"] = ["all", *(s["slug_name"] for s in member_of)]
+            if allsegments:
+                data["segments_all"] = [s["id"] for s in member_of]
+        return data
+
+    def identity(self, field: str, value: str) -> dict[str, Any] | None:
+        """The v2 ``IdentityResponse`` (entity, keys, fragments) for a profile, or ``None``."""
+        with self._lock:
+            profile = self.graph.lookup(field, value)
+            if profile is None:
+                return None
+            keys = [{"key": column_name(f), "value": v} for f, v in profile["keys"]]
+            return {
+                "entity": materialise(profile),
+                "keys": keys,
+                "fragments": [
+                    {
+                        "keys": keys, "neighbors": [], "conflict": False, "conflicts_with": [],
+                        "created": rfc3339(profile["created"]), "modified": rfc3339(profile["modified"]),
+                        "streams": list(profile["streams"]), "neighbor_limit": 50,
+                    }
+                ],
+            }  # fmt: skip
+
+    def by_fields(self) -> list[str]:
+        return [column_name(f) for f in self.identity_fields]
+
+    # -- schema ------------------------------------------------------------------------------------------
+    def schema(self, table: str = "user") -> dict[str, Any] | None:
+        """``/api/schema/{table}`` data from observed fields; ``None`` for an unknown table."""
+        if table == "content":
+            return {"name": "content", "by_fields": ["url"], "columns": []}
+        if table != "user":
+            return None
+        with self._lock:
+            columns = table_columns(self.streams.values(), self.identity_fields)
+        return {"name": "user", "by_fields": self.by_fields(), "columns": columns}
+
+    def stream_list(self) -> list[StreamStats]:
+        with self._lock:
+            return [self.streams[name] for name in sorted(self.streams)]
+
+
+def render_row(view: Mapping[str, Any], wanted: set[str] | None) -> dict[str, Any]:
+    """A profile as scan/entity output shows it: projected to ``wanted`` fields, values rendered as strings."""
+    if wanted is None:
+        return {k: render(v) for k, v in view.items()}
+    return {k: render(v) for k, v in view.items() if k in wanted}
+
+
+def _purge(db: StateDB, kinds: Sequence[str]) -> None:
+    """Delete this store's documents and the raw event log without touching other components' documents."""
+    delete_kind = getattr(db, "delete_kind", None)
+    clear_events = getattr(db, "clear_events", None)
+    if delete_kind is not None and clear_events is not None:
+        for kind in kinds:
+            delete_kind(kind)
+        clear_events()
+        return
+    # StateDB offers no bulk delete yet; use its connection under its own lock (one transaction).
+    with db._lock:
+        conn = db._conn
+        conn.execute("BEGIN")
+        try:
+            conn.executemany("DELETE FROM docs WHERE kind = ?", [(k,) for k in kinds])
+            conn.execute("DELETE FROM events")
+            conn.execute("COMMIT")
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise

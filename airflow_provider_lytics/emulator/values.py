@@ -1,0 +1,117 @@
+"""Value helpers shared by the data plane: event-time parsing, RFC3339 output and Lytics-style rendering.
+
+Lytics parses event timestamps very leniently and renders profile values as strings in scan and entity output
+(``"score_intensity": "83"``); these helpers keep both behaviours in one place.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import datetime, timezone
+from typing import Any
+
+_DIGITS = re.compile(r"^-?\d+(\.\d+)?$")
+_FORMATS = (
+    "%Y-%m-%d %H:%M:%S",
+    "%Y-%m-%d %H:%M:%S.%f",
+    "%Y/%m/%d %H:%M:%S",
+    "%Y/%m/%d",
+    "%m/%d/%Y %H:%M:%S",
+    "%m/%d/%Y %H:%M",
+    "%m/%d/%Y",
+    "%d %b %Y",
+    "%b %d, %Y",
+    "%a, %d %b %Y %H:%M:%S %Z",
+    "%a, %d %b %Y %H:%M:%S %z",
+)
+
+
+def now_ms() -> int:
+    return int(datetime.now(timezone.utc).timestamp() * 1000)
+
+
+def _from_number(num: float) -> int:
+    """Epoch seconds, milliseconds or nanoseconds to milliseconds, by magnitude (as Lytics does)."""
+    mag = abs(num)
+    if mag >= 1e17:  # nanoseconds
+        return int(num / 1_000_000)
+    if mag >= 1e14:  # microseconds
+        return int(num / 1000)
+    if mag >= 1e11:  # milliseconds
+        return int(num)
+    return int(num * 1000)  # seconds
+
+
+def parse_time_ms(value: Any) -> int | None:
+    """Parse an event timestamp (epoch s/ms/us/ns number or string, ISO 8601, common date formats) to epoch ms.
+
+    Returns ``None`` when the value is not a recognisable time; callers then fall back to arrival time.
+    """
+    if value is None or isinstance(value, bool):
+        return None
+    if isinstance(value, (int, float)):
+        return _from_number(float(value))
+    if isinstance(value, datetime):
+        dt = value if value.tzinfo else value.replace(tzinfo=timezone.utc)
+        return int(dt.timestamp() * 1000)
+    text = str(value).strip()
+    if not text:
+        return None
+    if _DIGITS.match(text):
+        return _from_number(float(text))
+    iso = text[:-1] + "+00:00" if text.endswith(("Z", "z")) else text
+    try:
+        dt = datetime.fromisoformat(iso)
+    except ValueError:
+        dt = None
+        for fmt in _FORMATS:
+            try:
+                dt = datetime.strptime(text, fmt)
+                break
+            except ValueError:
+                continue
+        if dt is None:
+            return None
+    if dt.tzinfo is None:
+        dt = dt.replace(tzinfo=timezone.utc)
+    return int(dt.timestamp() * 1000)
+
+
+def rfc3339(ms: int | float | None) -> str | None:
+    """Epoch milliseconds as an RFC3339 UTC string (``2024-05-01T12:00:00Z``)."""
+    if ms is None:
+        return None
+    dt = datetime.fromtimestamp(ms / 1000, tz=timezone.utc)
+    if dt.microsecond:
+        return dt.strftime("%Y-%m-%dT%H:%M:%S.") + f"{dt.microsecond // 1000:03d}Z"
+    return dt.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def render(value: Any) -> Any:
+    """Render a profile value the way Lytics scan/entity output does: numbers and booleans become strings."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int):
+        return str(value)
+    if isinstance(value, float):
+        return str(int(value)) if value.is_integer() else repr(value)
+    if isinstance(value, list):
+        return [render(v) for v in value]
+    if isinstance(value, dict):
+        return {k: render(v) for k, v in value.items()}
+    return value
+
+
+def value_type(value: Any) -> str:
+    """The Lytics schema type name for an observed value."""
+    if isinstance(value, bool):
+        return "bool"
+    if isinstance(value, int):
+        return "int"
+    if isinstance(value, float):
+        return "number"
+    if isinstance(value, list):
+        return "[]string"
+    if isinstance(value, dict):
+        return "map[string]string"
+    return "string"
