@@ -287,9 +287,12 @@ def test_decryptor_with_wrong_key_fails_fast_while_producer_still_writes(pgp_key
     out_dir = tmp_path / "out"
     out_dir.mkdir()
     started = time.monotonic()
-    with pytest.raises(PgpKeyMismatchError), wrong.open_decryptor(out_dir / "plain.bin") as w:
-        with open(tmp_path / "c.gpg", "rb") as fh:
-            shutil.copyfileobj(fh, w, 65536)
+    with (
+        pytest.raises(PgpKeyMismatchError),
+        open(tmp_path / "c.gpg", "rb") as fh,
+        wrong.open_decryptor(out_dir / "plain.bin") as w,
+    ):
+        shutil.copyfileobj(fh, w, 65536)
     assert time.monotonic() - started < 20
     assert list(out_dir.iterdir()) == []
     assert list((tmp_path / "rings").iterdir()) == []
