@@ -479,6 +479,14 @@ class AuthRegistry:
             self._db.delete("auth", auth_id)
         return self.view(doc)
 
+    def list_all(self) -> list[str]:
+        with self._lock:
+            return list(self._auths)
+
+    def clear(self) -> None:
+        with self._lock:
+            self._auths.clear()
+
     def secret_config(self, account_id: str, auth_id: str) -> dict[str, Any]:
         """The stored secret settings, for emulator runners only (never for an API response)."""
         with self._lock:
@@ -666,12 +674,12 @@ class JobEngine:
             self._save(job_id)
             return self._view(job_id)
 
-    def get(self, account_id: str, job_id: str) -> dict[str, Any] | None:
+    def get(self, account_id: str, job_id: str, *, show_state: bool = False) -> dict[str, Any] | None:
         with self._lock:
             if not self._owned(account_id, job_id):
                 return None
             self._advance(job_id, self.clock())
-            return self._view(job_id)
+            return self._view(job_id, with_state=show_state)
 
     def get_any(self, job_id: str) -> dict[str, Any] | None:
         """A job by id whatever its account (for emulator internals such as runners and fault tools)."""
@@ -831,6 +839,41 @@ class JobEngine:
             rt["fail_next"] = rt["fail_next"] or fail
             self._save(job_id)
 
+    def delete_auth(self, account_id: str, auth_id: str) -> dict[str, Any]:
+        """Delete an authorization; jobs using it lose it and active ones are paused (as Lytics stops them)."""
+        with self._lock:
+            view = self.auths.delete(account_id, auth_id)
+            now = self.clock()
+            for job_id, doc in self._jobs.items():
+                if doc["account_id"] != account_id or auth_id not in doc["auth_ids"]:
+                    continue
+                self._advance(job_id, now)
+                doc["auth_ids"] = [a for a in doc["auth_ids"] if a != auth_id]
+                doc["updated"] = rfc3339(now)
+                rt = self._rt[job_id]
+                if rt["phase"] not in (*_TERMINAL, "paused"):
+                    rt["gen"] += 1
+                    self._set_phase(job_id, "paused", None)
+                self._log(job_id, now, "warn", f"authorization {auth_id} was deleted; job stopped", "AUTH-NOTFOUND-006")
+                self._set_status(job_id, now)
+                self._save(job_id)
+            return view
+
+    def reset(self) -> None:
+        """Forget every job, log entry and authorization (in memory and in the StateDB)."""
+        with self._lock:
+            for job_id in self._jobs:
+                self.db.delete("job", job_id)
+                for log in self._logs.get(job_id, []):
+                    self.db.delete("joblog", f"{job_id}/{log.seq:012d}")
+            for auth in self.auths.list_all():
+                self.db.delete("auth", auth)
+            self.auths.clear()
+            self._jobs.clear()
+            self._rt.clear()
+            self._logs.clear()
+            self._runs.clear()  # in-flight runners finish into a job that no longer exists and are dropped
+
     def advance_all(self) -> None:
         """Bring every job up to the clock (the background thread calls this)."""
         with self._lock:
@@ -838,8 +881,7 @@ class JobEngine:
                 return
             now = self.clock()
             for job_id in list(self._jobs):
-                if self._advance(job_id, now):
-                    self._save(job_id)
+                self._advance(job_id, now)
 
     def wait_for_runners(self, timeout: float = 10.0) -> bool:
         """Block until no runner is in flight (tests and shutdown); False on timeout."""
@@ -959,6 +1001,8 @@ class JobEngine:
                 break
             changed = True
         self._set_status(job_id, now)
+        if changed:
+            self._save(job_id)  # logs are already written; the job must match them if the emulator restarts
         return changed
 
     def _step(self, job_id: str, now: float) -> bool:
@@ -983,8 +1027,8 @@ class JobEngine:
                 return False
             start = rt["until"]
             cycle = self.timings.running + self.timings.sleep_between_runs + self.timings.initializing
-            if now - start > max(cycle, 1.0):
-                start = now  # the emulator was not looking (or was stopped): missed runs collapse into one
+            if now - start > max(10 * cycle, 1.0):
+                start = now  # the emulator was stopped (or nobody looked) for long: missed runs collapse into one
             quiet_end = quiet_window_end(start, doc["quiet_time_of_day"], doc["quiet_timezone"], doc["quiet_period"])
             if quiet_end is not None:
                 if phase != "sleeping" or rt["until"] != quiet_end:
