@@ -15,6 +15,7 @@ from __future__ import annotations
 import functools
 import json
 import re
+import types
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -262,7 +263,7 @@ def from_ast(tree: Mapping[str, Any], **clauses: str | None) -> ParsedFilter:
 @functools.lru_cache(maxsize=1024)
 def _parse_cached(text: str) -> ParsedFilter:
     stmt = ast.parse_statement(text)
-    props = dict(stmt.properties)
+    props = {k: tuple(v) if isinstance(v, list) else v for k, v in stmt.properties.items()}
     name, description = props.get("name"), props.get("description")
     for key, value in (("name", name), ("description", description)):
         if value is not None and not isinstance(value, str):
@@ -274,7 +275,7 @@ def _parse_cached(text: str) -> ParsedFilter:
         alias=stmt.alias,
         name=name,
         description=description,
-        properties=props,
+        properties=types.MappingProxyType(props),
         _statement=stmt,
         _compiled=CompiledFilter(compile_node(stmt.expr), label),
     )

@@ -361,6 +361,11 @@ class _Parser:
             )
         if k == "OP":
             raise self.error(f"unexpected operator {t.value!r}: a field name must come first")
+        if k == "KW":
+            raise self.error(
+                f"expected a condition but found keyword {t.text!r}",
+                hint="put backticks around field names that are keywords, e.g. `from` = 1",
+            )
         raise self.error(
             f"expected a condition but found {_describe(t)}",
             hint='conditions look like field = "value", EXISTS field, AND(...), OR(...), NOT ...',
@@ -476,7 +481,9 @@ class _Parser:
             self.advance()
             pat = self.literal(f"a pattern string after {label}")
             if pat.kind != "string":
-                raise self.error(f"{label} needs a quoted pattern", hint='write field LIKE "abc*"')
+                raise FilterQLError(
+                    f"{label} needs a quoted pattern", line=pat.line, col=pat.col, hint='write field LIKE "abc*"'
+                )
             return Like(fld, pat)
         if word == "BETWEEN":
             self.advance()

@@ -120,9 +120,9 @@ def to_timestamp(value: object) -> float | None:
 
 
 def is_date_math(text: str) -> bool:
-    """True when ``text`` is meant as date math: "now" or "now" followed by +, - or /."""
+    """True when ``text`` is meant as date math: "now", optionally followed by anything but a letter or "_"."""
     low = text.strip().lower()
-    return low == "now" or low[:4] in ("now-", "now+", "now/")
+    return low[:3] == "now" and (len(low) == 3 or not (low[3].isalnum() or low[3] == "_") or low[3].isdigit())
 
 
 def _add_months(dt: datetime, months: int) -> datetime:
