@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import copy
 import hashlib
+import logging
 import re
 import secrets
 import threading
@@ -28,6 +29,8 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from airflow_provider_lytics.emulator.persistence import StateDB
 
 Runner = Callable[[dict[str, Any]], dict[str, Any]]
+
+log = logging.getLogger(__name__)
 
 # ----------------------------------------------------------------------------------------------------------------
 # Errors: each carries the HTTP status and v2 error code the routes answer with.
@@ -1132,14 +1135,14 @@ class JobEngine:
 
     def _tick_loop(self) -> None:
         t = self.timings
-        interval = t.tick or max(0.01, min(0.25, t.initializing / 4 or 0.25, t.running / 4 or 0.25))
+        interval = t.tick or max(0.02, min(0.25, t.initializing / 4 or 0.25, t.running / 4 or 0.25))
         while not self._stop.wait(interval):
             try:
                 self.advance_all()
-            except Exception:  # the clock thread must survive a closed DB during shutdown
+            except Exception:  # keep the clock alive: one bad job must not freeze every other job
                 if self._closed:
                     return
-                raise
+                log.exception("job clock tick failed; retrying on the next tick")
 
 
 def _counts(counts: dict[str, Any] | None) -> dict[str, Any]:

@@ -405,6 +405,26 @@ def test_state_survives_a_restart(tmp_path, clock: FakeClock) -> None:
         db2.close()
 
 
+def test_log_retention_and_reset(clock: FakeClock) -> None:
+    db = StateDB(None)
+    eng = JobEngine(db, timings=timings(log_retention=5, sleep_between_runs=1.0), clock=clock, background=False)
+    try:
+        job = new_job(eng)
+        eng.auths.create(ACCOUNT, "u", {"label": "a", "provider_slug": "sftp", "config": {"password": "pw"}})
+        for _ in range(10):
+            clock.advance(1.0)
+            eng.get(ACCOUNT, job["id"])
+        logs = eng.logs(ACCOUNT, job["id"])
+        assert len(logs) == 5 and logs[0]["message"] != "job created"
+        assert len(db.load("joblog")) == 5
+        eng.reset()
+        assert eng.list(ACCOUNT, show_all=True) == [] and eng.auths.list(ACCOUNT) == []
+        assert db.load("job") == {} and db.load("joblog") == {} and db.load("auth") == {}
+        assert new_job(eng)["status"] == "initializing"
+    finally:
+        eng.close()
+
+
 def test_put_replaces_the_whole_job(engine: JobEngine) -> None:
     job = new_job(engine, config={"stream": "a", "folder": "/in"}, description="first", tag="t1", meta={"k": 1})
     got = engine.replace(ACCOUNT, job["id"], {"name": "renamed", "config": {"stream": "b"}}, "sftp_import")
@@ -625,6 +645,8 @@ def test_http_v1_work_mirror(client: TestClient, clock: FakeClock) -> None:
     assert paused["statuscode"] == "paused" and paused["sleep_until"] is not None
     assert client.post(f"/api/work/{work_id}/pause?for=soon").status_code == 400
     assert [w["id"] for w in client.get("/api/work").json()["data"]] == [work_id]
+    assert [w["id"] for w in client.get("/api/work?state=paused").json()["data"]] == [work_id]
+    assert client.get("/api/work?state=running").json()["data"] == []
     assert [w["id"] for w in client.get("/api/work/_status?status=paused").json()["data"]] == [work_id]
     assert client.get("/api/work/_status?status=sideways").status_code == 400
     assert client.delete(f"/api/work/{work_id}").status_code == 204
@@ -679,6 +701,8 @@ def test_http_auths_never_return_secrets(client: TestClient, engine: JobEngine) 
 
     job = client.post("/v2/job/sftp_import", json={"name": "j", "config": {}, "auth_ids": [auth["id"]]}).json()["data"]
     assert job["auth_ids"] == [auth["id"]]
+    assert [j["id"] for j in client.get(f"/v2/job?auth_ids=[{auth['id']},other]").json()["data"]] == [job["id"]]
+    assert client.get("/v2/job?auth_ids=other").json()["data"] == []
     unknown = client.post("/v2/job/sftp_import", json={"name": "j", "config": {}, "auth_ids": ["f" * 32]})
     assert (unknown.status_code, v2_code(unknown)) == (400, "AUTH-NOTFOUND-006")
     assert client.delete(f"/v2/auth/{auth['id']}").status_code == 200
