@@ -53,7 +53,7 @@ class ParsedFilter:
     ) -> bool:
         """Whether ``profile`` is in the audience. ``now`` anchors date math (default: wall clock, UTC);
         ``include`` resolves INCLUDE targets (slug or id) to ParsedFilter, None meaning unknown."""
-        return EvalContext(now, include).run(self._compiled, profile)  # type: ignore[arg-type]
+        return self._compiled.evaluate(profile, EvalContext(now, include))  # type: ignore[union-attr]
 
     def matcher(self, *, now: datetime | None = None, include: Resolver | None = None) -> Callable[[Any], bool]:
         """A one-argument predicate for scanning many profiles with one reference time and INCLUDE cache.
@@ -64,7 +64,7 @@ class ParsedFilter:
         ctx = EvalContext(now, include)
         compiled = self._compiled
         assert compiled is not None
-        if not self.includes():
+        if not compiled.has_include:
             root = compiled.root
             return lambda profile: root(profile, ctx)
         return lambda profile: ctx.run(compiled, profile)
@@ -277,7 +277,9 @@ def _parse_cached(text: str) -> ParsedFilter:
         description=description,
         properties=types.MappingProxyType(props),
         _statement=stmt,
-        _compiled=CompiledFilter(compile_node(stmt.expr), label),
+        _compiled=CompiledFilter(
+            compile_node(stmt.expr), label, any(isinstance(n, ast.Include) for n in _walk(stmt.expr))
+        ),
     )
 
 

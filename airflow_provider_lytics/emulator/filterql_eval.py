@@ -47,13 +47,21 @@ _SEQUENCES = frozenset({list, tuple, set, frozenset})
 
 
 class CompiledFilter:
-    """The executable form of a filter: its root closure and a display name used in INCLUDE errors."""
+    """The executable form of a filter: its root closure, a display name for INCLUDE errors and whether
+    it uses INCLUDE at all (filters without INCLUDE skip the cycle bookkeeping)."""
 
-    __slots__ = ("name", "root")
+    __slots__ = ("has_include", "name", "root")
 
-    def __init__(self, root: NodeFn, name: str) -> None:
+    def __init__(self, root: NodeFn, name: str, has_include: bool) -> None:
         self.root = root
         self.name = name
+        self.has_include = has_include
+
+    def evaluate(self, profile: Mapping[str, Any], ctx: EvalContext) -> bool:
+        """Evaluate for one profile, tracking the INCLUDE stack only when this filter can include others."""
+        if self.has_include:
+            return ctx.run(self, profile)
+        return self.root(profile, ctx)
 
 
 class EvalContext:
@@ -66,8 +74,9 @@ class EvalContext:
             now = now.replace(tzinfo=UTC)
         self._now = now
         self.include = include
-        self.resolved: dict[str, Any] = {}
-        self.active: set[int] = set()
+        # INCLUDE bookkeeping is allocated on first use: most filters never need it.
+        self.resolved: dict[str, CompiledFilter] | None = None
+        self.active: set[int] | None = None
         self.stack: list[str] = []
 
     @property
@@ -79,6 +88,8 @@ class EvalContext:
 
     def run(self, compiled: CompiledFilter, profile: Mapping[str, Any]) -> bool:
         key = id(compiled)
+        if self.active is None:
+            self.active = set()
         if key in self.active:
             chain = " -> ".join([*self.stack, compiled.name])
             raise FilterQLError(
@@ -95,6 +106,8 @@ class EvalContext:
             self.active.discard(key)
 
     def run_include(self, target: str, profile: Mapping[str, Any], line: int, col: int) -> bool:
+        if self.resolved is None:
+            self.resolved = {}
         compiled = self.resolved.get(target)
         if compiled is None:
             found = self.include(target) if self.include is not None else None
