@@ -79,6 +79,10 @@ class PgpUnavailableError(PgpError):
     """The gpg binary (GnuPG 2.1 or later) or python-gnupg is not installed."""
 
 
+class PgpConfigError(PgpError, ValueError):
+    """The PGP configuration (e.g. connection fields) is contradictory or incomplete."""
+
+
 class PgpKeyFormatError(PgpError, ValueError):
     """Key material is not an ASCII-armored key of the expected kind, or gpg could not use it."""
 
@@ -940,6 +944,21 @@ class PgpCipher:
                     "could not be decrypted with this private key."
                 )
         return report
+
+    def check_private_key(self) -> PgpKeyInfo:
+        """Prove that the private key and its passphrase work by round-tripping a probe message in a throw-away ring.
+
+        Raises :class:`PgpPassphraseError` for a wrong or missing passphrase. A key without an encryption subkey
+        is only imported (it can still sign).
+        """
+        private = self._need("private_key", "the private key check")
+        with self._keyring() as ring:
+            infos = ring.import_key(private, "private", name="private_key")
+            if infos[0].can_encrypt:
+                probe = io.BytesIO()
+                ring.encrypt(io.BytesIO(b"lytics pgp probe"), probe, [infos[0].fingerprint], compress=False)
+                ring.decrypt(io.BytesIO(probe.getvalue()), io.BytesIO(), passphrase=self._passphrase)
+            return infos[0]
 
     # -- whole-stream operations ------------------------------------------------------------------------------
     def encrypt_stream(
