@@ -53,6 +53,8 @@ class ParsedFilter:
     ) -> bool:
         """Whether ``profile`` is in the audience. ``now`` anchors date math (default: wall clock, UTC);
         ``include`` resolves INCLUDE targets (slug or id) to ParsedFilter, None meaning unknown."""
+        if profile.__class__ is not dict and not isinstance(profile, Mapping):
+            raise TypeError(f"profile must be a mapping of field name to value, got {type(profile).__name__}")
         return self._compiled.evaluate(profile, EvalContext(now, include))  # type: ignore[union-attr]
 
     def matcher(self, *, now: datetime | None = None, include: Resolver | None = None) -> Callable[[Any], bool]:
@@ -60,6 +62,7 @@ class ParsedFilter:
 
         Date math is anchored to a single ``now`` for the whole scan, and each INCLUDE target is resolved
         once, which is what a consistent segment scan needs and much cheaper than ``matches`` per profile.
+        The predicate keeps per-scan state: use one per scan and thread, do not share it across threads.
         """
         ctx = EvalContext(now, include)
         compiled = self._compiled

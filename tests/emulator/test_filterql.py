@@ -451,6 +451,11 @@ def test_truth_table(condition: str, expected: bool) -> None:
     assert parse(f"FILTER {condition}").matches(PROFILE, now=NOW) is expected
 
 
+def test_profile_must_be_a_mapping() -> None:
+    with pytest.raises(TypeError, match="profile must be a mapping"):
+        parse("FILTER *").matches(["email"])  # type: ignore[arg-type]
+
+
 def test_empty_profile_only_matches_match_all_and_negations() -> None:
     assert parse("FILTER *").matches({})
     assert parse("FILTER NOT EXISTS email").matches({})
