@@ -36,7 +36,8 @@ import posixpath
 import secrets
 import stat as stat_mod
 import time
-from collections.abc import AsyncIterator, Iterable, Iterator
+from collections.abc import Iterable, Iterator
+from dataclasses import replace
 from datetime import date, datetime, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, BinaryIO, Literal
@@ -55,7 +56,6 @@ from airflow_provider_lytics.io.sftp_pipeline import (
     choose_block_size,
     pipelined_read,
     pipelined_write,
-    read_local_file,
 )
 from airflow_provider_lytics.io.sftp_results import TransferResult, manifest_bytes, manifest_path_for
 from airflow_provider_lytics.io.sftp_select import (
@@ -298,7 +298,7 @@ class SftpSession:
                     await client.remove(final)
                 await client.rename(part, final)
 
-    async def _upload(self, chunks: Any, remote_path: str, *, overwrite: bool, makedirs: bool) -> tuple[int, str]:
+    async def _upload(self, chunks: Any, remote_path: str, *, overwrite: bool, makedirs: bool) -> int:
         directory, name = posixpath.split(remote_path)
         if not name:
             raise SftpConfigError(f"Remote path {remote_path!r} must name a file, not a directory")
@@ -309,7 +309,6 @@ class SftpSession:
                 f"{remote_path} already exists on the server: pass overwrite=True to replace it"
             )
         part = posixpath.join(directory, _part_name(name))
-        hasher = hashlib.sha256()
         client = self._client
         created = False
         try:
@@ -318,7 +317,7 @@ class SftpSession:
                 created = True
                 try:
                     size = await pipelined_write(
-                        handle, chunks, block_size=self.block_size, max_requests=self.max_requests, hasher=hasher
+                        handle, chunks, block_size=self.block_size, max_requests=self.max_requests
                     )
                     if self.fsync:
                         await self._fsync(handle)
@@ -329,7 +328,7 @@ class SftpSession:
             if created:
                 await self._remove_quietly(part)
             raise
-        return size, hasher.hexdigest()
+        return size
 
     async def _fsync(self, handle: Any) -> None:
         import asyncssh
@@ -339,13 +338,30 @@ class SftpSession:
         except asyncssh.SFTPOpUnsupported:
             pass
 
-    async def _upload_local(
-        self, local_path: str, remote_path: str, overwrite: bool, makedirs: bool
-    ) -> tuple[int, str]:
-        with open(local_path, "rb") as handle:
-            return await self._upload(
-                read_local_file(handle, self.block_size), remote_path, overwrite=overwrite, makedirs=makedirs
-            )
+    def _upload_chunks(
+        self, chunks: Iterator[bytes], remote_path: str, *, overwrite: bool, makedirs: bool
+    ) -> TransferResult:
+        """Feed chunks produced (and hashed) in this thread to the loop, which keeps the writes in flight."""
+        if self._loop is None or self._sftp is None:
+            raise RuntimeError("The SFTP session is not open: use `with hook.session() as sftp:`")
+        started = time.perf_counter()
+        hasher = hashlib.sha256()
+        feeder = Feeder(self._loop, BRIDGE_DEPTH)
+        future = self._loop.submit(self._upload(feeder.chunks(), remote_path, overwrite=overwrite, makedirs=makedirs))
+        try:
+            for chunk in chunks:
+                hasher.update(chunk)
+                if not feeder.put(chunk, future):
+                    break
+            else:
+                feeder.finish()
+        except BaseException as exc:
+            feeder.abort(exc)
+            with contextlib.suppress(ProducerAborted, Exception):
+                wait_future(future, timeout=60)
+            raise
+        size = wait_future(future)
+        return TransferResult(remote_path, size, hasher.hexdigest(), time.perf_counter() - started)
 
     def upload_file(
         self,
@@ -367,9 +383,11 @@ class SftpSession:
         local = os.fspath(local_path)
         if not Path(local).is_file():
             raise FileNotFoundError(f"Local file to upload does not exist: {local}")
-        started = time.perf_counter()
-        size, digest = self._run(self._upload_local(local, remote_path, overwrite, makedirs))
-        result = TransferResult(remote_path, size, digest, time.perf_counter() - started, local_path=local)
+        with open(local, "rb") as handle:
+            result = self._upload_chunks(
+                _iter_source(handle, STREAM_CHUNK_SIZE), remote_path, overwrite=overwrite, makedirs=makedirs
+            )
+        result = replace(result, local_path=local)
         return self._after_upload(result, manifest, row_count)
 
     def upload_stream(
@@ -386,26 +404,10 @@ class SftpSession:
 
         The source is read in the calling thread (so a gpg pipe or a generator works as is) while the connection
         keeps many writes in flight; memory stays bounded. If the source raises, the partial upload is removed and
-        the source's exception is re-raised.
+        the source's exception is re-raised. Parameters as for :meth:`upload_file`.
         """
-        if self._loop is None or self._sftp is None:
-            raise RuntimeError("The SFTP session is not open: use `with hook.session() as sftp:`")
-        started = time.perf_counter()
-        feeder = Feeder(self._loop, BRIDGE_DEPTH)
-        future = self._loop.submit(self._upload(feeder.chunks(), remote_path, overwrite=overwrite, makedirs=makedirs))
-        try:
-            for chunk in _coalesce(_iter_source(source, STREAM_CHUNK_SIZE), STREAM_CHUNK_SIZE):
-                if not feeder.put(chunk, future):
-                    break
-            else:
-                feeder.finish()
-        except BaseException as exc:
-            feeder.abort(exc)
-            with contextlib.suppress(ProducerAborted, Exception):
-                wait_future(future, timeout=60)
-            raise
-        size, digest = wait_future(future)
-        result = TransferResult(remote_path, size, digest, time.perf_counter() - started)
+        chunks = _coalesce(_iter_source(source, STREAM_CHUNK_SIZE), STREAM_CHUNK_SIZE)
+        result = self._upload_chunks(chunks, remote_path, overwrite=overwrite, makedirs=makedirs)
         return self._after_upload(result, manifest, row_count)
 
     def _after_upload(self, result: TransferResult, manifest: bool | str, row_count: int | None) -> TransferResult:
@@ -430,9 +432,7 @@ class SftpSession:
         path = manifest_path or manifest_path_for(result.remote_path)
         body = manifest_bytes(result, row_count)
         self._run(self._upload([body], path, overwrite=True, makedirs=False))
-        return TransferResult(
-            result.remote_path, result.size, result.sha256, result.seconds, result.local_path, manifest_path=path
-        )
+        return replace(result, manifest_path=path)
 
     # ------------------------------------------------------------------ downloads
     async def _open_for_read(self, remote_path: str) -> tuple[Any, int]:
@@ -450,34 +450,51 @@ class SftpSession:
             raise SftpConfigError(f"{remote_path} is a directory, not a file")
         return handle, int(attrs.size or 0)
 
-    async def _read_blocks(self, handle: Any, size: int, remote_path: str) -> AsyncIterator[bytes]:
-        with _remote_errors("download", remote_path):
-            async for data in pipelined_read(
-                handle, size, block_size=self.block_size, max_requests=self.max_requests, path=remote_path
-            ):
-                yield data
-
-    async def _download_to_file(self, remote_path: str, local_tmp: str) -> tuple[int, str]:
-        handle, size = await self._open_for_read(remote_path)
-        hasher = hashlib.sha256()
+    async def _download_to_drain(self, remote_path: str, drain: Drain) -> int:
         written = 0
         try:
-            with open(local_tmp, "wb") as out:
-                async for data in self._read_blocks(handle, size, remote_path):
-                    hasher.update(data)
-                    out.write(data)
-                    written += len(data)
-                out.flush()
-                os.fsync(out.fileno())
-        finally:
-            with contextlib.suppress(Exception):
-                await handle.close()
-        return written, hasher.hexdigest()
+            handle, size = await self._open_for_read(remote_path)
+            try:
+                with _remote_errors("download", remote_path):
+                    async for data in pipelined_read(
+                        handle, size, block_size=self.block_size, max_requests=self.max_requests, path=remote_path
+                    ):
+                        await drain.put(data)
+                        written += len(data)
+            finally:
+                with contextlib.suppress(Exception):
+                    await handle.close()
+        except BaseException as exc:
+            drain.close(exc)
+            raise
+        drain.close()
+        return written
+
+    def download_stream(self, remote_path: str, sink: BinaryIO) -> TransferResult:
+        """Download into a writable binary stream, written (and hashed) in the calling thread while the
+        connection keeps reads in flight. Returns size and SHA-256."""
+        if self._loop is None or self._sftp is None:
+            raise RuntimeError("The SFTP session is not open: use `with hook.session() as sftp:`")
+        started = time.perf_counter()
+        hasher = hashlib.sha256()
+        drain = Drain(self._loop, BRIDGE_DEPTH * 4)
+        future = self._loop.submit(self._download_to_drain(remote_path, drain))
+        try:
+            for data in drain:
+                hasher.update(data)
+                sink.write(data)
+        except BaseException:
+            future.cancel()
+            with contextlib.suppress(BaseException):
+                wait_future(future, timeout=60)
+            raise
+        size = wait_future(future)
+        return TransferResult(remote_path, size, hasher.hexdigest(), time.perf_counter() - started)
 
     def download_file(
         self, remote_path: str, local_path: str | os.PathLike[str], *, overwrite: bool = True
     ) -> TransferResult:
-        """Download to ``local_path`` atomically (local ``.part`` file, fsync, ``os.replace``)."""
+        """Download to ``local_path`` atomically (local ``.part`` file, fsync, rename over the target)."""
         local = Path(local_path)
         if local.is_dir():
             raise SftpConfigError(f"Local path {local} is a directory: give the target file name")
@@ -486,54 +503,21 @@ class SftpSession:
         if not local.parent.is_dir():
             raise FileNotFoundError(f"Local directory {local.parent} does not exist: create it first")
         tmp = local.parent / _part_name(local.name)
-        started = time.perf_counter()
         try:
-            size, digest = self._run(self._download_to_file(remote_path, str(tmp)))
+            with open(tmp, "wb") as out:
+                result = self.download_stream(remote_path, out)
+                out.flush()
+                if self.fsync:
+                    os.fsync(out.fileno())
             tmp.replace(local)
         except BaseException:
             with contextlib.suppress(FileNotFoundError):
                 tmp.unlink()
             raise
-        result = TransferResult(remote_path, size, digest, time.perf_counter() - started, local_path=str(local))
-        log.info("Downloaded %s: %d bytes in %.2f s (%.1f MB/s)", remote_path, size, result.seconds, result.mb_per_s)
-        return result
-
-    async def _download_to_drain(self, remote_path: str, drain: Drain) -> tuple[int, str]:
-        hasher = hashlib.sha256()
-        written = 0
-        try:
-            handle, size = await self._open_for_read(remote_path)
-            try:
-                async for data in self._read_blocks(handle, size, remote_path):
-                    hasher.update(data)
-                    await drain.put(data)
-                    written += len(data)
-            finally:
-                with contextlib.suppress(Exception):
-                    await handle.close()
-        except BaseException as exc:
-            drain.close(exc)
-            raise
-        drain.close()
-        return written, hasher.hexdigest()
-
-    def download_stream(self, remote_path: str, sink: BinaryIO) -> TransferResult:
-        """Download into a writable binary stream (written from the calling thread). Returns size and SHA-256."""
-        if self._loop is None or self._sftp is None:
-            raise RuntimeError("The SFTP session is not open: use `with hook.session() as sftp:`")
-        started = time.perf_counter()
-        drain = Drain(self._loop, BRIDGE_DEPTH * 4)
-        future = self._loop.submit(self._download_to_drain(remote_path, drain))
-        try:
-            for data in drain:
-                sink.write(data)
-        except BaseException:
-            future.cancel()
-            with contextlib.suppress(BaseException):
-                wait_future(future, timeout=60)
-            raise
-        size, digest = wait_future(future)
-        return TransferResult(remote_path, size, digest, time.perf_counter() - started)
+        log.info(
+            "Downloaded %s: %d bytes in %.2f s (%.1f MB/s)", remote_path, result.size, result.seconds, result.mb_per_s
+        )
+        return replace(result, local_path=str(local))
 
     # ------------------------------------------------------------------ listing and selection
     async def _list(self, directory: str) -> list[RemoteFile]:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 from collections import deque
 from collections.abc import AsyncIterable, AsyncIterator, Iterable
-from typing import TYPE_CHECKING, Any, BinaryIO
+from typing import TYPE_CHECKING, Any
 
 from airflow_provider_lytics.io.sftp_errors import SftpTransferError
 
@@ -37,15 +37,6 @@ def choose_block_size(max_read_len: int, max_write_len: int, requested: int | No
     return max(1024, size)
 
 
-async def read_local_file(handle: BinaryIO, block_size: int) -> AsyncIterator[bytes]:
-    """Yield a local file in ``block_size`` pieces (page-cache reads are fast enough to do on the loop)."""
-    while True:
-        data = handle.read(block_size)
-        if not data:
-            return
-        yield data
-
-
 async def _as_async(chunks: AsyncIterable[bytes] | Iterable[bytes]) -> AsyncIterator[bytes]:
     if hasattr(chunks, "__aiter__"):
         async for chunk in chunks:  # type: ignore[union-attr]
@@ -61,7 +52,7 @@ async def pipelined_write(
     *,
     block_size: int,
     max_requests: int,
-    hasher: hashlib._Hash,
+    hasher: hashlib._Hash | None = None,
 ) -> int:
     """Write every chunk to ``remote`` in order of offset with up to ``max_requests`` writes outstanding.
 
@@ -86,7 +77,8 @@ async def pipelined_write(
             view = memoryview(chunk)
             for start in range(0, len(view), block_size):
                 piece = bytes(view[start : start + block_size]) if len(view) > block_size else bytes(view)
-                hasher.update(piece)
+                if hasher is not None:
+                    hasher.update(piece)
                 await slots.acquire()
                 if errors:
                     raise errors[0]
