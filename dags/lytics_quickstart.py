@@ -106,4 +106,4 @@ def lytics_quickstart():
     run_lytics_job(audience)
 
 
-lytics_quickstart()
+quickstart_dag = lytics_quickstart()
