@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import concurrent.futures
+import json
+import os
 import time
 
 import pytest
@@ -238,3 +240,59 @@ def test_port_in_use_is_a_clear_error(emulator_shell):
     port = int(emulator_shell.url.rsplit(":", 1)[1])
     with pytest.raises(EmulatorStartError, match=f"port {port} on 127.0.0.1 is already in use"):
         EmulatorServer(port=port).start()
+
+
+# -- the full emulator (data plane and jobs mounted) ----------------------------------------------------------------
+
+
+def test_full_emulator_mounts_the_lytics_surface(emulator):
+    headers = {"Authorization": emulator.token}
+    posted = requests.post(f"{emulator.url}/collect/json/web", json=[{"email": "a@example.com"}], headers=headers, timeout=5)
+    assert posted.json()["data"]["message_count"] == 1
+    assert requests.get(f"{emulator.url}/v2/job", headers=headers, timeout=5).status_code == 200
+    assert requests.get(f"{emulator.url}/api/account/current", headers=headers, timeout=5).status_code == 200
+    stats = requests.get(f"{emulator.url}/_emulator/stats", timeout=5).json()
+    assert stats["events"]["web"]["received"] == 1
+
+
+def test_drop_after_ingests_the_batch_the_client_never_hears_about(emulator):
+    requests.post(
+        f"{emulator.url}/_emulator/faults",
+        json={"route": "/collect/json/*", "method": "POST", "kind": "drop_after", "times": 1},
+        timeout=5,
+    ).raise_for_status()
+    batch = [{"email": f"lost{i}@example.com"} for i in range(5)]
+    with pytest.raises(requests.ConnectionError):
+        requests.post(f"{emulator.url}/collect/json/lost", json=batch, headers={"Authorization": emulator.token}, timeout=5)
+    assert emulator.backend.store.stream_event_count("lost") == 5
+
+
+def test_reset_endpoint_forgets_data(emulator):
+    headers = {"Authorization": emulator.token}
+    requests.post(f"{emulator.url}/collect/json/web", json={"email": "gone@example.com"}, headers=headers, timeout=5)
+    assert emulator.backend.store.stream_event_count("web") == 1
+    assert requests.post(f"{emulator.url}/_emulator/reset", timeout=30).status_code == 200
+    assert emulator.backend.store.stream_event_count("web") == 0
+    assert emulator.backend.db.count_events() == 0
+    assert requests.get(f"{emulator.url}/_emulator/stats", timeout=5).json()["total"] == 0
+
+
+def test_seed_endpoint_builds_a_population(emulator):
+    response = requests.post(f"{emulator.url}/_emulator/seed", params={"users": 30, "seed": 5}, timeout=60)
+    assert response.status_code == 200, response.text
+    assert response.json()["counts"]
+    scan = requests.post(
+        f"{emulator.url}/api/segment/scan",
+        data="FILTER * FROM user",
+        params={"limit": 100},
+        headers={"Authorization": emulator.token, "Content-Type": "text/plain"},
+        timeout=10,
+    ).json()
+    assert scan["total"] == 30
+
+
+def test_lytics_conn_env_points_at_the_emulator(lytics_conn_env, emulator):
+    conn = json.loads(os.environ["AIRFLOW_CONN_LYTICS_DEFAULT"])
+    assert conn == lytics_conn_env
+    assert conn["host"] == emulator.url and conn["password"] == emulator.token
+    assert conn["extra"]["bulk_url"] == emulator.url
