@@ -247,7 +247,9 @@ def test_port_in_use_is_a_clear_error(emulator_shell):
 
 def test_full_emulator_mounts_the_lytics_surface(emulator):
     headers = {"Authorization": emulator.token}
-    posted = requests.post(f"{emulator.url}/collect/json/web", json=[{"email": "a@example.com"}], headers=headers, timeout=5)
+    posted = requests.post(
+        f"{emulator.url}/collect/json/web", json=[{"email": "a@example.com"}], headers=headers, timeout=5
+    )
     assert posted.json()["data"]["message_count"] == 1
     assert requests.get(f"{emulator.url}/v2/job", headers=headers, timeout=5).status_code == 200
     assert requests.get(f"{emulator.url}/api/account/current", headers=headers, timeout=5).status_code == 200
@@ -263,7 +265,9 @@ def test_drop_after_ingests_the_batch_the_client_never_hears_about(emulator):
     ).raise_for_status()
     batch = [{"email": f"lost{i}@example.com"} for i in range(5)]
     with pytest.raises(requests.ConnectionError):
-        requests.post(f"{emulator.url}/collect/json/lost", json=batch, headers={"Authorization": emulator.token}, timeout=5)
+        requests.post(
+            f"{emulator.url}/collect/json/lost", json=batch, headers={"Authorization": emulator.token}, timeout=5
+        )
     assert emulator.backend.store.stream_event_count("lost") == 5
 
 
