@@ -90,6 +90,9 @@ def emulator_shell_server() -> Iterator[EmulatorServer]:
         def close(self) -> None:
             """Nothing to release."""
 
+        def reset(self) -> None:
+            """Nothing to forget."""
+
     backend = Backend(
         db=StateDB(), store=_Idle(), jobs=_Idle(), faults=FaultInjector(), tokens={"shell-token": DEFAULT_ACCOUNT}
     )

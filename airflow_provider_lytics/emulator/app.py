@@ -375,10 +375,8 @@ async def reset(request: Request) -> Response:
 def reset_backend(backend: Backend) -> None:
     """Forget all data, jobs and faults (the SQLite file is emptied too)."""
     backend.faults.clear()
-    for part in (backend.jobs, backend.store):
-        part_reset = getattr(part, "reset", None)
-        if callable(part_reset):
-            part_reset()
+    backend.jobs.reset()
+    backend.store.reset()
     backend.db.clear()
 
 

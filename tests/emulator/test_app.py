@@ -221,6 +221,9 @@ def test_server_starts_and_stops_fast():
         def close(self) -> None:
             """Nothing to release."""
 
+        def reset(self) -> None:
+            """Nothing to forget."""
+
     backend = Backend(db=StateDB(), store=Idle(), jobs=Idle(), faults=FaultInjector(), tokens={"t": DEFAULT_ACCOUNT})
     started = time.perf_counter()
     server = EmulatorServer(backend=backend, routes=[]).start()

@@ -233,6 +233,9 @@ def test_drops_work_with_both_http_implementations(http):
         def close(self) -> None:
             """Nothing to release."""
 
+        def reset(self) -> None:
+            """Nothing to forget."""
+
     backend = Backend(db=StateDB(), store=Idle(), jobs=Idle(), faults=FaultInjector(), tokens={"t": DEFAULT_ACCOUNT})
     probe = ShellProbe()
     with EmulatorServer(backend=backend, routes=probe.routes(), http=http) as server:
