@@ -190,3 +190,12 @@ class LyticsAsyncHook(BaseHook):
     async def get_account(self) -> Any:
         """``GET /api/account``. Safe to retry."""
         return (await self.request("GET", "/api/account")).data
+
+    async def get_job_with_state(self, job_id: str) -> dict[str, Any]:
+        """``GET /v2/job/{id}?show_state=true``: the job plus its run bookkeeping (``state``). Safe to retry."""
+        return (await self.request("GET", f"/v2/job/{quote_path(job_id)}", params={"show_state": "true"})).data
+
+    async def list_jobs(self, **filters: Any) -> list[dict[str, Any]]:
+        """``GET /v2/job`` with filters such as ``workflow`` or ``show_all=True``. Safe to retry."""
+        params = {k: ("true" if v is True else "false" if v is False else v) for k, v in filters.items()}
+        return (await self.request("GET", "/v2/job", params=params)).data or []
