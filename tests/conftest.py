@@ -46,7 +46,7 @@ def emulator(emulator_server: EmulatorServer) -> EmulatorServer:
 @pytest.fixture
 def lytics_conn_env(monkeypatch: pytest.MonkeyPatch, emulator: EmulatorServer) -> dict:
     """Define ``lytics_default`` through ``AIRFLOW_CONN_LYTICS_DEFAULT``, pointing at the emulator."""
-    conn = lytics_connection(emulator.url, emulator.token)
+    conn = lytics_connection(emulator.url, emulator.token, emulator.bulk_url)
     monkeypatch.setenv(LYTICS_CONN_ENV, json.dumps(conn))
     return conn
 

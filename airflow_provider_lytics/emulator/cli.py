@@ -1,7 +1,7 @@
 """``lytics-emulator``: serve the local Lytics emulator, or seed a state file offline.
 
-    lytics-emulator serve [--host 127.0.0.1] [--port 8765] [--token TOKEN ...] [--db PATH]
-                          [--job-timings fast|realistic] [--http auto|httptools|h11]
+    lytics-emulator serve [--host 127.0.0.1] [--port 8765] [--bulk-port PORT] [--token TOKEN ...] [--db PATH]
+                          [--job-timings fast|realistic]
     lytics-emulator seed --users N [--db PATH] [--seed S]
 
 Exit codes: 0 success (also after SIGINT/SIGTERM), 2 bad arguments or unusable port/database.
@@ -50,6 +50,12 @@ def build_parser() -> argparse.ArgumentParser:
     serve = commands.add_parser("serve", help="serve the emulated Lytics API until SIGINT/SIGTERM")
     serve.add_argument("--host", default="127.0.0.1", help="interface to bind (default 127.0.0.1)")
     serve.add_argument("--port", type=_port, default=8765, help="TCP port, 0 picks a free one (default 8765)")
+    serve.add_argument(
+        "--bulk-port",
+        type=_port,
+        default=None,
+        help="port playing bulk.lytics.io (no 10 MB upload cap); default --port + 1, or a free one with --port 0",
+    )
     serve.add_argument(
         "--token",
         action="append",
@@ -111,9 +117,13 @@ def _serve(args: argparse.Namespace) -> int:
         stop.set()
 
     previous = {sig: signal.signal(sig, on_signal) for sig in (signal.SIGINT, signal.SIGTERM)}
+    bulk_port = args.bulk_port
+    if bulk_port is None:
+        bulk_port = args.port + 1 if 0 < args.port < 65535 else 0
     server = EmulatorServer(
         host=args.host,
         port=args.port,
+        bulk_port=bulk_port,
         db_path=args.db,
         tokens=args.tokens,
         job_timings=job_timings(args.job_timings),
@@ -126,6 +136,7 @@ def _serve(args: argparse.Namespace) -> int:
             print(f"lytics-emulator: error: {exc}", file=sys.stderr)
             return EXIT_USAGE
         print(f"Lytics emulator serving on {server.url}", flush=True)
+        print(f"bulk host: {server.bulk_url}", flush=True)
         print(_token_hint(server.token), flush=True)
         if args.db:
             print(f"state file: {args.db}", flush=True)

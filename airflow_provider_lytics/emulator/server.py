@@ -34,22 +34,33 @@ class EmulatorStartError(RuntimeError):
     """The emulator could not start (e.g. the port is taken); the message says what to change."""
 
 
-class _WithAbort:
-    """Adds the :data:`ABORT_EXTENSION` callable for this connection to each request scope."""
+#: Header the data plane reads to apply bulk-host rules (no 10 MB body cap); set on the bulk listener's requests.
+BULK_HOST_HEADER = (b"x-lytics-host", b"bulk")
 
-    __slots__ = ("app", "transport")
 
-    def __init__(self, app: ASGIApp, transport: asyncio.BaseTransport) -> None:
+class _ConnectionApp:
+    """Per-connection wrapper: adds the :data:`ABORT_EXTENSION` callable and, on the bulk port, the bulk marker."""
+
+    __slots__ = ("app", "bulk", "transport")
+
+    def __init__(self, app: ASGIApp, transport: asyncio.BaseTransport, bulk: bool) -> None:
         self.app = app
         self.transport = transport
+        self.bulk = bulk
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         scope.setdefault("extensions", {})[ABORT_EXTENSION] = self.transport.abort  # type: ignore[attr-defined]
+        if self.bulk:
+            headers = [h for h in scope["headers"] if h[0].lower() != BULK_HOST_HEADER[0]]
+            scope["headers"] = [*headers, BULK_HOST_HEADER]
         await self.app(scope, receive, send)
 
 
-def protocol_class(http: str = "auto") -> type[asyncio.Protocol]:
-    """uvicorn's HTTP/1.1 protocol (``httptools`` when installed, else ``h11``) that can drop its connection."""
+def protocol_class(http: str = "auto", bulk_ports: frozenset[int] = frozenset()) -> type[asyncio.Protocol]:
+    """uvicorn's HTTP/1.1 protocol (``httptools`` when installed, else ``h11``) that can drop its connection.
+
+    Connections accepted on one of ``bulk_ports`` are served as the bulk host (``bulk.lytics.io``).
+    """
     base: type[Any]
     if http in ("auto", "httptools"):
         try:
@@ -68,7 +79,9 @@ def protocol_class(http: str = "auto") -> type[asyncio.Protocol]:
     class DroppableProtocol(base):  # type: ignore[valid-type,misc]
         def connection_made(self, transport: asyncio.BaseTransport) -> None:
             super().connection_made(transport)
-            self.app = _WithAbort(self.config.loaded_app, transport)
+            local = transport.get_extra_info("sockname")
+            bulk = bool(bulk_ports) and isinstance(local, tuple) and local[1] in bulk_ports
+            self.app = _ConnectionApp(self.config.loaded_app, transport, bulk)
 
     DroppableProtocol.__name__ = DroppableProtocol.__qualname__ = f"Droppable{base.__name__}"
     return DroppableProtocol
@@ -108,8 +121,10 @@ class EmulatorServer:
         backend: Backend | None = None,
         http: str = "auto",
         routes: Sequence[BaseRoute] | None = None,
+        bulk_port: int | None = 0,
     ) -> None:
-        """``routes`` replaces the data-plane and jobs routes (to test the shell alone)."""
+        """``bulk_port`` opens a second listener playing ``bulk.lytics.io`` (0 = a free port, None = none);
+        ``routes`` replaces the data-plane and jobs routes (to test the shell alone)."""
         if backend is not None and (db_path or tokens or job_timings):
             raise ValueError("pass either backend or db_path/tokens/job_timings, not both")
         self.host = host
@@ -121,6 +136,8 @@ class EmulatorServer:
         self._owns_backend = backend is None
         self._http = http
         self._routes = routes
+        self.bulk_port = bulk_port
+        self._bulk_socket: socket.socket | None = None
         self._server: Any = None
         self._app: Any = None
         self._thread: threading.Thread | None = None
@@ -139,6 +156,14 @@ class EmulatorServer:
             raise RuntimeError("the emulator is not running; call start() first")
         host = f"[{self.host}]" if ":" in self.host else self.host
         return f"http://{host}:{self.port}"
+
+    @property
+    def bulk_url(self) -> str:
+        """The bulk host (large ``/collect/bulk`` uploads, no 10 MB cap); the API URL when there is no bulk port."""
+        if self._bulk_socket is None:
+            return self.url
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return f"http://{host}:{self.bulk_port}"
 
     @property
     def stats(self) -> RequestStats:
@@ -166,6 +191,11 @@ class EmulatorServer:
         self._socket = bind_socket(self.host, self.port)
         self.port = self._socket.getsockname()[1]
         try:
+            sockets = [self._socket]
+            if self.bulk_port is not None:
+                self._bulk_socket = bind_socket(self.host, self.bulk_port)
+                self.bulk_port = self._bulk_socket.getsockname()[1]
+                sockets.append(self._bulk_socket)
             if self._backend is None:
                 from airflow_provider_lytics.emulator.backend import build_backend
 
@@ -173,7 +203,7 @@ class EmulatorServer:
             self._app = create_app(self._backend, routes=self._routes)
             config = uvicorn.Config(
                 self._app,
-                http=protocol_class(self._http),
+                http=protocol_class(self._http, frozenset({self.bulk_port}) if self._bulk_socket else frozenset()),
                 lifespan="off",
                 log_level="warning",
                 access_log=False,
@@ -182,7 +212,7 @@ class EmulatorServer:
             )
             self._server = uvicorn.Server(config)
             self._thread = threading.Thread(
-                target=self._server.run, kwargs={"sockets": [self._socket]}, name="lytics-emulator", daemon=True
+                target=self._server.run, kwargs={"sockets": sockets}, name="lytics-emulator", daemon=True
             )
             self._thread.start()
             deadline = time.monotonic() + START_TIMEOUT
@@ -201,12 +231,13 @@ class EmulatorServer:
             self._server.should_exit = True
         if self._thread is not None:
             self._thread.join(timeout=START_TIMEOUT)
-        if self._socket is not None:
-            self._socket.close()
+        for sock in (self._socket, self._bulk_socket):
+            if sock is not None:
+                sock.close()
         if self._owns_backend and self._backend is not None:
             self._backend.close()
             self._backend = None
-        self._server = self._thread = self._socket = None
+        self._server = self._thread = self._socket = self._bulk_socket = None
 
     def __enter__(self) -> EmulatorServer:
         return self.start()

@@ -302,4 +302,15 @@ def test_lytics_conn_env_points_at_the_emulator(lytics_conn_env, emulator):
     conn = json.loads(os.environ["AIRFLOW_CONN_LYTICS_DEFAULT"])
     assert conn == lytics_conn_env
     assert conn["host"] == emulator.url and conn["password"] == emulator.token
-    assert conn["extra"]["bulk_url"] == emulator.url
+    assert conn["extra"]["bulk_url"] == emulator.bulk_url != emulator.url
+
+
+def test_bulk_host_takes_uploads_the_api_host_refuses(emulator):
+    body = b"email,note\n" + b"".join(b"big%d@example.com,%s\n" % (i, b"x" * 3000) for i in range(3700))
+    assert len(body) > 10 * 1024 * 1024
+    headers = {"Authorization": emulator.token, "Content-Type": "application/csv"}
+    refused = requests.post(f"{emulator.url}/collect/bulk/big", data=body, headers=headers, timeout=30)
+    assert refused.status_code == 413
+    accepted = requests.post(f"{emulator.bulk_url}/collect/bulk/big", data=body, headers=headers, timeout=60)
+    assert accepted.status_code == 200, accepted.text
+    assert accepted.json()["data"]["message_count"] == 3700

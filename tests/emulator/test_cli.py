@@ -38,6 +38,8 @@ class Served:
             match = URL_LINE.search(line)
             if match:
                 self.url = match.group(1)
+                self.lines.append(self.proc.stdout.readline().rstrip("\n"))  # bulk host
+                self.bulk_url = self.lines[-1].removeprefix("bulk host: ")
                 self.lines.append(self.proc.stdout.readline().rstrip("\n"))  # token hint
                 return
         raise AssertionError(f"no URL printed: {self.lines}")
@@ -68,6 +70,8 @@ def served():
 def test_serve_prints_url_and_exits_cleanly_on_signal(served, sig):
     server = served()
     assert server.url.startswith("http://127.0.0.1:")
+    assert server.bulk_url.startswith("http://127.0.0.1:") and server.bulk_url != server.url
+    assert requests.get(f"{server.bulk_url}/_emulator/health", timeout=5).status_code == 200
     assert "emulator-token" in server.lines[-1]  # the default token is public: say it
     health = requests.get(f"{server.url}/_emulator/health", timeout=5)
     assert health.json()["status"] == "ok"
