@@ -63,6 +63,8 @@ _GPG_OPTIONS = [
     "--trust-model",
     "always",
 ]
+#: Unix socket paths are limited to 108 bytes; gpg-agent puts its sockets in the key ring directory.
+_MAX_SOCKET_PATH = 107
 _STATUS_RE = re.compile(r"^\[GNUPG:\] (\S+) ?(.*)$")
 
 
@@ -439,38 +441,53 @@ def _parse_status(stderr: str) -> tuple[list[tuple[str, str]], list[str]]:
     return status, messages
 
 
+def _is_path(value: object) -> bool:
+    return isinstance(value, (str, os.PathLike))
+
+
+def _existing_file(source: PathLike) -> Path:
+    path = Path(os.fspath(source)).absolute()
+    if not path.is_file():
+        raise FileNotFoundError(f"PGP input file not found: {path}")
+    return path
+
+
 def _open_source(source: Source) -> tuple[IO[bytes], bool]:
     if hasattr(source, "read"):
         return source, False  # type: ignore[return-value]
-    path = Path(os.fspath(source))  # type: ignore[arg-type]
-    if not path.is_file():
-        raise FileNotFoundError(f"PGP input file not found: {path}")
-    return open(path, "rb"), True
+    return open(_existing_file(source), "rb"), True  # type: ignore[arg-type]
 
 
 @contextlib.contextmanager
-def atomic_output(destination: PathLike) -> Iterator[BinaryIO]:
-    """Open a temporary file next to ``destination``; rename it into place on success, delete it on any failure.
-
-    A failed or interrupted operation therefore never leaves partial (possibly plaintext) output behind.
+def atomic_path(destination: PathLike) -> Iterator[Path]:
+    """Yield an empty temporary file (mode 0600) next to ``destination``; on success fsync it and rename it into
+    place, on any failure delete it. A failed or interrupted operation never leaves partial (possibly plaintext)
+    output behind, and readers of ``destination`` never see a half-written file.
     """
     dest = Path(os.fspath(destination))
     if not dest.parent.is_dir():
         raise FileNotFoundError(f"output directory does not exist: {dest.parent}")
     tmp = dest.parent / f".{dest.name}.{uuid.uuid4().hex[:12]}.part"
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    fh = os.fdopen(fd, "wb")
+    os.close(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
     try:
-        yield fh  # type: ignore[misc]
-        fh.flush()
-        os.fsync(fh.fileno())
-        fh.close()
+        yield tmp
+        fd = os.open(tmp, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
         tmp.replace(dest)
     except BaseException:
-        fh.close()
         with contextlib.suppress(FileNotFoundError):
             tmp.unlink()
         raise
+
+
+@contextlib.contextmanager
+def atomic_output(destination: PathLike) -> Iterator[BinaryIO]:
+    """Like :func:`atomic_path`, but yield the temporary file opened for binary writing."""
+    with atomic_path(destination) as tmp, open(tmp, "wb") as fh:
+        yield fh  # type: ignore[misc]
 
 
 @contextlib.contextmanager
@@ -512,6 +529,12 @@ class PgpKeyring:
         if self.homedir is not None:
             return
         home = tempfile.mkdtemp(prefix="lytics-pgp-", dir=self._tmp_dir)
+        if len(home) + len("/S.gpg-agent.browser") >= _MAX_SOCKET_PATH:
+            shutil.rmtree(home, ignore_errors=True)
+            raise PgpConfigError(
+                f"temporary key ring path {home!r} is too long for gpg-agent's unix sockets (at most "
+                f"{_MAX_SOCKET_PATH - 40} characters for tmp_dir): choose a shorter tmp_dir"
+            )
         try:
             Path(home).chmod(0o700)
             (Path(home) / "gpg-agent.conf").write_text(_AGENT_CONF, encoding="ascii")
@@ -579,7 +602,11 @@ class PgpKeyring:
             )
         infos = self.list_keys(secret=kind == "private", fingerprints=fingerprints)
         if kind == "private" and not infos:
-            raise PgpKeyFormatError(f"{name} contains no secret key material. {_EXPORT_HINT['private']}")
+            detail = "; ".join(m for m in messages if "agent" in m.lower() or "error" in m.lower())[:300]
+            raise PgpKeyFormatError(
+                f"{name}: gpg imported no secret key from it ({detail or 'only public key material found'}). "
+                f"{_EXPORT_HINT['private']}"
+            )
         return infos
 
     def list_keys(self, *, secret: bool = False, fingerprints: Sequence[str] | None = None) -> list[PgpKeyInfo]:
@@ -706,8 +733,8 @@ class PgpKeyring:
     # -- operations -----------------------------------------------------------------------------------------------
     def encrypt(
         self,
-        source: IO[bytes],
-        sink: IO[bytes],
+        source: IO[bytes] | Path,
+        sink: IO[bytes] | Path,
         recipients: Sequence[str],
         *,
         armor: bool = False,
@@ -715,51 +742,58 @@ class PgpKeyring:
         sign_with: str | None = None,
         passphrase: str | None = None,
     ) -> PgpOperationStats:
-        """Encrypt ``source`` to ``recipients`` (fingerprints in this ring) into ``sink``."""
-        extra = [] if compress else ["--compress-algo", "none"]
-        counting = _CountingReader(source)
+        """Encrypt ``source`` to ``recipients`` (fingerprints in this ring) into ``sink``.
+
+        ``source``/``sink`` are binary file objects, or :class:`~pathlib.Path` objects that gpg reads/writes
+        itself (fastest; a path sink should be a temporary name, see :func:`atomic_path`).
+        """
+        stdin, counting, args, out_path = _io_plan(source, sink)
+        args = ([] if compress else ["--compress-algo", "none"]) + args
         started = time.monotonic()
         outcome = self._run(
             "encrypt",
             lambda gpg: gpg.encrypt_file(
-                counting,
+                stdin,
                 list(recipients),
                 sign=sign_with,
                 always_trust=True,
                 passphrase=passphrase,
                 armor=armor,
-                extra_args=extra,
+                output=out_path,
+                extra_args=args,
             ),
-            sink,
+            None if out_path else sink,  # type: ignore[arg-type]
             counting,
         )
         self._raise_for_encrypt(outcome, "encrypt", passphrase is not None)
-        return PgpOperationStats("encrypt", counting.count, outcome.bytes_out, time.monotonic() - started)
+        return _stats("encrypt", source, sink, counting, outcome, started)
 
     def decrypt(
         self,
-        source: IO[bytes],
-        sink: IO[bytes],
+        source: IO[bytes] | Path,
+        sink: IO[bytes] | Path,
         *,
         passphrase: str | None = None,
         require_signature_from: Sequence[str] | None = None,
     ) -> PgpOperationStats:
-        """Decrypt ``source`` into ``sink`` with the secret keys of this ring.
+        """Decrypt ``source`` into ``sink`` (file objects or paths, as for :meth:`encrypt`) with this ring's keys.
 
         With ``require_signature_from`` (fingerprints), the message must also carry a good signature by one of them.
         """
-        counting = _CountingReader(source)
+        stdin, counting, args, out_path = _io_plan(source, sink)
         started = time.monotonic()
         outcome = self._run(
             "decrypt",
-            lambda gpg: gpg.decrypt_file(counting, always_trust=True, passphrase=passphrase),
-            sink,
+            lambda gpg: gpg.decrypt_file(
+                stdin, always_trust=True, passphrase=passphrase, output=out_path, extra_args=args
+            ),
+            None if out_path else sink,  # type: ignore[arg-type]
             counting,
         )
         self._raise_for_decrypt(outcome, passphrase is not None)
         if require_signature_from is not None:
             _check_signature(outcome.result, require_signature_from, embedded=True)
-        return PgpOperationStats("decrypt", counting.count, outcome.bytes_out, time.monotonic() - started)
+        return _stats("decrypt", source, sink, counting, outcome, started)
 
     def sign(
         self,
@@ -794,6 +828,34 @@ class PgpKeyring:
         finally:
             sig_path.unlink()
         return _check_signature(outcome.result, signers, embedded=False)
+
+
+def _io_plan(
+    source: IO[bytes] | Path, sink: IO[bytes] | Path
+) -> tuple[IO[bytes], _CountingReader | None, list[str], str | None]:
+    """How python-gnupg should feed gpg: stdin stream (or a file name argument) and stdout (or ``--output``)."""
+    if isinstance(source, Path):
+        stdin: IO[bytes] = io.BytesIO(b"")  # gpg reads the file named on its command line
+        counting = None
+        args = ["--", str(source)]
+    else:
+        counting = _CountingReader(source)
+        stdin, args = counting, []
+    out_path = str(sink) if isinstance(sink, Path) else None
+    return stdin, counting, args, out_path
+
+
+def _stats(
+    operation: str,
+    source: IO[bytes] | Path,
+    sink: IO[bytes] | Path,
+    counting: _CountingReader | None,
+    outcome: _Outcome,
+    started: float,
+) -> PgpOperationStats:
+    bytes_in = source.stat().st_size if isinstance(source, Path) else (counting.count if counting else 0)
+    bytes_out = sink.stat().st_size if isinstance(sink, Path) else outcome.bytes_out
+    return PgpOperationStats(operation, bytes_in, bytes_out, time.monotonic() - started)
 
 
 def _check_signature(result: Any, signers: Sequence[str], *, embedded: bool) -> PgpSignatureInfo:
@@ -986,7 +1048,18 @@ class PgpCipher:
     def encrypt_file(
         self, source: Source, destination: Sink, *, armor: bool = False, compress: bool = True, sign: bool = False
     ) -> PgpOperationStats:
-        """Encrypt a file (or readable) into ``destination``; a path destination appears only on success."""
+        """Encrypt a file (or readable) into ``destination``; a path destination appears only on success.
+
+        Path to path, gpg reads and writes the files itself: no data passes through Python at all.
+        """
+        if _is_path(source) and _is_path(destination):
+            src_path = _existing_file(source)  # type: ignore[arg-type]
+            with self._keyring() as ring, atomic_path(destination) as tmp:  # type: ignore[arg-type]
+                recipients = self._recipients(ring)
+                signer, passphrase = self._signer(ring) if sign else (None, None)
+                return ring.encrypt(
+                    src_path, tmp, recipients, armor=armor, compress=compress, sign_with=signer, passphrase=passphrase
+                )
         src, owned = _open_source(source)
         try:
             with _open_sink(destination) as out:
@@ -997,6 +1070,12 @@ class PgpCipher:
 
     def decrypt_file(self, source: Source, destination: Sink, *, verify: bool = False) -> PgpOperationStats:
         """Decrypt into ``destination``; a path destination is written under a temp name and renamed on success."""
+        if _is_path(source) and _is_path(destination):
+            src_path = _existing_file(source)  # type: ignore[arg-type]
+            with self._keyring() as ring, atomic_path(destination) as tmp:  # type: ignore[arg-type]
+                ring.import_key(self._need("private_key", "decryption"), "private", name="private_key")
+                signers = self._signers(ring) if verify else None
+                return ring.decrypt(src_path, tmp, passphrase=self._passphrase, require_signature_from=signers)
         src, owned = _open_source(source)
         try:
             with _open_sink(destination) as out:

@@ -267,7 +267,8 @@ def test_decrypted_reader_raises_at_the_end_instead_of_eof_on_truncated_input(pg
             pass
 
 
-def test_exception_in_encryptor_body_leaves_no_output_and_no_ring(pgp_keys, tmp_path):
+def test_exception_in_encryptor_body_leaves_no_output_and_no_ring(pgp_keys, tmp_path_factory):
+    tmp_path = tmp_path_factory.mktemp("enc")
     cipher = PgpCipher(public_key=pgp_keys["ed"].public, tmp_dir=tmp_path)
     target = tmp_path / "out.gpg"
     with pytest.raises(RuntimeError, match="producer broke"), cipher.open_encryptor(target) as w:
@@ -277,13 +278,13 @@ def test_exception_in_encryptor_body_leaves_no_output_and_no_ring(pgp_keys, tmp_
     assert [p.name for p in tmp_path.iterdir()] == []
 
 
-def test_decryptor_with_wrong_key_fails_fast_while_producer_still_writes(pgp_keys, tmp_path):
+def test_decryptor_with_wrong_key_fails_fast_while_producer_still_writes(pgp_keys, tmp_path, tmp_path_factory):
     cipher_ed = PgpCipher(public_key=pgp_keys["ed"].public)
     src = tmp_path / "src.bin"
     src.write_bytes(os.urandom(3_000_000))
     cipher_ed.encrypt_file(src, tmp_path / "c.gpg", compress=False)
-    wrong = PgpCipher(private_key=pgp_keys["other"].private, tmp_dir=tmp_path / "rings")
-    (tmp_path / "rings").mkdir()
+    rings = tmp_path_factory.mktemp("rings")  # short: gpg-agent sockets live in the ring directory
+    wrong = PgpCipher(private_key=pgp_keys["other"].private, tmp_dir=rings)
     out_dir = tmp_path / "out"
     out_dir.mkdir()
     started = time.monotonic()
@@ -295,7 +296,7 @@ def test_decryptor_with_wrong_key_fails_fast_while_producer_still_writes(pgp_key
         shutil.copyfileobj(fh, w, 65536)
     assert time.monotonic() - started < 20
     assert list(out_dir.iterdir()) == []
-    assert list((tmp_path / "rings").iterdir()) == []
+    assert list(rings.iterdir()) == []
 
 
 # ---------------------------------------------------------------------------------------------------------------------
@@ -377,6 +378,14 @@ def test_failed_decrypt_half_way_leaves_no_plaintext(pgp_keys, tmp_path):
         assert list(out_dir.iterdir()) == [], bad
 
 
+def test_too_long_ring_directory_is_a_clear_error(pgp_keys, tmp_path):
+    deep = tmp_path / ("d" * 60)
+    deep.mkdir()
+    with pytest.raises(PgpError, match="too long for gpg-agent"):
+        PgpCipher(private_key=pgp_keys["ed"].private, tmp_dir=deep).check_private_key()
+    assert list(deep.iterdir()) == []
+
+
 # ---------------------------------------------------------------------------------------------------------------------
 # Signing
 # ---------------------------------------------------------------------------------------------------------------------
@@ -441,9 +450,8 @@ def test_signed_encryption_verified_on_decrypt(pgp_keys, tmp_path):
 # ---------------------------------------------------------------------------------------------------------------------
 
 
-def test_key_rings_and_agents_are_gone_after_success_and_failure(pgp_keys, tmp_path):
-    rings = tmp_path / "rings"
-    rings.mkdir()
+def test_key_rings_and_agents_are_gone_after_success_and_failure(pgp_keys, tmp_path, tmp_path_factory):
+    rings = tmp_path_factory.mktemp("rings")
     key = pgp_keys["rsa"]
     cipher = _cipher(key, tmp_dir=rings)
     src = tmp_path / "p.txt"
