@@ -59,6 +59,7 @@ class IdentityGraph:
         self.identity_fields = fields
         self.profiles: dict[str, dict[str, Any]] = {}
         self.index: dict[tuple[str, str], str] = {}
+        self._merged: dict[str, str] = {}
 
     # -- identifiers -------------------------------------------------------------------------------------
     def normalise(self, field: str, value: Any) -> str:
@@ -71,18 +72,30 @@ class IdentityGraph:
     def keys_for(self, record: Mapping[str, Any]) -> list[tuple[str, str]]:
         """Identifier keys carried by ``record``; raises ``ValueError`` naming an oversized identifier."""
         keys: list[tuple[str, str]] = []
+        get = record.get
         for field in self.identity_fields:
-            raw = record.get(field)
+            raw = get(field)
             if raw is None or raw == "":
                 continue
-            for item in raw if isinstance(raw, list) else (raw,):
-                if item is None or item == "" or isinstance(item, (dict, list)):
+            for item in raw if type(raw) is list else (raw,):
+                if type(item) is str:
+                    value = item.strip().lower() if field == "email" else item
+                elif item is None or item == "" or isinstance(item, (dict, list)):
                     continue
-                value = self.normalise(field, item)
-                if len(value) > MAX_IDENTIFIER_BYTES or len(value.encode()) > MAX_IDENTIFIER_BYTES:
+                else:
+                    value = self.normalise(field, item)
+                if len(value) > MAX_IDENTIFIER_BYTES // 4 and len(value.encode()) > MAX_IDENTIFIER_BYTES:
                     raise ValueError(f"identifier {field!r} is longer than {MAX_IDENTIFIER_BYTES} bytes")
-                keys.append((field, value))
+                if value:
+                    keys.append((field, value))
         return keys
+
+    def redirect(self, pid: str) -> str:
+        """The surviving profile id of a (possibly merged-away) profile id."""
+        seen = 0
+        while pid in self._merged and seen < 64:
+            pid, seen = self._merged[pid], seen + 1
+        return pid
 
     def lookup(self, field: str, value: Any) -> dict[str, Any] | None:
         field = UID_FIELD if field == "_uids" else field
@@ -104,13 +117,8 @@ class IdentityGraph:
                 found.append(pid)
         merged_away: list[str] = []
         if not found:
-            pid = _profile_id(*keys[0])
-            profile = {
-                "id": pid, "created": ts, "modified": ts, "events": 0, "streams": [], "keys": [],
-                "fields": {}, "times": {},
-            }  # fmt: skip
-            self.profiles[pid] = profile
-        elif len(found) == 1:
+            return self._create(record, keys, stream, ts), merged_away
+        if len(found) == 1:
             pid = found[0]
             profile = self.profiles[pid]
         else:
@@ -120,8 +128,31 @@ class IdentityGraph:
             for other in ranked[1:]:
                 self._absorb(profile, other)
                 merged_away.append(other["id"])
+                self._merged[other["id"]] = pid
         self._apply_event(profile, record, keys, stream, ts)
         return pid, merged_away
+
+    def _create(self, record: Mapping[str, Any], keys: list[tuple[str, str]], stream: str, ts: int) -> str:
+        """A new profile from its first event (the hot path of bulk loads, so it skips time comparisons)."""
+        pid = _profile_id(*keys[0])
+        fields: dict[str, Any] = {}
+        for name, value in record.items():
+            if name[:1] == "_" or value is None or value == "":
+                continue
+            if type(value) is list:
+                value = _union([], value)
+            elif name == "email" and type(value) is str:
+                value = value.strip().lower()
+            fields[name] = value
+        unique = list(dict.fromkeys(keys))
+        self.profiles[pid] = {
+            "id": pid, "created": ts, "modified": ts, "events": 1, "streams": [stream],
+            "keys": [list(k) for k in unique], "fields": fields, "times": dict.fromkeys(fields, ts),
+        }  # fmt: skip
+        index = self.index
+        for key in unique:
+            index[key] = pid
+        return pid
 
     def _absorb(self, into: dict[str, Any], other: dict[str, Any]) -> None:
         into["created"] = min(into["created"], other["created"])
@@ -163,17 +194,15 @@ class IdentityGraph:
             profile["streams"].append(stream)
         fields, times = profile["fields"], profile["times"]
         for name, value in record.items():
-            if value is None or value == "" or name[:1] == "_":
+            if name[:1] == "_" or value is None or value == "":
                 continue
-            if name == "email" and isinstance(value, str):
-                value = value.strip().lower()
-            if isinstance(value, list):
+            if type(value) is list:
                 current = fields.get(name)
                 fields[name] = _union(current if isinstance(current, list) else [], value)
                 if ts > times.get(name, -1):
                     times[name] = ts
             elif ts >= times.get(name, -1):
-                fields[name] = value
+                fields[name] = value.strip().lower() if name == "email" and type(value) is str else value
                 times[name] = ts
 
     # -- views -------------------------------------------------------------------------------------------
@@ -186,6 +215,7 @@ class IdentityGraph:
     def clear(self) -> None:
         self.profiles.clear()
         self.index.clear()
+        self._merged.clear()
 
 
 def materialise(profile: dict[str, Any]) -> dict[str, Any]:

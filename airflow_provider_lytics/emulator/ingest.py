@@ -312,7 +312,7 @@ def run_ingest(store: ProfileStore, stream: str, chunks: Iterable[bytes], option
         if item.size > limit:
             reject(item, f"record at line {item.line} is {item.size} bytes; the limit is {limit} bytes")
             continue
-        problem = store.check_record(item.value)
+        problem = store.check_record(item.value, flat=options.fmt == "csv")
         if problem:
             reject(item, f"record at line {item.line}: {problem}")
             continue

@@ -14,7 +14,7 @@ from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from airflow_provider_lytics.emulator.identity import IdentityGraph, column_name, materialise
+from airflow_provider_lytics.emulator.identity import MAX_IDENTIFIER_BYTES, IdentityGraph, column_name, materialise
 from airflow_provider_lytics.emulator.ingest import structure_error
 from airflow_provider_lytics.emulator.persistence import StateDB
 from airflow_provider_lytics.emulator.scan import DEFAULT_TTL_SECONDS, ScanRegistry
@@ -68,13 +68,23 @@ class ProfileStore:
         self._lock = threading.RLock()
         self._views: dict[str, dict[str, Any]] = {}
         self._sizes: dict[str, tuple[tuple[int, int], int]] = {}
-        self.graph.load(db.load("profile").values())
+        self.graph.load(doc for doc in db.load("profile").values() if "merged_into" not in doc)
         for doc in db.load("stream").values():
             self.streams[doc["name"]] = StreamStats.from_doc(doc)
 
     # -- ingest ------------------------------------------------------------------------------------------
-    def check_record(self, record: Any) -> str | None:
-        """Why ``record`` cannot be ingested (not an object, objects inside arrays, oversized id), or ``None``."""
+    def check_record(self, record: Any, *, flat: bool = False) -> str | None:
+        """Why ``record`` cannot be ingested (not an object, objects inside arrays, oversized id), or ``None``.
+
+        ``flat=True`` (CSV rows: string keys and values only) checks the identifiers alone.
+        """
+        if flat:  # cheap identifier length check; full keys are computed once, at commit
+            get = record.get
+            for name in self.identity_fields:
+                value = get(name)
+                if value is not None and len(value) > 64 and len(str(value).encode()) > MAX_IDENTIFIER_BYTES:
+                    return f"identifier {name!r} is longer than {MAX_IDENTIFIER_BYTES} bytes"
+            return None
         problem = structure_error(record)
         if problem:
             return problem
@@ -144,9 +154,10 @@ class ProfileStore:
                     removed.append(other)
             self.db.append_events(stream, batch)
             profiles = graph.profiles
-            self.db.put_many("profile", ((pid, profiles[pid]) for pid in dirty))
+            # Merged-away profiles become tombstones in the same transaction (one write, not one per delete).
+            tombstones = [(pid, {"id": pid, "merged_into": graph.redirect(pid)}) for pid in removed]
+            self.db.put_many("profile", [*((pid, profiles[pid]) for pid in dirty), *tombstones])
             for pid in removed:
-                self.db.delete("profile", pid)
                 self._views.pop(pid, None)
             views = self._views
             for pid in dirty:

@@ -6,7 +6,9 @@ Lytics parses event timestamps very leniently and renders profile values as stri
 
 from __future__ import annotations
 
+import functools
 import re
+import time
 from datetime import datetime, timezone
 from typing import Any
 
@@ -78,13 +80,18 @@ def parse_time_ms(value: Any) -> int | None:
 
 
 def rfc3339(ms: int | float | None) -> str | None:
-    """Epoch milliseconds as an RFC3339 UTC string (``2024-05-01T12:00:00Z``)."""
+    """Epoch milliseconds as an RFC3339 UTC string (``2024-05-01T12:00:00Z``, milliseconds when present)."""
     if ms is None:
         return None
-    dt = datetime.fromtimestamp(ms / 1000, tz=timezone.utc)
-    if dt.microsecond:
-        return dt.strftime("%Y-%m-%dT%H:%M:%S.") + f"{dt.microsecond // 1000:03d}Z"
-    return dt.strftime("%Y-%m-%dT%H:%M:%SZ")
+    return _rfc3339(int(ms))
+
+
+@functools.lru_cache(maxsize=65536)
+def _rfc3339(ms: int) -> str:
+    seconds, millis = divmod(ms, 1000)
+    t = time.gmtime(seconds)
+    base = f"{t.tm_year:04d}-{t.tm_mon:02d}-{t.tm_mday:02d}T{t.tm_hour:02d}:{t.tm_min:02d}:{t.tm_sec:02d}"
+    return f"{base}.{millis:03d}Z" if millis else f"{base}Z"
 
 
 def render(value: Any) -> Any:
