@@ -182,8 +182,7 @@ def _our_rings(tmp: Path) -> list[Path]:
 # ---------------------------------------------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("name", ["rsa", "ed"])
-@pytest.mark.parametrize("armor", [False, True])
+@pytest.mark.parametrize(("name", "armor"), [("rsa", True), ("ed", False)])
 def test_cli_encrypts_we_decrypt(pgp_keys, tmp_path, name, armor):
     key = pgp_keys[name]
     src = tmp_path / "plain.bin"
@@ -195,8 +194,7 @@ def test_cli_encrypts_we_decrypt(pgp_keys, tmp_path, name, armor):
     assert stats.bytes_in == (tmp_path / "c.gpg").stat().st_size
 
 
-@pytest.mark.parametrize("name", ["rsa", "ed"])
-@pytest.mark.parametrize("armor", [False, True])
+@pytest.mark.parametrize(("name", "armor"), [("rsa", False), ("ed", True)])
 def test_we_encrypt_cli_decrypts(pgp_keys, tmp_path, name, armor):
     key = pgp_keys[name]
     src = tmp_path / "plain.csv"
