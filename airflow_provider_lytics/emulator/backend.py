@@ -77,10 +77,19 @@ def build_backend(
     from airflow_provider_lytics.emulator.store import ProfileStore
 
     db = StateDB(db_path)
-    return Backend(
+    backend = Backend(
         db=db,
         store=ProfileStore(db),
         jobs=JobEngine(db, timings=job_timings),
         faults=FaultInjector(),
         tokens={token: DEFAULT_ACCOUNT for token in (tokens or [DEFAULT_TOKEN])},
     )
+    register_default_runners(backend)
+    return backend
+
+
+def register_default_runners(backend: Backend) -> None:
+    """Give workflows whose runs do real work in the emulator their runner (``webhook_triggers`` delivers)."""
+    from airflow_provider_lytics.emulator import webhooks
+
+    webhooks.register(backend)
