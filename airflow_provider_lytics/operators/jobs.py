@@ -1,0 +1,286 @@
+"""Lytics jobs as code: create-or-update from a spec, run/pause/resume/bounce/kill, and wait (deferrable or not).
+
+Every operator pushes ``lytics_job_id`` and ``lytics_job_url`` to XCom *before* waiting, returns the job id,
+and cancels the remote job on task kill when ``cancel_on_kill`` says how (``pause`` keeps the job, ``kill``
+deletes it for good).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Mapping, Sequence
+from datetime import timedelta
+from typing import TYPE_CHECKING, Any
+
+from airflow.providers.common.compat.sdk import AirflowException, BaseOperator, conf
+
+from airflow_provider_lytics.links import (
+    DEFAULT_UI_URL,
+    EXTRA_UI_URL,
+    XCOM_JOB_ID,
+    XCOM_JOB_URL,
+    LyticsJobLink,
+    job_ui_url,
+)
+
+if TYPE_CHECKING:
+    from airflow_provider_lytics.hooks.lytics import LyticsHook
+    from airflow_provider_lytics.jobs.spec import LyticsJobSpec
+
+COMMANDS = ("pause", "resume", "bounce", "kill")
+_WAITABLE_COMMANDS = ("resume", "bounce")
+#: Seconds subtracted from the watermark to absorb clock differences between Airflow and Lytics.
+CLOCK_SLACK = 1.0
+
+
+def _default_deferrable() -> bool:
+    return conf.getboolean("operators", "default_deferrable", fallback=False)
+
+
+def get_job_with_state(hook: LyticsHook, job_id: str) -> dict[str, Any]:
+    """``GET /v2/job/{id}?show_state=true`` through the sync hook (the run bookkeeping the waiters need)."""
+    from airflow_provider_lytics.hooks.lytics import quote_path
+
+    return hook.request("GET", f"/v2/job/{quote_path(job_id)}", params={"show_state": "true"}).data
+
+
+class _LyticsJobWaiter(BaseOperator):
+    """Shared wait logic: synchronous polling, or deferral to :class:`LyticsJobTrigger`, plus on_kill."""
+
+    operator_extra_links = (LyticsJobLink(),)
+    ui_color = "#7B61FF"
+
+    def __init__(
+        self,
+        *,
+        lytics_conn_id: str = "lytics_default",
+        wait_for_completion: bool = False,
+        deferrable: bool | None = None,
+        poll_interval: float = 30.0,
+        wait_timeout: float = 24 * 3600.0,
+        max_faults: int = 3,
+        cancel_on_kill: str | None = "pause",
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        if cancel_on_kill not in (None, "pause", "kill"):
+            raise ValueError(f"cancel_on_kill must be 'pause', 'kill' or None, got {cancel_on_kill!r}")
+        if poll_interval <= 0 or wait_timeout <= 0:
+            raise ValueError("poll_interval and wait_timeout must be positive numbers of seconds")
+        if max_faults < 1:
+            raise ValueError("max_faults must be at least 1")
+        self.lytics_conn_id = lytics_conn_id
+        self.wait_for_completion = wait_for_completion
+        self.deferrable = _default_deferrable() if deferrable is None else deferrable
+        self.poll_interval = float(poll_interval)
+        self.wait_timeout = float(wait_timeout)
+        self.max_faults = int(max_faults)
+        self.cancel_on_kill = cancel_on_kill
+        self.job_id: str | None = None
+        self._waiting = False
+
+    def hook(self) -> LyticsHook:
+        from airflow_provider_lytics.hooks.lytics import LyticsHook
+
+        return LyticsHook(self.lytics_conn_id)
+
+    def _publish(self, context: Mapping[str, Any], hook: LyticsHook, job: Mapping[str, Any]) -> str:
+        """Remember the job and push its id and UI link to XCom before anything can fail."""
+        self.job_id = str(job["id"])
+        try:
+            extra = hook.get_connection(self.lytics_conn_id).extra_dejson
+        except Exception:  # the link is a convenience; the connection already worked for the API call
+            extra = {}
+        url = job_ui_url(str(extra.get(EXTRA_UI_URL) or DEFAULT_UI_URL), self.job_id, job.get("workflow"))
+        ti = context.get("ti") or context.get("task_instance")
+        if ti is not None:
+            ti.xcom_push(key=XCOM_JOB_ID, value=self.job_id)
+            ti.xcom_push(key=XCOM_JOB_URL, value=url)
+        self.log.info("Lytics job %s (%s): %s", self.job_id, job.get("status"), url)
+        return url
+
+    def _wait(self, context: Mapping[str, Any], hook: LyticsHook, watermark: float) -> str:
+        """Wait for a run started at or after ``watermark``; defers when ``deferrable``. Returns the job id."""
+        from airflow_provider_lytics.jobs.status import Outcome, format_logs, judge_run
+
+        assert self.job_id is not None
+        end_time = time.time() + self.wait_timeout
+        job = get_job_with_state(hook, self.job_id)
+        verdict = judge_run(job, watermark=watermark, max_faults=self.max_faults, deadline=end_time)
+        if verdict.outcome is Outcome.WAIT and self.deferrable:
+            from airflow_provider_lytics.triggers.jobs import LyticsJobTrigger
+
+            self.defer(
+                trigger=LyticsJobTrigger(
+                    job_id=self.job_id,
+                    watermark=watermark,
+                    end_time=end_time,
+                    lytics_conn_id=self.lytics_conn_id,
+                    poll_interval=self.poll_interval,
+                    max_faults=self.max_faults,
+                    cancel_action=self.cancel_on_kill,
+                ),
+                method_name="execute_complete",
+                timeout=timedelta(seconds=self.wait_timeout + 2 * self.poll_interval),
+            )
+        self._waiting = True
+        try:
+            while verdict.outcome is Outcome.WAIT:
+                if time.time() >= end_time:
+                    self._cancel(hook, "the wait timed out")
+                    raise AirflowException(
+                        f"Lytics job {self.job_id} did not finish a new run within {self.wait_timeout:g} s"
+                    )
+                self.log.info("%s", verdict.message)
+                time.sleep(min(self.poll_interval, max(0.0, end_time - time.time())))
+                job = get_job_with_state(hook, self.job_id)
+                verdict = judge_run(job, watermark=watermark, max_faults=self.max_faults, deadline=end_time)
+        finally:
+            self._waiting = False
+        if verdict.outcome is Outcome.FAILED:
+            logs = format_logs(hook.job_logs(self.job_id, include_errors=True))
+            raise AirflowException(verdict.message + (f"\nLast job log lines:\n{logs}" if logs else ""))
+        self.log.info("%s", verdict.message)
+        return self.job_id
+
+    def execute_complete(self, context: Mapping[str, Any], event: Mapping[str, Any] | None = None) -> str:
+        """Finish after the trigger: success returns the job id; anything else fails (unknown events too)."""
+        if not isinstance(event, Mapping):
+            raise AirflowException(f"Lytics job trigger sent no usable event: {event!r}")
+        status, message = event.get("status"), event.get("message", "")
+        job_id = str(event.get("job_id") or self.job_id or "")
+        self.job_id = job_id or self.job_id
+        if status == "success" and job_id:
+            self.log.info("%s", message)
+            return job_id
+        if status == "timeout":
+            self._cancel(self.hook(), "the wait timed out")
+            raise AirflowException(message or f"Lytics job {job_id} timed out")
+        if status in ("failed", "error"):
+            raise AirflowException(message or f"Lytics job {job_id} {status}")
+        raise AirflowException(f"Lytics job trigger sent an unexpected event {dict(event)!r}; failing closed")
+
+    def _cancel(self, hook: LyticsHook, why: str) -> None:
+        if not self.cancel_on_kill or not self.job_id:
+            return
+        try:
+            hook.job_command(self.job_id, self.cancel_on_kill)
+            self.log.warning("Lytics job %s: sent %s because %s", self.job_id, self.cancel_on_kill, why)
+        except Exception as err:  # best effort: we are already failing or being killed
+            self.log.warning("Could not %s Lytics job %s: %s", self.cancel_on_kill, self.job_id, err)
+
+    def on_kill(self) -> None:
+        """Worker side: a task killed while it polls cancels the job it waits for (``cancel_on_kill``)."""
+        if self._waiting:
+            self._cancel(self.hook(), "the task was killed")
+
+
+class LyticsCreateOrUpdateJobOperator(_LyticsJobWaiter):
+    """Make a Lytics job match a declarative spec: create it, repair drift, or leave it alone.
+
+    The job is found by workflow plus ``tag`` (when the spec sets one) or name. Only fields the spec names are
+    compared and written; everything else on the job is carried over, because Lytics's update replaces the whole
+    job. Returns the job id; pushes ``lytics_job_action`` (``created``/``updated``/``unchanged``) and
+    ``lytics_job_drift`` (list of ``path: old -> new`` strings).
+
+    :param spec: a :class:`LyticsJobSpec` or its dict form (``workflow``, ``name``, ``config``, optional fields).
+    :param run_job: start a newly created job (False creates it paused, for review).
+    :param bounce_on_update: restart the job after a drift repair so the new settings apply at once.
+    :param wait_for_completion: wait for a run that starts after this task began.
+    """
+
+    template_fields: Sequence[str] = ("spec", "lytics_conn_id")
+    template_fields_renderers = {"spec": "json"}
+
+    def __init__(
+        self,
+        *,
+        spec: LyticsJobSpec | Mapping[str, Any],
+        run_job: bool = True,
+        bounce_on_update: bool = False,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        self.spec = spec
+        self.run_job = run_job
+        self.bounce_on_update = bounce_on_update
+
+    def execute(self, context: Mapping[str, Any]) -> str:
+        from airflow_provider_lytics.jobs.drift import find_drift, update_request
+        from airflow_provider_lytics.jobs.spec import LyticsJobSpec
+
+        spec = LyticsJobSpec.from_dict(self.spec if isinstance(self.spec, LyticsJobSpec) else dict(self.spec))
+        if self.wait_for_completion and not self.run_job:
+            raise ValueError("wait_for_completion needs run_job=True: a job created paused never completes a run")
+        hook = self.hook()
+        watermark = time.time() - CLOCK_SLACK
+        existing = [job for job in hook.list_jobs(workflow=spec.workflow, show_all=True) if spec.matches(job)]
+        if len(existing) > 1:
+            ids = ", ".join(str(job["id"]) for job in existing)
+            raise AirflowException(
+                f"{len(existing)} Lytics jobs match {spec.workflow}/{spec.fields.get('tag') or spec.name} ({ids}); "
+                "kill the extras or give the spec a unique tag"
+            )
+        drift_lines: list[str] = []
+        if not existing:
+            job = hook.create_job(spec.workflow, spec.create_request(), run_job=self.run_job)
+            action = "created"
+            self.log.info("Created Lytics job %s for %s/%s", job["id"], spec.workflow, spec.name)
+        else:
+            job = existing[0]
+            drift = find_drift(spec, job)
+            drift_lines = [d.describe() for d in drift]
+            if drift:
+                self.log.info("Lytics job %s drifted:\n  %s", job["id"], "\n  ".join(drift_lines))
+                job = hook.update_job(job["workflow"], job["id"], update_request(spec, job))
+                action = "updated"
+                if self.bounce_on_update and self.run_job:
+                    job = hook.job_command(job["id"], "bounce") or job
+            else:
+                action = "unchanged"
+                self.log.info("Lytics job %s already matches the spec", job["id"])
+        self._publish(context, hook, job)
+        ti = context.get("ti") or context.get("task_instance")
+        if ti is not None:
+            ti.xcom_push(key="lytics_job_action", value=action)
+            ti.xcom_push(key="lytics_job_drift", value=drift_lines)
+        if self.wait_for_completion:
+            return self._wait(context, hook, watermark)
+        return str(job["id"])
+
+
+class LyticsJobCommandOperator(_LyticsJobWaiter):
+    """Send ``pause``, ``resume``, ``bounce`` (restart) or ``kill`` to a Lytics job; optionally wait for its run.
+
+    Waiting applies to ``resume`` and ``bounce``. ``kill`` is irreversible (Lytics soft-deletes the job).
+    """
+
+    template_fields: Sequence[str] = ("job_id_param", "command", "lytics_conn_id")
+
+    def __init__(self, *, job_id: str, command: str, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.job_id_param = job_id
+        self.command = command
+
+    def execute(self, context: Mapping[str, Any]) -> str:
+        if self.command not in COMMANDS:
+            raise ValueError(f"command must be one of {', '.join(COMMANDS)}, got {self.command!r}")
+        if not isinstance(self.job_id_param, str) or not self.job_id_param.strip():
+            raise ValueError("job_id must be a Lytics job id (e.g. the XCom of a create-or-update task)")
+        if self.wait_for_completion and self.command not in _WAITABLE_COMMANDS:
+            raise ValueError(f"wait_for_completion only applies to resume and bounce, not {self.command}")
+        hook = self.hook()
+        watermark = time.time() - CLOCK_SLACK
+        job = hook.job_command(self.job_id_param.strip(), self.command)
+        self.log.info("Sent %s to Lytics job %s; status now %s", self.command, job.get("id"), job.get("status"))
+        self._publish(context, hook, job)
+        if self.wait_for_completion:
+            return self._wait(context, hook, watermark)
+        return str(job["id"])
+
+
+class LyticsRunJobOperator(LyticsJobCommandOperator):
+    """Run a Lytics job now (``bounce``) and wait for that run to complete (deferrable)."""
+
+    def __init__(self, *, job_id: str, wait_for_completion: bool = True, **kwargs: Any) -> None:
+        super().__init__(job_id=job_id, command="bounce", wait_for_completion=wait_for_completion, **kwargs)
