@@ -281,45 +281,65 @@ def structure_error(value: Any) -> str | None:
 
 def run_ingest(store: ProfileStore, stream: str, chunks: Iterable[bytes], options: IngestOptions,
                gzipped: bool = False) -> IngestSummary:  # fmt: skip
-    """Decode ``chunks`` and ingest them in batches of :data:`BATCH_SIZE`; raises :class:`BadInput`."""
-    summary = IngestSummary()
+    """Decode ``chunks`` and ingest them in batches of :data:`BATCH_SIZE`; raises :class:`BadInput`.
+
+    Records are committed batch by batch (so memory stays flat); when a CSV row aborts the request without
+    ``droperrors``, ``BadInput.accepted`` says how many records were stored before it.
+    """
     texts = decode_text(chunks, gzipped)
     items = iter_csv(texts, options) if options.fmt == "csv" else iter_json(texts)
-    batch: list[Any] = []
-    lines: list[int] = []
+    run = _Run(store, stream, options)
+    with store.deferred_writes():
+        try:
+            run.consume(items)
+        except BadInput as exc:
+            exc.accepted = run.summary.message_count
+            raise
+    return run.summary
 
-    def flush() -> None:
-        result = store.ingest(stream, batch, timestamp_field=options.timestamp_field, dryrun=options.dryrun,
-                              filename=options.filename, validated=True)  # fmt: skip
-        summary.message_count += result.message_count
-        summary.rejected_count += result.rejected_count
-        summary.rejections.extend((lines[i], reason) for i, reason in result.rejections)
-        batch.clear()
-        lines.clear()
 
-    def reject(item: _Item, reason: str) -> None:
-        if options.fmt == "csv" and not options.droperrors:
-            raise BadInput(f"{reason}; fix the row or pass droperrors=true to skip bad rows",
-                           accepted=summary.message_count)  # fmt: skip
-        summary.rejected_count += 1
-        summary.rejections.append((item.line, reason))
+class _Run:
+    """State of one :func:`run_ingest` call: the pending batch and the running summary."""
 
-    for item in items:
-        if isinstance(item.value, str) and options.fmt == "csv":
-            reject(item, item.value)
-            continue
-        limit = BATCH_RECORD_LIMIT if item.batch else SINGLE_RECORD_LIMIT
-        if item.size > limit:
-            reject(item, f"record at line {item.line} is {item.size} bytes; the limit is {limit} bytes")
-            continue
-        problem = store.check_record(item.value, flat=options.fmt == "csv")
-        if problem:
-            reject(item, f"record at line {item.line}: {problem}")
-            continue
-        batch.append(item.value)
-        lines.append(item.line)
-        if len(batch) >= BATCH_SIZE:
-            flush()
-    if batch:
-        flush()
-    return summary
+    def __init__(self, store: ProfileStore, stream: str, options: IngestOptions) -> None:
+        self.store, self.stream, self.options = store, stream, options
+        self.summary = IngestSummary()
+        self.batch: list[Any] = []
+        self.lines: list[int] = []
+
+    def consume(self, items: Iterator[_Item]) -> None:
+        flat = self.options.fmt == "csv"
+        check = self.store.check_record
+        for item in items:
+            if isinstance(item.value, str) and flat:
+                self.reject(item, item.value)
+                continue
+            limit = BATCH_RECORD_LIMIT if item.batch else SINGLE_RECORD_LIMIT
+            if item.size > limit:
+                self.reject(item, f"record at line {item.line} is {item.size} bytes; the limit is {limit} bytes")
+                continue
+            problem = check(item.value, flat=flat)
+            if problem:
+                self.reject(item, f"record at line {item.line}: {problem}")
+                continue
+            self.batch.append(item.value)
+            self.lines.append(item.line)
+            if len(self.batch) >= BATCH_SIZE:
+                self.flush()
+        if self.batch:
+            self.flush()
+
+    def flush(self) -> None:
+        opts = self.options
+        result = self.store.ingest(self.stream, self.batch, timestamp_field=opts.timestamp_field, dryrun=opts.dryrun,
+                                   filename=opts.filename, validated=True)  # fmt: skip
+        self.summary.message_count += result.message_count
+        self.summary.rejected_count += result.rejected_count
+        self.summary.rejections.extend((self.lines[i], reason) for i, reason in result.rejections)
+        self.batch, self.lines = [], []
+
+    def reject(self, item: _Item, reason: str) -> None:
+        if self.options.fmt == "csv" and not self.options.droperrors:
+            raise BadInput(f"{reason}; fix the row or pass droperrors=true to skip bad rows")
+        self.summary.rejected_count += 1
+        self.summary.rejections.append((item.line, reason))

@@ -152,9 +152,10 @@ def seed_population(store: ProfileStore, users: int, seed: int = 0) -> dict[str,
     now = datetime.now(timezone.utc)
     today_ms = int(datetime(now.year, now.month, now.day, tzinfo=timezone.utc).timestamp() * 1000)
     events = {CRM_STREAM: 0, WEB_STREAM: 0}
-    for stream, source in ((CRM_STREAM, _crm(rng, users, today_ms)), (WEB_STREAM, _web(rng, users, today_ms))):
-        for batch in _batched(source):
-            events[stream] += store.ingest(stream, batch, validated=True).message_count
+    with store.deferred_writes():
+        for stream, source in ((CRM_STREAM, _crm(rng, users, today_ms)), (WEB_STREAM, _web(rng, users, today_ms))):
+            for batch in _batched(source):
+                events[stream] += store.ingest(stream, batch, validated=True).message_count
     segments = []
     for text in SEED_SEGMENTS:
         doc, _ = store.segments.create({"segment_ql": text}, None, rename_taken_slug=False)

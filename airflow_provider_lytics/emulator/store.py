@@ -7,6 +7,7 @@ comes back with the same profiles, segments, streams and raw events.
 
 from __future__ import annotations
 
+import contextlib
 import re
 import threading
 import time
@@ -67,6 +68,9 @@ class ProfileStore:
         self.version = 0
         self._lock = threading.RLock()
         self._views: dict[str, dict[str, Any]] = {}
+        self._pending: dict[str, None] = {}
+        self._tombstones: list[str] = []
+        self._defer_depth = 0
         self._sizes: dict[str, tuple[tuple[int, int], int]] = {}
         self.graph.load(doc for doc in db.load("profile").values() if "merged_into" not in doc)
         for doc in db.load("stream").values():
@@ -153,10 +157,12 @@ class ProfileStore:
                     dirty.pop(other, None)
                     removed.append(other)
             self.db.append_events(stream, batch)
-            profiles = graph.profiles
-            # Merged-away profiles become tombstones in the same transaction (one write, not one per delete).
-            tombstones = [(pid, {"id": pid, "merged_into": graph.redirect(pid)}) for pid in removed]
-            self.db.put_many("profile", [*((pid, profiles[pid]) for pid in dirty), *tombstones])
+            for pid in removed:
+                self._pending.pop(pid, None)
+                self._tombstones.append(pid)
+            self._pending.update(dirty)
+            if not self._defer_depth:
+                self._flush_profiles()
             for pid in removed:
                 self._views.pop(pid, None)
             views = self._views
@@ -168,6 +174,36 @@ class ProfileStore:
             stats.observe(batch, arrival)
             self.db.put("stream", stream, stats.to_doc())
             self.version += 1
+
+    @contextlib.contextmanager
+    def deferred_writes(self) -> Iterator[None]:
+        """Coalesce profile writes until the block ends (one write per changed profile, in batches).
+
+        Raw events and stream statistics are still written per batch; the profiles changed inside the block are
+        written when it exits, even on error. Used for a whole collect request and by the seeder.
+        """
+        with self._lock:
+            self._defer_depth += 1
+        try:
+            yield
+        finally:
+            with self._lock:
+                self._defer_depth -= 1
+                if not self._defer_depth:
+                    self._flush_profiles()
+
+    def _flush_profiles(self) -> None:
+        """Write pending profiles and merge tombstones in batches (caller holds the lock)."""
+        profiles, graph = self.graph.profiles, self.graph
+        pending = [pid for pid in self._pending if pid in profiles]
+        for i in range(0, len(pending), _COMMIT_BATCH):
+            self.db.put_many("profile", ((pid, profiles[pid]) for pid in pending[i : i + _COMMIT_BATCH]))
+        # Merged-away profiles become tombstones (batched writes instead of one delete transaction each).
+        self.db.put_many(
+            "profile", ((pid, {"id": pid, "merged_into": graph.redirect(pid)}) for pid in self._tombstones)
+        )
+        self._pending.clear()
+        self._tombstones.clear()
 
     def stream_event_count(self, stream: str) -> int:
         """Raw events received on ``stream`` (dry runs excluded)."""
@@ -183,6 +219,8 @@ class ProfileStore:
             self.scans.clear()
             self._views.clear()
             self._sizes.clear()
+            self._pending.clear()
+            self._tombstones.clear()
             self.version += 1
             _purge(self.db, _DATA_KINDS)
 
