@@ -89,14 +89,15 @@ def _host_key_options(config: SftpConfig) -> tuple[Any, list[str], str]:
         return (keys, [], []), [fingerprint(k) for k in keys], "connection extra 'host_key'"
     if config.known_hosts:
         source = config.known_hosts
-        if "\n" in source or " " in source.strip():
-            return source.encode(), [], "connection extra 'known_hosts' (inline)"
         path = Path(source).expanduser()
-        if not path.is_file():
-            raise SftpConfigError(
-                f"Connection extra 'known_hosts' points to {source!r}, which does not exist on this worker."
-            )
-        return str(path), [], f"known_hosts file {path}"
+        if path.is_file():
+            return str(path), [], f"known_hosts file {path}"
+        if "\n" in source.strip() or len(source.split()) >= 3:
+            return source.encode(), [], "connection extra 'known_hosts' (inline)"
+        raise SftpConfigError(
+            f"Connection extra 'known_hosts' points to {source!r}, which does not exist on this worker "
+            "(give a known_hosts file path or the known_hosts lines themselves)."
+        )
     default = DEFAULT_KNOWN_HOSTS.expanduser()
     if default.is_file():
         return str(default), [], f"known_hosts file {default}"

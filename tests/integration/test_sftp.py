@@ -466,3 +466,39 @@ def test_emulator_rejects_bad_user_config(tmp_path: Path) -> None:
         EmulatorSftpServer(tmp_path / "r", users={"x": {}})
     with pytest.raises(SftpServerError, match="OpenSSH public key"):
         EmulatorSftpServer(tmp_path / "r", users={"x": {"authorized_keys": ["garbage"]}})
+
+
+def test_inline_known_hosts(monkeypatch, emulator_target_fixture: SftpTarget) -> None:
+    target = emulator_target_fixture
+    line = f"[{target.host}]:{target.port} {target.host_key}"
+    with _hook(monkeypatch, target, host_key=None, known_hosts=line).session() as sftp:
+        assert sftp.exists(target.remote())
+    with pytest.raises(SftpConfigError, match="does not exist on this worker"):
+        _hook(monkeypatch, target, host_key=None, known_hosts="/no/such/known_hosts").session().open()
+
+
+# ---------------------------------------------------------------- selection rules without a server
+
+
+def test_selection_rules() -> None:
+    from airflow_provider_lytics.io.sftp_select import RemoteFile, filter_files, name_date, newer_than
+
+    files = [
+        RemoteFile("/o/users_20261127T0600.csv", 1, 100.0),
+        RemoteFile("/o/users_20261127T1800.csv", 1, 50.0),
+        RemoteFile("/o/users_20261128T0000.csv", 1, 200.0),
+    ]
+    picked = newer_than(files, "2026-11-27T06:00:00", by="name", date_format="%Y%m%dT%H%M")
+    assert [f.name for f in picked.files] == ["users_20261127T1800.csv", "users_20261128T0000.csv"]
+    assert picked.watermark == "2026-11-28T00:00:00"
+    by_mtime = newer_than(files, datetime.fromtimestamp(100.0, tz=timezone.utc))
+    assert [f.name for f in by_mtime.files] == ["users_20261128T0000.csv"]
+    assert newer_than(files, 200.0).watermark == datetime.fromtimestamp(200.0, tz=timezone.utc).isoformat()
+    assert name_date("export_2026-02-30_2026-02-28.csv", "%Y-%m-%d") == datetime(2026, 2, 28)
+    assert name_date("v12026-11-28.csv", "%Y-%m-%d") is None  # digits glued to the date are not a date
+    with pytest.raises(SftpConfigError, match="either 'glob' or 'regex'"):
+        filter_files(files, glob="*", regex=".*")
+    with pytest.raises(SftpConfigError, match="supported"):
+        newer_than(files, None, by="name", date_format="%B %Y")
+    with pytest.raises(SftpConfigError, match="'mtime' or 'name'"):
+        newer_than(files, None, by="size")  # type: ignore[arg-type]
