@@ -19,7 +19,7 @@ from airflow_provider_lytics.emulator.identity import MAX_IDENTIFIER_BYTES, Iden
 from airflow_provider_lytics.emulator.ingest import structure_error
 from airflow_provider_lytics.emulator.persistence import StateDB
 from airflow_provider_lytics.emulator.scan import DEFAULT_TTL_SECONDS, ScanRegistry
-from airflow_provider_lytics.emulator.segments import SegmentRegistry, parse
+from airflow_provider_lytics.emulator.segments import SegmentError, SegmentRegistry, parse
 from airflow_provider_lytics.emulator.streams import StreamStats, table_columns
 from airflow_provider_lytics.emulator.values import now_ms, parse_time_ms, render, rfc3339
 
@@ -257,7 +257,10 @@ class ProfileStore:
             return []
         matches = self._matches(parsed)
         with self._lock:
-            return [p["id"] for p in list(self.graph.profiles.values()) if matches(self._view(p))]
+            try:
+                return [p["id"] for p in list(self.graph.profiles.values()) if matches(self._view(p))]
+            except ValueError as exc:  # FilterQLError at evaluation time, e.g. INCLUDE of an unknown segment
+                raise SegmentError(str(exc)) from None
 
     def segment_size(self, id_or_slug: str) -> int:
         """Members of a saved segment now (cached until the next ingest or segment change)."""
@@ -267,7 +270,8 @@ class ProfileStore:
             cached = self._sizes.get(seg["id"])
             if cached and cached[0] == stamp:
                 return cached[1]
-            size = len(self._member_ids(self.segments.parsed(seg)))
+            # An invalid segment (INCLUDE of a deleted segment) has no members until it is fixed.
+            size = 0 if self.segments.refresh_validity(seg) else len(self._member_ids(self.segments.parsed(seg)))
             self._sizes[seg["id"]] = (stamp, size)
             return size
 
@@ -318,6 +322,8 @@ class ProfileStore:
         limit = SCAN_DEFAULT_LIMIT if not limit or limit < 1 else min(limit, SCAN_MAX_LIMIT)
         if segment is not None:
             seg = self.segments.require(segment)
+            if self.segments.refresh_validity(seg):
+                raise SegmentError(f"segment {seg['slug_name']!r} is invalid: {seg['invalid_reason']}")
             key: str | None = seg["id"]
         else:
             seg, key = None, (f"ql:{segment_ql.strip()}" if segment_ql else None)

@@ -1,0 +1,400 @@
+"""ProfileStore, identity resolution, segments, scans, stream decoding and seeding, without HTTP."""
+
+from __future__ import annotations
+
+import gzip
+import json
+import threading
+
+import pytest
+
+from airflow_provider_lytics.emulator.ingest import (
+    BadInput,
+    IngestOptions,
+    decode_text,
+    iter_csv,
+    iter_json,
+    run_ingest,
+)
+from airflow_provider_lytics.emulator.persistence import StateDB
+from airflow_provider_lytics.emulator.scan import CursorError
+from airflow_provider_lytics.emulator.seed import seed_population
+from airflow_provider_lytics.emulator.segments import MAX_SEGMENTS, SegmentError
+from airflow_provider_lytics.emulator.store import DEFAULT_IDENTITY_FIELDS, ProfileStore
+from airflow_provider_lytics.emulator.values import parse_time_ms, render, rfc3339
+
+
+@pytest.fixture
+def store() -> ProfileStore:
+    return ProfileStore(StateDB(None))
+
+
+def _users(n: int, start: int = 0) -> list[dict]:
+    return [{"email": f"User{i}@Example.com", "user_id": f"u{i}", "score": i} for i in range(start, start + n)]
+
+
+# -- identity resolution ---------------------------------------------------------------------------------------
+def test_events_with_two_identifiers_merge_profiles_across_streams(store: ProfileStore) -> None:
+    store.ingest("web", [{"_uid": "cookie-1", "page": "/pricing", "_ts": 1_700_000_000_000}])
+    store.ingest("crm", [{"email": "Ann@Example.COM", "plan": "pro", "_ts": 1_700_000_001_000}])
+    assert sum(1 for _ in store.profiles()) == 2
+    store.ingest("web", [{"_uid": "cookie-1", "email": "ann@example.com", "_ts": 1_700_000_002_000}])
+
+    profiles = list(store.profiles())
+    assert len(profiles) == 1
+    profile = profiles[0]
+    assert profile["email"] == "ann@example.com"
+    assert profile["plan"] == "pro" and profile["page"] == "/pricing"
+    assert profile["_uids"] == ["cookie-1"]
+    assert profile["_num_events"] == 3
+    assert sorted(profile["_streamnames"]) == ["crm", "web"]
+    assert profile["_created"] == rfc3339(1_700_000_000_000)
+    assert profile["_modified"] == rfc3339(1_700_000_002_000)
+    for field, value in (("email", "ANN@example.com"), ("_uid", "cookie-1"), ("_uids", "cookie-1")):
+        assert store.lookup(field, value)["_id"] == profile["_id"]
+    assert store.lookup("_id", profile["_id"])["email"] == "ann@example.com"
+    assert store.lookup("email", "nobody@example.com") is None
+
+
+def test_out_of_order_events_never_overwrite_newer_values(store: ProfileStore) -> None:
+    store.ingest("s", [{"user_id": "7", "city": "Paris", "seen": "2024-05-02T00:00:00Z"}], timestamp_field="seen")
+    store.ingest("s", [{"user_id": "7", "city": "Lyon", "tier": "gold", "seen": "2024-05-01"}], timestamp_field="seen")
+    profile = store.lookup("user_id", "7")
+    assert profile["city"] == "Paris"  # the late, older event loses for the field it shares
+    assert profile["tier"] == "gold"  # but fills a field the newer event did not carry
+    assert profile["_created"] == "2024-05-01T00:00:00Z"
+    store.ingest("s", [{"user_id": "7", "city": "Nice", "_ts": "1714694400000"}])  # 2024-05-03, epoch ms string
+    assert store.lookup("user_id", "7")["city"] == "Nice"
+
+
+def test_merge_keeps_latest_value_per_field_and_unions_lists(store: ProfileStore) -> None:
+    store.ingest("a", [{"email": "x@y.z", "color": "red", "tags": ["a", "b"], "_ts": 2000_000_000_000}])
+    store.ingest("b", [{"user_id": "9", "color": "blue", "tags": ["c"], "_ts": 1000_000_000_000}])
+    store.ingest("c", [{"user_id": "9", "email": "x@y.z", "_ts": 1500_000_000_000}])
+    (profile,) = store.profiles()
+    assert profile["color"] == "red"
+    assert sorted(profile["tags"]) == ["a", "b", "c"]
+    assert profile["_num_events"] == 3
+
+
+def test_rejections_are_counted_with_reasons(store: ProfileStore) -> None:
+    result = store.ingest(
+        "s",
+        [
+            {"email": "ok@example.com"},
+            ["not", "an", "object"],
+            {"email": "n@example.com", "items": [{"sku": 1}]},
+            {"email": "x" * 300 + "@example.com"},
+            {"user_id": "2", "prefs": {"inner": [{"deep": 1}]}},
+        ],
+    )
+    assert (result.message_count, result.rejected_count) == (1, 4)
+    reasons = dict(result.rejections)
+    assert set(reasons) == {1, 2, 3, 4}
+    assert "not an object" in reasons[1]
+    assert "inside an array" in reasons[2]
+    assert "longer than 256 bytes" in reasons[3]
+    assert store.stream_event_count("s") == 1
+
+
+def test_dryrun_validates_without_storing(store: ProfileStore) -> None:
+    result = store.ingest("s", [*_users(3), [1]], dryrun=True)
+    assert (result.message_count, result.rejected_count) == (3, 1)
+    assert store.stream_event_count("s") == 0
+    assert list(store.profiles()) == []
+
+
+def test_events_without_identifiers_are_kept_raw_only(store: ProfileStore) -> None:
+    assert store.ingest("s", [{"page": "/"}]).message_count == 1
+    assert store.stream_event_count("s") == 1
+    assert list(store.profiles()) == []
+    assert [e for _, e in store.db.iter_events("s")] == [{"page": "/"}]
+
+
+def test_identity_fields_are_configurable() -> None:
+    store = ProfileStore(StateDB(None), identity_fields=("customer_no",))
+    store.ingest("s", [{"customer_no": 1, "email": "a@b.c"}, {"customer_no": 1, "email": "d@e.f"}])
+    assert len(list(store.profiles())) == 1
+    assert store.lookup("customer_no", "1")["email"] == "d@e.f"
+    assert store.lookup("email", "a@b.c") is None
+    with pytest.raises(ValueError, match="identity_fields"):
+        ProfileStore(StateDB(None), identity_fields=())
+    assert DEFAULT_IDENTITY_FIELDS == ("_uid", "email", "user_id", "external_id")
+
+
+def test_invalid_stream_name_is_refused(store: ProfileStore) -> None:
+    with pytest.raises(ValueError, match="stream name"):
+        store.ingest("bad stream/name", [{"email": "a@b.c"}])
+
+
+# -- persistence -------------------------------------------------------------------------------------------------
+def test_state_survives_reopening_the_database(tmp_path) -> None:
+    path = str(tmp_path / "state.db")
+    first = ProfileStore(StateDB(path))
+    first.ingest("web", [{"_uid": "c1", "page": "/"}])
+    first.ingest("crm", _users(50))
+    first.ingest("crm", [{"_uid": "c1", "email": "user3@example.com", "_ts": 2_000_000_000_000}])  # merge
+    seg, _ = first.segments.create({"segment_ql": "FILTER score >= 10 FROM user ALIAS tens"}, None,
+                                   rename_taken_slug=False)  # fmt: skip
+    before = sorted(first.profiles(), key=lambda p: p["_id"])
+    first.db.close()
+
+    second = ProfileStore(StateDB(path))
+    after = sorted(second.profiles(), key=lambda p: p["_id"])
+    assert after == before and len(after) == 50  # the merged-away profile did not come back
+    assert second.lookup("_uid", "c1")["email"] == "user3@example.com"
+    assert second.segment_size("tens") == 40
+    assert second.segments.get(seg["id"])["slug_name"] == "tens"
+    assert second.stream_event_count("crm") == 51
+    assert second.stream_event_count("web") == 1
+    assert [s.name for s in second.stream_list()] == ["crm", "web"]
+    second.ingest("crm", [{"email": "user3@example.com", "score": 1, "_ts": 2_100_000_000_000}])
+    assert second.lookup("_uid", "c1")["score"] == 1
+    second.db.close()
+
+
+def test_reset_forgets_everything(tmp_path) -> None:
+    path = str(tmp_path / "state.db")
+    store = ProfileStore(StateDB(path))
+    store.ingest("crm", _users(5))
+    store.segments.create({"segment_ql": "FILTER * ALIAS everyone"}, None, rename_taken_slug=False)
+    store.reset()
+    assert list(store.profiles()) == [] and store.stream_event_count("crm") == 0
+    assert store.segments.list() == []
+    reopened = ProfileStore(StateDB(path))
+    assert list(reopened.profiles()) == [] and reopened.segments.list() == []
+    assert reopened.db.count_events() == 0
+
+
+# -- segments ----------------------------------------------------------------------------------------------------
+def test_segment_upsert_rename_and_slug_rules(store: ProfileStore) -> None:
+    ql = 'FILTER score > 5 FROM user ALIAS big WITH name = "Big"'
+    doc, created = store.segments.create({"segment_ql": ql}, None, rename_taken_slug=False)
+    assert created and doc["name"] == "Big" and doc["slug_name"] == "big" and len(doc["id"]) == 32
+    again, created = store.segments.create({"segment_ql": ql.replace("5", "7")}, None, rename_taken_slug=False)
+    assert not created and again["id"] == doc["id"] and "7" in again["segment_ql"]
+    renamed, created = store.segments.create({"segment_ql": ql}, None, rename_taken_slug=True)
+    assert created and renamed["slug_name"] == "big_1"
+    assert store.segments.create({"segment_ql": ql}, None, rename_taken_slug=True)[0]["slug_name"] == "big_2"
+    with pytest.raises(SegmentError, match=r"Slug is already used\."):
+        store.segments.update(renamed["id"], {"slug_name": "big"}, None)
+    with pytest.raises(SegmentError, match="limit is 64"):
+        store.segments.create({"segment_ql": "FILTER *", "name": "n" * 65}, None, rename_taken_slug=False)
+    with pytest.raises(SegmentError, match="Failed parsing segment QL"):
+        store.segments.create({"segment_ql": "FILTER AND (x = "}, None, rename_taken_slug=False)
+
+
+def test_segment_limit_per_account(store: ProfileStore) -> None:
+    for i in range(MAX_SEGMENTS):
+        store.segments.create({"segment_ql": f"FILTER score > {i} ALIAS s{i}"}, None, rename_taken_slug=False)
+    with pytest.raises(SegmentError, match="500 audiences"):
+        store.segments.create({"segment_ql": "FILTER * ALIAS one_too_many"}, None, rename_taken_slug=False)
+    # an upsert of an existing slug is still allowed at the limit
+    store.segments.create({"segment_ql": "FILTER score > 1 ALIAS s0"}, None, rename_taken_slug=False)
+
+
+def test_include_sizes_and_cycles(store: ProfileStore) -> None:
+    store.ingest("crm", _users(30))
+    create = store.segments.create
+    create({"segment_ql": "FILTER score >= 10 ALIAS ten_plus"}, None, rename_taken_slug=False)
+    create({"segment_ql": "FILTER AND (INCLUDE ten_plus, score < 20) ALIAS teens"}, None, rename_taken_slug=False)
+    assert store.segment_size("ten_plus") == 20
+    assert store.segment_size("teens") == 10
+    store.ingest("crm", [{"email": "new@example.com", "score": 15}])
+    assert store.segment_size("teens") == 11  # the size cache follows ingest
+    with pytest.raises(SegmentError, match="INCLUDEs itself"):
+        create({"segment_ql": "FILTER AND (INCLUDE teens, score > 1) ALIAS ten_plus"}, None, rename_taken_slug=False)
+    view = store.lookup("email", "new@example.com")
+    assert sorted(s["slug_name"] for s in store.profile_segments(view)) == ["teens", "ten_plus"]
+    assert store.segments.get("teens")["invalid"] is False
+    store.segments.delete(["ten_plus"])
+    assert [s["slug_name"] for s in store.segments.list(valid="false")] == ["teens"]
+    assert "ten_plus" in store.segments.get("teens")["invalid_reason"]
+    assert store.segment_size("teens") == 0
+
+
+# -- scans -------------------------------------------------------------------------------------------------------
+def _scan_all(store: ProfileStore, **kwargs) -> tuple[list[dict], int, int]:
+    rows, pages, total, start = [], 0, None, None
+    while True:
+        page = store.scan(start=start, **kwargs)
+        pages += 1
+        total = page.total if total is None else total
+        assert page.total == total
+        rows.extend(page.data)
+        if not page.next:
+            return rows, pages, total
+        start = page.next
+
+
+def test_scan_pages_to_completion_without_duplicates_or_gaps(store: ProfileStore) -> None:
+    store.ingest("crm", _users(205))
+    store.segments.create({"segment_ql": "FILTER * ALIAS everyone"}, None, rename_taken_slug=False)
+    rows, pages, total = _scan_all(store, segment="everyone", limit=1000)
+    assert total == 205 and pages == 3  # limit clamped to 100
+    ids = [r["_id"] for r in rows]
+    assert len(ids) == len(set(ids)) == 205
+    rows, pages, _ = _scan_all(store, segment="everyone")
+    assert pages == 11  # default page size 20
+    assert rows[0]["score"] == "0" and rows[0]["_num_events"] == "1"  # Lytics renders numbers as strings
+
+
+def test_scan_is_a_snapshot_while_ingest_continues(store: ProfileStore) -> None:
+    store.ingest("crm", _users(150))
+    first = store.scan(segment_ql="FILTER score >= 0", limit=50)
+    assert first.total == 150
+    writer = threading.Thread(target=lambda: store.ingest("crm", _users(300, start=1000)))
+    writer.start()
+    seen = [r["_id"] for r in first.data]
+    start = first.next
+    while start:
+        page = store.scan(segment_ql="FILTER score >= 0", start=start, limit=50)
+        seen.extend(r["_id"] for r in page.data)
+        start = page.next
+    writer.join()
+    assert len(seen) == len(set(seen)) == 150
+    assert store.scan(segment_ql="FILTER score >= 0").total == 450
+
+
+def test_scan_cursor_expiry_and_validation(store: ProfileStore) -> None:
+    now = [1000.0]
+    store.scans.clock = lambda: now[0]
+    store.scans.ttl = 60
+    store.ingest("crm", _users(30))
+    page = store.scan(segment_ql="FILTER *", limit=10)
+    now[0] += 59
+    page = store.scan(segment_ql="FILTER *", start=page.next, limit=10)  # still fresh: ttl counts from last page
+    now[0] += 61
+    with pytest.raises(CursorError, match=r"expired.*restart the scan"):
+        store.scan(segment_ql="FILTER *", start=page.next, limit=10)
+    with pytest.raises(CursorError, match="malformed"):
+        store.scan(segment_ql="FILTER *", start="not-a-cursor")
+
+
+def test_scan_projection_sorting_and_retry(store: ProfileStore) -> None:
+    store.ingest("crm", _users(25))
+    page = store.scan(segment_ql="FILTER *", fields=["email", "score"], sortfield="score", sortorder="desc", limit=5)
+    assert [r["score"] for r in page.data] == ["24", "23", "22", "21", "20"]
+    assert set(page.data[0]) == {"email", "score"}
+    again = store.scan(segment_ql="FILTER *", start=page.next, limit=5)
+    retry = store.scan(segment_ql="FILTER *", start=page.next, limit=5)  # same cursor, same page (safe retries)
+    assert again.data == retry.data and [r["score"] for r in again.data] == ["19", "18", "17", "16", "15"]
+    assert set(again.data[0]) == {"email", "score"}  # projection carries over to later pages
+
+
+def test_entity_and_identity_views(store: ProfileStore) -> None:
+    store.ingest("crm", [{"email": "a@b.c", "_uid": "k1", "score": 3}])
+    store.segments.create({"segment_ql": "FILTER score > 1 ALIAS scored"}, None, rename_taken_slug=False)
+    data = store.entity("email", "A@B.C", allsegments=True)
+    assert data["segments"] == ["all", "scored"] and data["score"] == "3"
+    assert data["segments_all"] == [store.segments.get("scored")["id"]]
+    ident = store.identity("_uid", "k1")
+    assert {"key": "email", "value": "a@b.c"} in ident["keys"]
+    assert ident["entity"]["score"] == 3 and ident["fragments"][0]["streams"] == ["crm"]
+    assert store.entity("email", "zz@b.c") is None
+
+
+# -- decoding ----------------------------------------------------------------------------------------------------
+def _chunks(data: bytes, size: int) -> list[bytes]:
+    return [data[i : i + size] for i in range(0, len(data), size)]
+
+
+@pytest.mark.parametrize("size", [1, 7, 4096])
+def test_json_decoding_across_chunk_boundaries(size: int) -> None:
+    records = [{"email": f"u{i}@x.y", "note": "a, [b] {c} \u00e9", "n": i * 1.5} for i in range(40)]
+    bodies = {
+        "array": (json.dumps(records), records),
+        "ndjson": ("\n".join(json.dumps(r) for r in records) + "\n", records),
+        "object": (json.dumps(records[0]), records[:1]),
+    }
+    for body, expected in bodies.values():
+        assert [i.value for i in iter_json(decode_text(_chunks(body.encode(), size)))] == expected
+    single = list(iter_json(decode_text([json.dumps(records[0]).encode()])))
+    assert len(single) == 1 and single[0].batch is False
+    ndjson = list(iter_json(decode_text([b'{"a": 1}\n{"a": 2}\n'])))
+    assert [i.batch for i in ndjson] == [True, True] and [i.line for i in ndjson] == [1, 2]
+
+
+def test_json_numbers_split_by_chunks_are_not_truncated() -> None:
+    items = list(iter_json(decode_text([b"[1", b'2345, {"a":', b" 6}]"])))
+    assert [i.value for i in items] == [12345, {"a": 6}]
+
+
+@pytest.mark.parametrize(
+    "body, message",
+    [(b'[{"a": 1},', "not closed"), (b'{"a": }', "not valid JSON"), (b'[{"a": 1}] x', "after the array"),
+     (b'[{"a":1} {"b":2}]', "expected ','")],
+)  # fmt: skip
+def test_json_errors_name_the_problem(body: bytes, message: str) -> None:
+    with pytest.raises(BadInput, match=message):
+        list(iter_json(decode_text(_chunks(body, 3))))
+
+
+def test_gzip_multi_member_and_utf8_bom() -> None:
+    body = gzip.compress(b"\xef\xbb\xbfemail,name\n") + gzip.compress("a@b.c,Ren\u00e9e\n".encode())
+    rows = list(iter_csv(decode_text(_chunks(body, 5)), IngestOptions(fmt="csv")))
+    assert [r.value for r in rows] == [{"email": "a@b.c", "name": "Ren\u00e9e"}]
+    with pytest.raises(BadInput, match="gzip"):
+        list(decode_text([b"\x1f\x8b\x08\x00garbage-garbage"]))
+    with pytest.raises(BadInput, match="UTF-8"):
+        list(decode_text([b"email\n\xff\xfe\n"]))
+
+
+def test_csv_quoted_newlines_across_chunks_and_bad_rows() -> None:
+    body = b'email,note\na@b.c,"line one\nline two"\nb@c.d,plain\nc@d.e,too,many\n'
+    opts = IngestOptions(fmt="csv")
+    rows = list(iter_csv(decode_text(_chunks(body, 4)), opts))
+    assert rows[0].value == {"email": "a@b.c", "note": "line one\nline two"}
+    assert rows[1].value == {"email": "b@c.d", "note": "plain"}
+    assert isinstance(rows[2].value, str) and "line 5 has 3 fields" in rows[2].value
+
+
+def test_run_ingest_aborts_or_drops_bad_csv_rows(store: ProfileStore) -> None:
+    body = b"email,score\na@b.c,1\nbad-row-without-comma-count,1,2\nc@d.e,3\n"
+    with pytest.raises(BadInput, match=r"line 3.*droperrors=true") as info:
+        run_ingest(store, "csv", [body], IngestOptions(fmt="csv"))
+    assert info.value.accepted == 0  # the first row was still in the pending batch
+    summary = run_ingest(store, "csv", [body], IngestOptions(fmt="csv", droperrors=True))
+    assert (summary.message_count, summary.rejected_count) == (2, 1)
+    assert summary.rejections[0][0] == 3
+
+
+# -- values and seed ---------------------------------------------------------------------------------------------
+@pytest.mark.parametrize(
+    "raw, expected",
+    [(1714608000, 1714608000000), (1714608000000, 1714608000000), ("1714608000000", 1714608000000),
+     ("2024-05-02T00:00:00Z", 1714608000000), ("2024-05-02 00:00:00", 1714608000000),
+     ("2024-05-02T02:00:00+02:00", 1714608000000), ("05/02/2024", 1714608000000), ("garbage", None), (None, None)],
+)  # fmt: skip
+def test_lenient_time_parsing(raw, expected) -> None:
+    assert parse_time_ms(raw) == expected
+
+
+def test_rendering_like_lytics() -> None:
+    assert render({"a": 1, "b": 2.5, "c": [1, True], "d": "x", "e": 3.0}) == {
+        "a": "1", "b": "2.5", "c": ["1", "true"], "d": "x", "e": "3",
+    }  # fmt: skip
+    assert rfc3339(1714608000123) == "2024-05-02T00:00:00.123Z"
+
+
+def test_seed_population_is_deterministic_and_realistic() -> None:
+    a, b = ProfileStore(StateDB(None)), ProfileStore(StateDB(None))
+    counts = seed_population(a, 400, seed=3)
+    seed_population(b, 400, seed=3)
+    assert counts["users"] == 400 and counts["profiles"] == 400  # anonymous web profiles were stitched in
+    assert counts["events"]["web_events"] > 200
+    strip = ("_created", "_modified")
+    rows_a = sorted(({k: v for k, v in p.items() if k not in strip} for p in a.profiles()), key=lambda p: p["_id"])
+    rows_b = sorted(({k: v for k, v in p.items() if k not in strip} for p in b.profiles()), key=lambda p: p["_id"])
+    assert rows_a == rows_b
+    merged = [p for p in a.profiles() if p["_uids"] and "crm_users" in p["_streamnames"]]
+    assert merged and all(sorted(p["_streamnames"]) == ["crm_users", "web_events"] for p in merged)
+    sizes = {slug: a.segment_size(slug) for slug in counts["segments"]}
+    assert sizes["all_users"] == 400
+    assert 0 < sizes["high_value"] < 400 and 0 < sizes["recent_visitors"] < 400
+    assert sizes["high_value_active"] <= min(sizes["high_value"], sizes["recent_visitors"])
+    other = ProfileStore(StateDB(None))
+    seed_population(other, 400, seed=4)
+    assert sorted(p["email"] for p in other.profiles()) != sorted(p["email"] for p in a.profiles())
+    with pytest.raises(ValueError, match="positive integer"):
+        seed_population(a, 0)
