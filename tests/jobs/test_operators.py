@@ -1,0 +1,228 @@
+"""Job operators and the job sensor against the emulator over HTTP."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+from airflow.providers.common.compat.sdk import AirflowException, AirflowFailException, TaskDeferred
+
+from airflow_provider_lytics.hooks.lytics import LyticsHook
+from airflow_provider_lytics.operators.jobs import (
+    LyticsCreateOrUpdateJobOperator,
+    LyticsJobCommandOperator,
+    LyticsRunJobOperator,
+)
+from airflow_provider_lytics.sensors.jobs import LyticsJobSensor
+from airflow_provider_lytics.triggers.jobs import LyticsJobTrigger
+from tests.jobs.helpers import FakeTI, context
+
+SPEC = {
+    "workflow": "sftp_import",
+    "name": "nightly import",
+    "config": {"path": "/in", "delimiter": ","},
+    "quiet_time_of_day": "02:00",
+    "quiet_period": 1,
+    "quiet_timezone": "UTC",
+}
+
+
+def _op(**kwargs):
+    kwargs.setdefault("task_id", "job")
+    kwargs.setdefault("poll_interval", 0.05)
+    return LyticsCreateOrUpdateJobOperator(**kwargs)
+
+
+def test_create_then_second_run_changes_nothing(lytics_conn_env, emulator):
+    ti = FakeTI()
+    job_id = _op(spec=SPEC).execute(context(ti))
+    assert ti.xcoms["lytics_job_action"] == "created"
+    assert ti.xcoms["lytics_job_id"] == job_id and ti.xcoms["lytics_job_url"].endswith(f"/sftp_import/{job_id}")
+    before = LyticsHook().get_job(job_id)
+    puts_before = emulator.stats.snapshot()
+    ti2 = FakeTI()
+    assert _op(spec=SPEC).execute(context(ti2)) == job_id
+    assert ti2.xcoms["lytics_job_action"] == "unchanged" and ti2.xcoms["lytics_job_drift"] == []
+    assert LyticsHook().get_job(job_id)["updated"] == before["updated"]
+    assert "PUT" not in str(emulator.stats.snapshot()) or puts_before == emulator.stats.snapshot()
+
+
+def test_drift_is_repaired_without_resetting_unspecified_fields(lytics_conn_env):
+    hook = LyticsHook()
+    job_id = _op(spec=SPEC).execute(context())
+    job = hook.get_job(job_id)
+    # someone edits the job outside the DAG: changes a managed key and adds settings the DAG does not own
+    edited = {k: job[k] for k in ("name", "auth_ids", "quiet_time_of_day", "quiet_timezone", "quiet_period")}
+    edited.update(
+        description="set in the UI", verbose_logging=True, config={**job["config"], "delimiter": "|", "ui_only": 7}
+    )
+    hook.update_job("sftp_import", job_id, edited)
+    ti = FakeTI()
+    assert _op(spec=SPEC).execute(context(ti)) == job_id
+    assert ti.xcoms["lytics_job_action"] == "updated"
+    assert ti.xcoms["lytics_job_drift"] == ["config.delimiter: '|' -> ','"]
+    after = hook.get_job(job_id)
+    assert after["config"] == {"path": "/in", "delimiter": ",", "ui_only": 7}
+    assert after["description"] == "set in the UI" and after["verbose_logging"] is True
+    assert after["quiet_time_of_day"] == "02:00"
+    ti3 = FakeTI()
+    _op(spec=SPEC).execute(context(ti3))
+    assert ti3.xcoms["lytics_job_action"] == "unchanged"
+
+
+def test_run_job_false_creates_paused_and_tag_identifies(lytics_conn_env):
+    spec = {**SPEC, "tag": "dag:nightly"}
+    job_id = _op(spec=spec, run_job=False).execute(context())
+    assert LyticsHook().get_job(job_id)["status"] == "paused"
+    renamed = {**spec, "name": "nightly import v2"}
+    ti = FakeTI()
+    assert _op(spec=renamed, run_job=False).execute(context(ti)) == job_id
+    assert ti.xcoms["lytics_job_drift"] == ["name: 'nightly import' -> 'nightly import v2'"]
+    with pytest.raises(ValueError, match="run_job=True"):
+        _op(spec=spec, run_job=False, wait_for_completion=True).execute(context())
+
+
+def test_duplicate_jobs_are_an_error_not_a_guess(lytics_conn_env):
+    hook = LyticsHook()
+    body = {k: v for k, v in SPEC.items() if k != "workflow"}
+    ids = [hook.create_job("sftp_import", body, run_job=False)["id"] for _ in range(2)]
+    with pytest.raises(AirflowException, match="2 Lytics jobs match") as err:
+        _op(spec=SPEC).execute(context())
+    assert all(i in str(err.value) for i in ids)
+
+
+def test_wait_for_completion_sync_returns_after_a_fresh_run(lytics_conn_env):
+    spec = {"workflow": "lytics_simple_csv_export", "name": "export", "config": {"segment_id": "s"}}
+    job_id = _op(spec=spec, wait_for_completion=True, wait_timeout=20).execute(context())
+    assert LyticsHook().get_job(job_id)["status"] == "completed"
+
+
+def test_wait_fails_with_log_lines_on_job_failure(lytics_conn_env, emulator):
+    hook = LyticsHook()
+    job = hook.create_job("lytics_simple_csv_export", {"name": "e", "config": {}}, run_job=False)
+    emulator.backend.jobs.inject(job["id"], fail=True)
+    op = LyticsJobCommandOperator(
+        task_id="t", job_id=job["id"], command="resume", wait_for_completion=True, poll_interval=0.05, wait_timeout=20
+    )
+    with pytest.raises(AirflowException, match=r"(?s)is failed.*Last job log lines:.*injected failure"):
+        op.execute(context())
+
+
+def test_sync_wait_timeout_cancels_the_job(lytics_conn_env):
+    hook = LyticsHook()
+    job = hook.create_job("sftp_import", {"name": "slow", "config": {}}, run_job=False)
+    op = LyticsJobCommandOperator(
+        task_id="t",
+        job_id=job["id"],
+        command="resume",
+        wait_for_completion=True,
+        poll_interval=0.02,
+        wait_timeout=0.05,
+        cancel_on_kill="pause",
+    )
+    with pytest.raises(AirflowException, match="did not finish a new run within"):
+        op.execute(context())
+    assert hook.get_job(job["id"])["status"] == "paused"
+
+
+def test_commands_and_bad_input(lytics_conn_env):
+    hook = LyticsHook()
+    job = hook.create_job("sftp_import", {"name": "c", "config": {}})
+    assert LyticsJobCommandOperator(task_id="p", job_id=job["id"], command="pause").execute(context()) == job["id"]
+    assert hook.get_job(job["id"])["status"] == "paused"
+    LyticsJobCommandOperator(task_id="r", job_id=job["id"], command="resume").execute(context())
+    assert hook.get_job(job["id"])["status"] != "paused"
+    with pytest.raises(ValueError, match="command must be one of"):
+        LyticsJobCommandOperator(task_id="x", job_id=job["id"], command="explode").execute(context())
+    with pytest.raises(ValueError, match="only applies to resume and bounce"):
+        LyticsJobCommandOperator(task_id="x", job_id=job["id"], command="kill", wait_for_completion=True).execute(
+            context()
+        )
+    LyticsJobCommandOperator(task_id="k", job_id=job["id"], command="kill").execute(context())
+    assert hook.get_job(job["id"])["status"] == "deleted"
+
+
+def test_run_operator_defers_then_completes(lytics_conn_env):
+    hook = LyticsHook()
+    job = hook.create_job("lytics_simple_csv_export", {"name": "e", "config": {}})
+    op = LyticsRunJobOperator(task_id="run", job_id=job["id"], deferrable=True, poll_interval=0.05, wait_timeout=30)
+    ti = FakeTI()
+    with pytest.raises(TaskDeferred) as deferred:
+        op.execute(context(ti))
+    trigger = deferred.value.trigger
+    assert isinstance(trigger, LyticsJobTrigger) and trigger.cancel_action == "pause"
+    assert deferred.value.timeout.total_seconds() == pytest.approx(30.1)
+    assert ti.xcoms["lytics_job_id"] == job["id"]
+    assert op.execute_complete(context(ti), {"status": "success", "job_id": job["id"]}) == job["id"]
+    with pytest.raises(AirflowException, match="failing closed"):
+        op.execute_complete(context(ti), {"status": "mystery"})
+    with pytest.raises(AirflowException, match="boom"):
+        op.execute_complete(context(ti), {"status": "failed", "message": "boom"})
+    with pytest.raises(AirflowException, match="late"):
+        op.execute_complete(context(ti), {"status": "timeout", "job_id": job["id"], "message": "late"})
+    assert hook.get_job(job["id"])["status"] == "paused"  # timeout cancelled (paused) the job
+
+
+def test_on_kill_pauses_the_job_while_waiting(lytics_conn_env):
+    hook = LyticsHook()
+    job = hook.create_job("sftp_import", {"name": "k", "config": {}})
+    op = LyticsJobCommandOperator(task_id="t", job_id=job["id"], command="bounce")
+    op.job_id, op._waiting = job["id"], True
+    op.on_kill()
+    assert hook.get_job(job["id"])["status"] == "paused"
+
+
+# -- sensor ---------------------------------------------------------------------------------------------------
+
+
+def test_sensor_poke_waits_for_a_run_after_the_watermark(lytics_conn_env):
+    hook = LyticsHook()
+    job = hook.create_job("sftp_import", {"name": "s", "config": {}})
+    sensor = LyticsJobSensor(task_id="s", job_id=job["id"], poke_interval=0.05, timeout=30)
+    ti = FakeTI()
+    deadline = time.time() + 10
+    while not (result := sensor.poke(context(ti))).is_done:
+        assert time.time() < deadline
+        time.sleep(0.05)
+    assert result.xcom_value == job["id"]
+    # a watermark after that run: not done until the next run (the job sleeps 2 s between runs)
+    later = LyticsJobSensor(task_id="s2", job_id=job["id"], completed_after=str(time.time() + 0.5), timeout=30)
+    assert later.poke(context()).is_done is False
+
+
+def test_sensor_fails_early_on_faults_with_logs(lytics_conn_env, emulator):
+    hook = LyticsHook()
+    job = hook.create_job("sftp_import", {"name": "f", "config": {}})
+    emulator.backend.jobs.inject(job["id"], faults=2)
+    sensor = LyticsJobSensor(task_id="s", job_id=job["id"], max_faults=2, timeout=30)
+    deadline = time.time() + 10
+    with pytest.raises(AirflowFailException, match=r"(?s)fault-2.*2 consecutive errors.*injected fault"):
+        while time.time() < deadline:
+            sensor.poke(context())
+            time.sleep(0.05)
+
+
+def test_sensor_fails_on_stale_completed_one_shot(lytics_conn_env):
+    hook = LyticsHook()
+    job = hook.create_job("lytics_simple_csv_export", {"name": "done", "config": {}})
+    deadline = time.time() + 10
+    while hook.get_job(job["id"])["status"] != "completed":
+        assert time.time() < deadline
+        time.sleep(0.05)
+    sensor = LyticsJobSensor(task_id="s", job_id=job["id"], completed_after=str(time.time() + 1), timeout=30)
+    with pytest.raises(AirflowFailException, match="will not run again"):
+        sensor.poke(context())
+
+
+def test_sensor_deferrable_pokes_once_then_defers(lytics_conn_env):
+    hook = LyticsHook()
+    job = hook.create_job("sftp_import", {"name": "d", "config": {}}, run_job=False)
+    hook.resume_job(job["id"])
+    sensor = LyticsJobSensor(task_id="s", job_id=job["id"], deferrable=True, poke_interval=5, timeout=60)
+    with pytest.raises(TaskDeferred) as deferred:
+        sensor.execute(context())
+    kwargs = deferred.value.trigger.serialize()[1]
+    assert kwargs["poll_interval"] == 5 and kwargs["job_id"] == job["id"] and kwargs["cancel_action"] is None
+    assert sensor.execute_complete(context(), {"status": "success", "job_id": job["id"]}) == job["id"]
+    with pytest.raises(AirflowFailException, match="failing closed"):
+        sensor.execute_complete(context(), None)
