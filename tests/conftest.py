@@ -72,7 +72,11 @@ class ShellProbe:
             self.processed.append((request.method, request.url.path, b""))
             return v2_ok({"account": request.state.account.id})
 
+        async def boom(request):
+            raise RuntimeError("route bug")
+
         return [
+            Route("/api/boom", boom, methods=["GET"]),
             Route("/collect/json/{stream}", collect, methods=["POST"]),
             Route("/v2/thing/{id}", v2_thing, methods=["GET"]),
         ]

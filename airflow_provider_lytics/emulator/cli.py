@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 import signal
 import sqlite3
 import sys
@@ -110,6 +111,8 @@ def _token_hint(token: str) -> str:
 
 def _serve(args: argparse.Namespace) -> int:
     from airflow_provider_lytics.emulator.server import EmulatorServer, EmulatorStartError
+
+    logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
 
     stop = threading.Event()
 

@@ -205,6 +205,7 @@ class EmulatorServer:
                 self._app,
                 http=protocol_class(self._http, frozenset({self.bulk_port}) if self._bulk_socket else frozenset()),
                 lifespan="off",
+                log_config=None,  # leave the embedding process's logging alone; warnings propagate to its root
                 log_level="warning",
                 access_log=False,
                 timeout_graceful_shutdown=1,

@@ -146,6 +146,15 @@ def test_wrong_verb_gets_405_with_allow(emulator_shell):
     assert emulator_shell.probe.processed == []
 
 
+def test_route_errors_become_500_envelopes_and_are_counted(emulator_shell):
+    response = get(emulator_shell, "/api/boom", token=emulator_shell.token)
+    assert response.status_code == 500
+    assert response.json()["message"] == "Internal emulator error (RuntimeError); see the emulator log"
+    rows = emulator_shell.stats.snapshot()["requests"]
+    assert rows == [{"method": "GET", "route": "/api/boom", "status": 500, "count": 1}]
+    assert get(emulator_shell, "/api/account", token=emulator_shell.token).status_code == 200
+
+
 # -- admin routes and stats ---------------------------------------------------------------------------------------
 
 
