@@ -1,0 +1,302 @@
+"""Go's ``fmt.Sprintf``/``Sprint``/``Sprintln`` for JSON-shaped values, including Go's in-band error notes.
+
+Supported: flags ``+ - # 0 space``, width and precision (also ``*``), verbs ``v s q d b o O x X c U e E f
+F g G t T %``. Like Go, a verb that does not fit the argument prints ``%!d(string=hi)`` instead of failing,
+a missing argument prints ``%!s(MISSING)`` and spare arguments are listed as ``%!(EXTRA ...)``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from airflow_provider_lytics.templating.values import (
+    MISSING,
+    NIL,
+    format_float_shortest,
+    format_value,
+    go_type,
+    is_list,
+    sorted_keys,
+)
+
+QUOTE_ESCAPES = {"\a": "\\a", "\b": "\\b", "\f": "\\f", "\n": "\\n", "\r": "\\r", "\t": "\\t", "\v": "\\v"}
+
+
+@dataclass
+class Spec:
+    plus: bool = False
+    minus: bool = False
+    sharp: bool = False
+    space: bool = False
+    zero: bool = False
+    width: int | None = None
+    prec: int | None = None
+
+
+def go_quote(text: str, ascii_only: bool = False) -> str:
+    """``strconv.Quote``: a double-quoted Go string literal."""
+    out = ['"']
+    for ch in text:
+        if ch in ('"', "\\"):
+            out.append("\\" + ch)
+        elif ch.isprintable() and (not ascii_only or ord(ch) < 0x80):
+            out.append(ch)
+        elif ch in QUOTE_ESCAPES:
+            out.append(QUOTE_ESCAPES[ch])
+        elif ord(ch) < 0x20 or ord(ch) == 0x7F:
+            out.append(f"\\x{ord(ch):02x}")
+        elif ord(ch) < 0x10000:
+            out.append(f"\\u{ord(ch):04x}")
+        else:
+            out.append(f"\\U{ord(ch):08x}")
+    out.append('"')
+    return "".join(out)
+
+
+def _pad(text: str, spec: Spec, zero_ok: bool = True) -> str:
+    if spec.width is None or len(text) >= spec.width:
+        return text
+    fill = spec.width - len(text)
+    if spec.minus:
+        return text + " " * fill
+    if spec.zero and zero_ok:
+        return "0" * fill + text
+    return " " * fill + text
+
+
+def _sign(negative: bool, spec: Spec) -> str:
+    return "-" if negative else "+" if spec.plus else " " if spec.space else ""
+
+
+def _pad_number(sign: str, body: str, spec: Spec) -> str:
+    if spec.width is not None and spec.zero and not spec.minus and len(sign) + len(body) < spec.width:
+        body = "0" * (spec.width - len(sign) - len(body)) + body
+    return _pad(sign + body, spec, zero_ok=False)
+
+
+def _bad(verb: str, arg: Any) -> str:
+    if arg is None or arg is MISSING:
+        return f"%!{verb}({NIL})"
+    return f"%!{verb}({go_type(arg)}={format_value(arg, False)})"
+
+
+def fmt_int(value: int, verb: str, spec: Spec) -> str:
+    if verb == "c":
+        return _pad(chr(value) if 0 <= value <= 0x10FFFF else "\ufffd", spec)
+    if verb == "q":
+        return _pad("'" + go_quote(chr(value))[1:-1].replace('\\"', '"').replace("'", "\\'") + "'", spec)
+    if verb == "U":
+        text = f"U+{value:04X}"
+        if spec.sharp and 0 <= value <= 0x10FFFF and chr(value).isprintable():
+            text += f" '{chr(value)}'"
+        return _pad(text, spec)
+    base = {"d": 10, "v": 10, "b": 2, "o": 8, "O": 8, "x": 16, "X": 16}[verb]
+    digits = {2: "b", 8: "o", 10: "d", 16: "x"}[base]
+    body = format(abs(value), digits)
+    if verb == "X":
+        body = body.upper()
+    if spec.prec is not None:
+        body = "" if spec.prec == 0 and value == 0 else body.rjust(spec.prec, "0")
+    prefix = ""
+    if verb == "O":
+        prefix = "0o"
+    elif spec.sharp:
+        prefix = {"b": "0b", "o": "0", "x": "0x", "X": "0X"}.get(verb, "")
+        if verb == "o" and body.startswith("0"):
+            prefix = ""
+    if spec.prec is not None:
+        spec = Spec(spec.plus, spec.minus, spec.sharp, spec.space, False, spec.width, spec.prec)
+    return _pad_number(_sign(value < 0, spec) + prefix, body, spec)
+
+
+def fmt_float(value: float, verb: str, spec: Spec) -> str:
+    if verb in ("v", "g", "G") and spec.prec is None:
+        text = format_float_shortest(value, "g")
+        if verb == "G":
+            text = text.upper().replace("INF", "Inf").replace("NAN", "NaN")
+    else:
+        pyverb = {"v": "g", "F": "f"}.get(verb, verb)
+        prec = spec.prec if spec.prec is not None else 6
+        text = format(value, f"{'#' if spec.sharp else ''}.{prec}{pyverb}")
+        text = text.replace("inf", "Inf").replace("INF", "Inf").replace("nan", "NaN").replace("NAN", "NaN")
+        if text == "Inf":
+            text = "+Inf"
+    if text in ("NaN", "+Inf", "-Inf"):  # never zero-padded
+        return _pad(text, Spec(minus=spec.minus, width=spec.width))
+    negative = text.startswith("-")
+    return _pad_number(_sign(negative, spec), text.lstrip("-"), spec)
+
+
+def fmt_str(value: str, verb: str, spec: Spec) -> str:
+    if verb in ("s", "v"):
+        return _pad(value if spec.prec is None else value[: spec.prec], spec)
+    if verb == "q":
+        if spec.sharp and "`" not in value and all(c.isprintable() or c == "\t" for c in value):
+            return _pad(f"`{value}`", spec)
+        return _pad(go_quote(value, ascii_only=spec.plus), spec)
+    data = value.encode()
+    if spec.prec is not None:
+        data = data[: spec.prec]
+    text = data.hex()
+    if spec.space:
+        text = " ".join(f"{'0x' if spec.sharp else ''}{b:02x}" for b in data)
+    elif spec.sharp and data:
+        text = "0x" + text
+    return _pad(text.upper() if verb == "X" else text, spec)
+
+
+def print_arg(arg: Any, verb: str, spec: Spec, depth: int = 0) -> str:
+    """One operand formatted with one verb, Go style."""
+    if verb == "T":
+        return _pad(go_type(arg), spec)
+    if arg is None or arg is MISSING:
+        return _pad(NIL, spec) if verb == "v" or depth else _bad(verb, arg)
+    if isinstance(arg, bool):
+        return _pad("true" if arg else "false", spec) if verb in ("t", "v") else _bad(verb, arg)
+    if isinstance(arg, int):
+        return fmt_int(arg, verb, spec) if verb in "bcdoOqxXUv" else _bad(verb, arg)
+    if isinstance(arg, float):
+        return fmt_float(arg, verb, spec) if verb in "veEfFgG" else _bad(verb, arg)
+    if isinstance(arg, str):
+        return fmt_str(arg, verb, spec) if verb in "vsqxX" else _bad(verb, arg)
+    if isinstance(arg, Mapping):
+        if spec.sharp and verb == "v":
+            return go_syntax(arg)
+        inner = " ".join(f"{print_arg(k, verb, spec, depth + 1)}:{print_arg(arg[k], verb, spec, depth + 1)}"
+                         for k in sorted_keys(arg))  # fmt: skip
+        return f"map[{inner}]"
+    if is_list(arg):
+        if spec.sharp and verb == "v":
+            return go_syntax(arg)
+        return "[" + " ".join(print_arg(v, verb, spec, depth + 1) for v in arg) + "]"
+    return _pad(str(arg), spec) if verb in ("v", "s") else _bad(verb, arg)
+
+
+def go_syntax(value: Any) -> str:
+    """``%#v``: the value as a Go literal."""
+    if value is None or value is MISSING:
+        return "interface {}(nil)"
+    if isinstance(value, str):
+        return go_quote(value)
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, float):
+        return format_float_shortest(value)
+    if isinstance(value, int):
+        return str(value)
+    if isinstance(value, Mapping):
+        return (
+            "map[string]interface {}{"
+            + ", ".join(f"{go_quote(str(k))}:{go_syntax(value[k])}" for k in sorted_keys(value))
+            + "}"
+        )
+    if is_list(value):
+        return "[]interface {}{" + ", ".join(go_syntax(v) for v in value) + "}"
+    return go_quote(str(value))
+
+
+def sprintf(fmt: str, args: list[Any] | tuple[Any, ...]) -> str:
+    """Go's ``fmt.Sprintf``."""
+    out: list[str] = []
+    argi = 0
+    i = 0
+    n = len(fmt)
+    while i < n:
+        pct = fmt.find("%", i)
+        if pct < 0:
+            out.append(fmt[i:])
+            break
+        out.append(fmt[i:pct])
+        i = pct + 1
+        spec = Spec()
+        while i < n and fmt[i] in "+-# 0":
+            flag = fmt[i]
+            if flag == "+":
+                spec.plus = True
+            elif flag == "-":
+                spec.minus = True
+            elif flag == "#":
+                spec.sharp = True
+            elif flag == " ":
+                spec.space = True
+            else:
+                spec.zero = True
+            i += 1
+        bad_width = bad_prec = False
+        if i < n and fmt[i] == "*":
+            i += 1
+            if argi < len(args) and isinstance(args[argi], int) and not isinstance(args[argi], bool):
+                spec.width = args[argi]
+                if spec.width < 0:
+                    spec.minus, spec.width = True, -spec.width
+            else:
+                bad_width = True
+            argi += 1
+        else:
+            start = i
+            while i < n and fmt[i].isdigit():
+                i += 1
+            if i > start:
+                spec.width = int(fmt[start:i])
+        if i < n and fmt[i] == ".":
+            i += 1
+            if i < n and fmt[i] == "*":
+                i += 1
+                if argi < len(args) and isinstance(args[argi], int) and not isinstance(args[argi], bool):
+                    spec.prec = max(args[argi], 0) if args[argi] >= 0 else None
+                else:
+                    bad_prec = True
+                argi += 1
+            else:
+                start = i
+                while i < n and fmt[i].isdigit():
+                    i += 1
+                spec.prec = int(fmt[start:i]) if i > start else 0
+        if bad_width:
+            out.append("%!(BADWIDTH)")
+        if bad_prec:
+            out.append("%!(BADPREC)")
+        if i >= n:
+            out.append("%!(NOVERB)")
+            break
+        verb = fmt[i]
+        i += 1
+        if verb == "%":
+            out.append("%")
+            continue
+        if argi >= len(args):
+            out.append(f"%!{verb}(MISSING)")
+            continue
+        arg = args[argi]
+        argi += 1
+        if verb == "v" and spec.sharp:
+            out.append(go_syntax(arg))
+        elif verb not in "vsqdboOxXcUeEfFgGtT":
+            out.append(_bad(verb, arg))
+        else:
+            out.append(print_arg(arg, verb, spec))
+    if argi < len(args):
+        extra = ", ".join(NIL if a is None or a is MISSING else f"{go_type(a)}={format_value(a, False)}"
+                          for a in args[argi:])  # fmt: skip
+        out.append(f"%!(EXTRA {extra})")
+    return "".join(out)
+
+
+def sprint(args: list[Any] | tuple[Any, ...]) -> str:
+    """Go's ``fmt.Sprint``: a space between operands when neither side is a string."""
+    out: list[str] = []
+    prev_string = True
+    for idx, arg in enumerate(args):
+        is_string = isinstance(arg, str)
+        if idx > 0 and not is_string and not prev_string:
+            out.append(" ")
+        out.append(format_value(arg, top=False))
+        prev_string = is_string
+    return "".join(out)
+
+
+def sprintln(args: list[Any] | tuple[Any, ...]) -> str:
+    """Go's ``fmt.Sprintln``: spaces between all operands and a trailing newline."""
+    return " ".join(format_value(a, top=False) for a in args) + "\n"
