@@ -73,7 +73,7 @@ def main() -> int:
                 "conn_type": "lytics",
                 "host": emulator.url,
                 "password": emulator.token,
-                "extra": {"bulk_url": emulator.url},
+                "extra": {"bulk_url": emulator.bulk_url},
             }
         )
         print(f"Lytics emulator serving {emulator.url}")
