@@ -112,10 +112,8 @@ def decode_text(chunks: Iterable[bytes], gzipped: bool = False) -> Iterator[str]
                 chunk = inflater.unused_data
                 if chunk:  # another gzip member follows
                     inflater = zlib.decompressobj(16 + zlib.MAX_WBITS)
-        if not inflater.eof and inflater.unconsumed_tail == b"":
-            tail = inflater.flush()
-            if tail:
-                yield tail
+        if not inflater.eof:
+            raise BadInput("body is truncated gzip data: the compressed stream ends before its trailer")
 
     source = inflate(raw()) if inflating else raw()
     try:

@@ -109,7 +109,8 @@ class SegmentRegistry:
     def __init__(self, db: StateDB, lock: threading.RLock | None = None) -> None:
         self.db = db
         self._lock = lock or threading.RLock()
-        self.segments: dict[str, dict[str, Any]] = dict(db.load("segment"))
+        loaded = sorted(db.load("segment").values(), key=lambda s: s["created"])
+        self.segments: dict[str, dict[str, Any]] = {s["id"]: s for s in loaded}
         self._parsed: dict[str, tuple[str, Any]] = {}
         #: Bumped on every change, so cached segment sizes (which depend on INCLUDEs) can be invalidated.
         self.version = 0
@@ -146,7 +147,7 @@ class SegmentRegistry:
                 if valid in ("false", "0") and not state:
                     continue
                 out.append(seg)
-            return sorted(out, key=lambda s: (s["created"], s["id"]))
+            return out  # creation order (documents are kept in insertion order, reloaded by creation time)
 
     def parsed(self, seg: Mapping[str, Any]) -> Any:
         cached = self._parsed.get(seg["id"])

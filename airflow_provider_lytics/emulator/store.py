@@ -29,6 +29,7 @@ SCAN_MAX_LIMIT = 100
 _COMMIT_BATCH = 5000
 _STREAM_NAME = re.compile(r"^[A-Za-z0-9_\-.]{1,128}$")
 _DATA_KINDS = ("profile", "stream", "segment")
+_NUMERIC = re.compile(r"^-?\d+(\.\d+)?([eE][-+]?\d+)?$")
 
 
 @dataclass
@@ -326,7 +327,7 @@ class ProfileStore:
                 raise SegmentError(f"segment {seg['slug_name']!r} is invalid: {seg['invalid_reason']}")
             key: str | None = seg["id"]
         else:
-            seg, key = None, (f"ql:{segment_ql.strip()}" if segment_ql else None)
+            seg, key = None, None  # an ad-hoc cursor alone identifies its scan (clients may resend the body)
         if start:
             state, offset = self.scans.resume(start, key)
             cursor = start
@@ -340,7 +341,7 @@ class ProfileStore:
                     sortfield, sortorder = "_modified", "desc"
                 if sortfield:
                     ids = self._sorted(ids, sortfield, sortorder)
-            cursor = self.scans.open(ids, key or "", list(fields) if fields else None)
+            cursor = self.scans.open(ids, key or "adhoc", list(fields) if fields else None)
             state, offset = self.scans.resume(cursor)
         wanted = set(fields) if fields else (set(state.fields) if state.fields else None)
         page_ids = state.ids[offset : offset + limit]
@@ -370,7 +371,10 @@ class ProfileStore:
                 return (1, 0, 0.0, "")
             if isinstance(value, (int, float)) and not isinstance(value, bool):
                 return (0, 0, float(value), "")
-            return (0, 1, 0.0, str(value))
+            text = str(value)
+            if _NUMERIC.match(text):  # numbers ingested as text (CSV) sort numerically, as typed fields do
+                return (0, 0, float(text), "")
+            return (0, 1, 0.0, text)
 
         present = sorted((p for p in ids if key(p)[0] == 0), key=key, reverse=sortorder == "desc")
         return present + [p for p in ids if key(p)[0] == 1]
