@@ -155,7 +155,7 @@ class WebhookTriggersRunner:
                         f"webhook delivery to {_host(url)} failed {failed} times (last: {what}); "
                         f"{counts['added'] + counts['removed']} event(s) delivered this run"
                     )
-                wait = min(retry_after, self.retry_after_cap) if retry_after else self.backoff * 2 ** min(failed, 5)
+                wait = min(retry_after, self.retry_after_cap) if retry_after else self.backoff * 2 ** min(failed, 3)
                 self._sleep(wait)
 
         for seg, pid, kind in changes:
