@@ -371,6 +371,10 @@ def _json_parts(value: Any):
         raise TypeError(f"cannot encode {type(value).__name__}")
 
 
+def _trim_suffix(suffix: str, text: str) -> str:
+    return text[: -len(suffix)] if suffix and text.endswith(suffix) else text
+
+
 def _strings(fn: Callable[..., Any], n: int) -> Func:
     return Func(fn, (STRING,) * n)
 
@@ -411,9 +415,7 @@ SPRIG: dict[str, Func] = {
     "join": Func(sprig_join, (STRING, ANY)),
     "toJson": Func(go_json, (ANY,)),
     "trimPrefix": _strings(lambda prefix, text: text[len(prefix) :] if text.startswith(prefix) else text, 2),
-    "trimSuffix": _strings(
-        lambda suffix, text: text[: -len(suffix)] if suffix and text.endswith(suffix) else text, 2
-    ),  # fmt: skip
+    "trimSuffix": _strings(_trim_suffix, 2),
     "quote": Func(lambda *a: " ".join(sprintf("%q", [_strval(v)]) for v in a if v is not None), (), ANY),
 }
 

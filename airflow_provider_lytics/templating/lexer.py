@@ -272,15 +272,18 @@ class Lexer:
     def _number(self, start: int) -> None:
         src = self.src
         end = start
-        if end < len(src) and src[end] in "+-":
+        if src[end] in "+-":
             end += 1
-        while end < len(src) and (_is_alnum(src[end]) or src[end] == "." or (
-            (src[end] in "+-" and src[end - 1] in "eEpP" and not src[start:end].lower().startswith(("0x", "+0x", "-0x")))
-            or (src[end] in "+-" and src[end - 1] in "pP")
-        )):  # fmt: skip
-            end += 1
+        hexa = src.startswith(("0x", "0X"), end)
+        exponents = "pP" if hexa else "eE"
+        while end < len(src):
+            ch = src[end]
+            if _is_alnum(ch) or ch == "." or (ch in "+-" and src[end - 1] in exponents):
+                end += 1
+            else:
+                break
         text = src[start:end]
-        if not text or text in "+-" or (end < len(src) and src[end] not in TERMINATORS
-                                         and not src.startswith(RIGHT_DELIM, end)):  # fmt: skip
+        at_end = end >= len(src) or src[end] in TERMINATORS or src.startswith(RIGHT_DELIM, end)
+        if text in ("", "+", "-") or not at_end:
             raise self.error(f"bad number syntax: {src[start : end + 1]!r}")
         self._emit(NUMBER, start, end)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Union
+from typing import Any
 
 
 @dataclass(eq=False)
@@ -146,4 +146,4 @@ class ContinueNode:
     pos: int
 
 
-Node = Union[TextNode, ActionNode, IfNode, WithNode, RangeNode, TemplateNode, BreakNode, ContinueNode, ListNode]
+Node = TextNode | ActionNode | IfNode | WithNode | RangeNode | TemplateNode | BreakNode | ContinueNode | ListNode

@@ -6,6 +6,7 @@ reported when the task starts rather than on the ten-thousandth profile.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Container
 
 from airflow_provider_lytics.templating import lexer as lx
@@ -345,9 +346,14 @@ class Parser:
             return n.BoolNode(tok.pos, tok.value == "true")
         if kind == lx.NUMBER:
             try:
-                return n.NumberNode(tok.pos, number_value(tok.value), tok.value)
+                value = number_value(tok.value)
             except ValueError:
                 raise self.error(f"bad number syntax: {tok.value!r}", tok.pos) from None
+            if isinstance(value, float) and math.isinf(value):
+                raise self.error(f"illegal number syntax: {tok.value!r} is too large", tok.pos)
+            if isinstance(value, int) and not -(2**63) <= value < 2**63:
+                raise self.error(f"integer overflow: {tok.value!r} does not fit in 64 bits", tok.pos)
+            return n.NumberNode(tok.pos, value, tok.value)
         if kind == lx.CHAR:
             try:
                 return n.NumberNode(tok.pos, char_value(tok.value), tok.value)

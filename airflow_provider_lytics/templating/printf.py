@@ -7,6 +7,8 @@ a missing argument prints ``%!s(MISSING)`` and spare arguments are listed as ``%
 
 from __future__ import annotations
 
+import math
+import struct
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -76,21 +78,61 @@ def _pad_number(sign: str, body: str, spec: Spec) -> str:
     return _pad(sign + body, spec, zero_ok=False)
 
 
-def _bad(verb: str, arg: Any) -> str:
+def _bad(verb: str, arg: Any, spec: Spec | None = None) -> str:
+    """Go's note for a verb that does not fit: the operand printed with ``%v`` and the same flags."""
     if arg is None or arg is MISSING:
         return f"%!{verb}({NIL})"
-    return f"%!{verb}({go_type(arg)}={format_value(arg, False)})"
+    return f"%!{verb}({go_type(arg)}={print_arg(arg, 'v', spec or Spec(), 1)})"
+
+
+def _binary_float(value: float) -> str:
+    """``%b`` on a float: decimalless mantissa and binary exponent, as ``strconv.FormatFloat(v, 'b', ...)``."""
+    bits = struct.unpack(">Q", struct.pack(">d", value))[0]
+    negative = bits >> 63
+    exp = (bits >> 52) & 0x7FF
+    mant = bits & ((1 << 52) - 1)
+    if exp == 0:
+        exp += 1
+    else:
+        mant |= 1 << 52
+    return f"{'-' if negative else ''}{mant}p{exp - 1023 - 52:+d}"
+
+
+def _hex_float(value: float, upper: bool, spec: Spec) -> str:
+    """``%x`` on a float: Go's hexadecimal mantissa and a two-digit binary exponent."""
+    if math.isnan(value) or math.isinf(value):
+        return fmt_float(value, "g", spec)
+    text = value.hex()
+    negative = text.startswith("-")
+    mantissa, exponent = text.lstrip("-")[2:].split("p")
+    if spec.prec is not None and "." in mantissa:
+        whole, frac = mantissa.split(".")
+        scaled = round(int(whole + frac, 16) / 16 ** (len(frac) - spec.prec))
+        digits = format(scaled, "x").rjust(spec.prec + 1, "0")
+        mantissa = digits[: -spec.prec] + ("." + digits[-spec.prec :] if spec.prec else "")
+    elif "." in mantissa:
+        mantissa = mantissa.rstrip("0").rstrip(".")
+    if spec.sharp and spec.prec is None:  # '#' keeps at least four hex digits after the point
+        whole, _, frac = mantissa.partition(".")
+        mantissa = f"{whole}.{frac.ljust(4, '0')}"
+    exp = int(exponent)
+    body = f"0x{mantissa}p{'-' if exp < 0 else '+'}{abs(exp):02d}"
+    if upper:
+        body = body.upper()
+    return _pad_number(_sign(negative, spec), body, spec)
 
 
 def fmt_int(value: int, verb: str, spec: Spec) -> str:
+    valid_rune = 0 <= value <= 0x10FFFF and not 0xD800 <= value <= 0xDFFF
+    char = chr(value) if valid_rune else "\ufffd"
     if verb == "c":
-        return _pad(chr(value) if 0 <= value <= 0x10FFFF else "\ufffd", spec)
+        return _pad(char, spec)
     if verb == "q":
-        return _pad("'" + go_quote(chr(value))[1:-1].replace('\\"', '"').replace("'", "\\'") + "'", spec)
+        return _pad("'" + go_quote(char)[1:-1].replace('\\"', '"').replace("'", "\\'") + "'", spec)
     if verb == "U":
-        text = f"U+{value:04X}"
-        if spec.sharp and 0 <= value <= 0x10FFFF and chr(value).isprintable():
-            text += f" '{chr(value)}'"
+        text = f"U+{value if value >= 0 else value + 2**64:04X}"
+        if spec.sharp and valid_rune and char.isprintable():
+            text += f" '{char}'"
         return _pad(text, spec)
     base = {"d": 10, "v": 10, "b": 2, "o": 8, "O": 8, "x": 16, "X": 16}[verb]
     digits = {2: "b", 8: "o", 10: "d", 16: "x"}[base]
@@ -154,13 +196,17 @@ def print_arg(arg: Any, verb: str, spec: Spec, depth: int = 0) -> str:
     if arg is None or arg is MISSING:
         return _pad(NIL, spec) if verb == "v" or depth else _bad(verb, arg)
     if isinstance(arg, bool):
-        return _pad("true" if arg else "false", spec) if verb in ("t", "v") else _bad(verb, arg)
+        return _pad("true" if arg else "false", spec) if verb in ("t", "v") else _bad(verb, arg, spec)
     if isinstance(arg, int):
-        return fmt_int(arg, verb, spec) if verb in "bcdoOqxXUv" else _bad(verb, arg)
+        return fmt_int(arg, verb, spec) if verb in "bcdoOqxXUv" else _bad(verb, arg, spec)
     if isinstance(arg, float):
-        return fmt_float(arg, verb, spec) if verb in "veEfFgG" else _bad(verb, arg)
+        if verb in "xX":
+            return _hex_float(arg, verb == "X", spec)
+        if verb == "b":
+            return _pad(_binary_float(arg), spec)
+        return fmt_float(arg, verb, spec) if verb in "veEfFgG" else _bad(verb, arg, spec)
     if isinstance(arg, str):
-        return fmt_str(arg, verb, spec) if verb in "vsqxX" else _bad(verb, arg)
+        return fmt_str(arg, verb, spec) if verb in "vsqxX" else _bad(verb, arg, spec)
     if isinstance(arg, Mapping):
         if spec.sharp and verb == "v":
             return go_syntax(arg)
@@ -177,7 +223,7 @@ def print_arg(arg: Any, verb: str, spec: Spec, depth: int = 0) -> str:
 def go_syntax(value: Any) -> str:
     """``%#v``: the value as a Go literal."""
     if value is None or value is MISSING:
-        return "interface {}(nil)"
+        return NIL
     if isinstance(value, str):
         return go_quote(value)
     if isinstance(value, bool):
@@ -197,89 +243,119 @@ def go_syntax(value: Any) -> str:
     return go_quote(str(value))
 
 
+def _int_arg(args: list[Any] | tuple[Any, ...], argi: int) -> int | None:
+    if argi < len(args) and isinstance(args[argi], int) and not isinstance(args[argi], bool):
+        return args[argi]
+    return None
+
+
+class _Cursor:
+    """Walks one format string, tracking the next argument like Go's ``pp`` (including ``[n]`` indexes)."""
+
+    def __init__(self, fmt: str, nargs: int) -> None:
+        self.fmt = fmt
+        self.i = 0
+        self.argi = 0
+        self.nargs = nargs
+        self.reordered = False
+        self.good_index = True
+
+    def arg_index(self) -> None:
+        """Consume an explicit ``[n]`` argument index if present."""
+        fmt, i = self.fmt, self.i
+        if i >= len(fmt) or fmt[i] != "[":
+            return
+        self.reordered = True
+        close = fmt.find("]", i)
+        digits = fmt[i + 1 : close] if close > 0 else ""
+        if close < 0 or not digits.isdigit() or not 1 <= int(digits) <= self.nargs:
+            self.good_index = False
+            self.i = close + 1 if close > 0 else len(fmt)
+            return
+        self.argi = int(digits) - 1
+        self.i = close + 1
+
+    def number(self) -> int | None:
+        start = self.i
+        while self.i < len(self.fmt) and self.fmt[self.i].isdigit():
+            self.i += 1
+        return int(self.fmt[start : self.i]) if self.i > start else None
+
+
 def sprintf(fmt: str, args: list[Any] | tuple[Any, ...]) -> str:
     """Go's ``fmt.Sprintf``."""
     out: list[str] = []
-    argi = 0
-    i = 0
+    cur = _Cursor(fmt, len(args))
     n = len(fmt)
-    while i < n:
-        pct = fmt.find("%", i)
+    while cur.i < n:
+        pct = fmt.find("%", cur.i)
         if pct < 0:
-            out.append(fmt[i:])
+            out.append(fmt[cur.i :])
             break
-        out.append(fmt[i:pct])
-        i = pct + 1
+        out.append(fmt[cur.i : pct])
+        cur.i = pct + 1
+        cur.good_index = True
         spec = Spec()
-        while i < n and fmt[i] in "+-# 0":
-            flag = fmt[i]
-            if flag == "+":
-                spec.plus = True
-            elif flag == "-":
-                spec.minus = True
-            elif flag == "#":
-                spec.sharp = True
-            elif flag == " ":
-                spec.space = True
+        while cur.i < n and fmt[cur.i] in "+-# 0":
+            flag = fmt[cur.i]
+            spec.plus |= flag == "+"
+            spec.minus |= flag == "-"
+            spec.sharp |= flag == "#"
+            spec.space |= flag == " "
+            spec.zero |= flag == "0"
+            cur.i += 1
+        cur.arg_index()
+        if cur.i < n and fmt[cur.i] == "*":
+            cur.i += 1
+            width = _int_arg(args, cur.argi)
+            cur.argi += 1
+            if width is None:
+                out.append("%!(BADWIDTH)")
             else:
-                spec.zero = True
-            i += 1
-        bad_width = bad_prec = False
-        if i < n and fmt[i] == "*":
-            i += 1
-            if argi < len(args) and isinstance(args[argi], int) and not isinstance(args[argi], bool):
-                spec.width = args[argi]
-                if spec.width < 0:
-                    spec.minus, spec.width = True, -spec.width
-            else:
-                bad_width = True
-            argi += 1
+                spec.width = abs(width)
+                spec.minus |= width < 0
+            cur.arg_index()
         else:
-            start = i
-            while i < n and fmt[i].isdigit():
-                i += 1
-            if i > start:
-                spec.width = int(fmt[start:i])
-        if i < n and fmt[i] == ".":
-            i += 1
-            if i < n and fmt[i] == "*":
-                i += 1
-                if argi < len(args) and isinstance(args[argi], int) and not isinstance(args[argi], bool):
-                    spec.prec = max(args[argi], 0) if args[argi] >= 0 else None
+            spec.width = cur.number()
+        if cur.i < n and fmt[cur.i] == ".":
+            cur.i += 1
+            cur.arg_index()
+            if cur.i < n and fmt[cur.i] == "*":
+                cur.i += 1
+                prec = _int_arg(args, cur.argi)
+                cur.argi += 1
+                if prec is None or prec < 0:
+                    out.append("%!(BADPREC)")
                 else:
-                    bad_prec = True
-                argi += 1
+                    spec.prec = prec
+                cur.arg_index()
             else:
-                start = i
-                while i < n and fmt[i].isdigit():
-                    i += 1
-                spec.prec = int(fmt[start:i]) if i > start else 0
-        if bad_width:
-            out.append("%!(BADWIDTH)")
-        if bad_prec:
-            out.append("%!(BADPREC)")
-        if i >= n:
+                spec.prec = cur.number() or 0
+        else:
+            cur.arg_index()
+        if cur.i >= n:
             out.append("%!(NOVERB)")
             break
-        verb = fmt[i]
-        i += 1
+        verb = fmt[cur.i]
+        cur.i += 1
         if verb == "%":
             out.append("%")
-            continue
-        if argi >= len(args):
+        elif not cur.good_index:
+            out.append(f"%!{verb}(BADINDEX)")
+        elif cur.argi >= len(args):
             out.append(f"%!{verb}(MISSING)")
-            continue
-        arg = args[argi]
-        argi += 1
-        if verb == "v" and spec.sharp:
-            out.append(go_syntax(arg))
-        elif verb not in "vsqdboOxXcUeEfFgGtT":
-            out.append(_bad(verb, arg))
         else:
-            out.append(print_arg(arg, verb, spec))
-    if argi < len(args):
+            arg = args[cur.argi]
+            cur.argi += 1
+            if verb == "v" and spec.sharp:
+                out.append(go_syntax(arg))
+            elif verb not in "vsqdboOxXcUeEfFgGtT":
+                out.append(_bad(verb, arg, spec))
+            else:
+                out.append(print_arg(arg, verb, spec))
+    if not cur.reordered and cur.argi < len(args):
         extra = ", ".join(NIL if a is None or a is MISSING else f"{go_type(a)}={format_value(a, False)}"
-                          for a in args[argi:])  # fmt: skip
+                          for a in args[cur.argi :])  # fmt: skip
         out.append(f"%!(EXTRA {extra})")
     return "".join(out)
 

@@ -11,6 +11,7 @@ from airflow_provider_lytics.templating.errors import TemplateExecError
 from airflow_provider_lytics.templating.exec import MISSING_KEY_MODES, Run
 from airflow_provider_lytics.templating.funcs import ANY, FUNCS, Func
 from airflow_provider_lytics.templating.parser import parse
+from airflow_provider_lytics.templating.values import MISSING
 
 CACHE_SIZE = 512
 
@@ -62,6 +63,8 @@ class Template:
         return sorted(self.defined)
 
     def _run(self, root: Any, data: Any) -> str:
+        if data is None:  # Go: executing with nil data makes dot the invalid value
+            data = MISSING
         run = Run(self, data)
         try:
             run.walk(data, root)

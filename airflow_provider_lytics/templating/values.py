@@ -68,7 +68,7 @@ def truth(value: Any) -> bool:
 
 def shortest_digits(value: float) -> tuple[str, int]:
     """Shortest round-trip decimal digits of ``abs(value)`` and the decimal point position (Go's ``digs``)."""
-    sign, digits, exponent = Decimal(repr(abs(value))).as_tuple()
+    _sign, digits, exponent = Decimal(repr(abs(value))).as_tuple()
     text = "".join(map(str, digits)).rstrip("0")
     if not text:
         return "0", 1
