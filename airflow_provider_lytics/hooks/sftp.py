@@ -24,7 +24,7 @@ class LyticsSftpHook(BaseHook):
 
     :param sftp_conn_id: the Airflow connection id (conn_type ``sftp``; ``ssh`` works too).
     :param block_size: bytes per SFTP request (default: the largest the server allows, up to 256 KiB).
-    :param max_requests: SFTP requests kept in flight per transfer (default 64).
+    :param max_requests: SFTP requests kept in flight per transfer (default 32).
     :param overrides: any :class:`~airflow_provider_lytics.io.sftp_config.SftpConfig` field to set instead of the
         connection's value, e.g. ``host_keys=("ssh-ed25519 AAAA...",)`` or ``conn_timeout=60``.
 
@@ -44,7 +44,7 @@ class LyticsSftpHook(BaseHook):
         sftp_conn_id: str = default_conn_name,
         *,
         block_size: int | None = None,
-        max_requests: int = 64,
+        max_requests: int = 32,
         **overrides: Any,
     ) -> None:
         super().__init__()

@@ -74,8 +74,10 @@ __all__ = ["RemoteFile", "Selection", "SftpSession", "TransferResult"]
 
 log = logging.getLogger(__name__)
 
-STREAM_CHUNK_SIZE = 1024 * 1024
-BRIDGE_DEPTH = 8
+# Hand-overs between the caller's thread and the loop move about this much at a time: fewer, larger hand-overs
+# mean fewer GIL switches between the two threads (measurably cheaper than one per SFTP block).
+STREAM_CHUNK_SIZE = 2 * 1024 * 1024
+BRIDGE_DEPTH = 4
 AfterLoad = Literal["delete", "archive", "keep"]
 OnConflict = Literal["suffix", "overwrite", "error"]
 
@@ -455,12 +457,21 @@ class SftpSession:
         try:
             handle, size = await self._open_for_read(remote_path)
             try:
+                batch: list[bytes] = []
+                batched = 0
                 with _remote_errors("download", remote_path):
                     async for data in pipelined_read(
                         handle, size, block_size=self.block_size, max_requests=self.max_requests, path=remote_path
                     ):
-                        await drain.put(data)
-                        written += len(data)
+                        batch.append(data)
+                        batched += len(data)
+                        if batched >= STREAM_CHUNK_SIZE:
+                            await drain.put(b"".join(batch))
+                            written += batched
+                            batch, batched = [], 0
+                if batch:
+                    await drain.put(b"".join(batch))
+                    written += batched
             finally:
                 with contextlib.suppress(Exception):
                     await handle.close()
@@ -477,7 +488,7 @@ class SftpSession:
             raise RuntimeError("The SFTP session is not open: use `with hook.session() as sftp:`")
         started = time.perf_counter()
         hasher = hashlib.sha256()
-        drain = Drain(self._loop, BRIDGE_DEPTH * 4)
+        drain = Drain(self._loop, BRIDGE_DEPTH)
         future = self._loop.submit(self._download_to_drain(remote_path, drain))
         try:
             for data in drain:

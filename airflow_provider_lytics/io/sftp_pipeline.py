@@ -22,7 +22,7 @@ if TYPE_CHECKING:
 # Servers that advertise no limits must accept 32 KiB requests (SFTP draft); 256 KiB is OpenSSH's limit.
 SAFE_BLOCK_SIZE = 32 * 1024
 MAX_BLOCK_SIZE = 256 * 1024
-DEFAULT_MAX_REQUESTS = 64
+DEFAULT_MAX_REQUESTS = 32
 
 
 def choose_block_size(max_read_len: int, max_write_len: int, requested: int | None = None) -> int:
