@@ -465,6 +465,15 @@ def test_key_rings_and_agents_are_gone_after_success_and_failure(pgp_keys, tmp_p
         assert "default-cache-ttl 0" in conf and "max-cache-ttl 0" in conf
 
     PgpKeyring.open = spy
+    kills: list[str] = []
+    real_run = subprocess.run
+
+    def run_spy(cmd, *args, **kwargs):
+        if "gpgconf" in str(cmd[0]) and "--kill" in cmd:
+            kills.append(cmd[cmd.index("--homedir") + 1])
+        return real_run(cmd, *args, **kwargs)
+
+    subprocess.run = run_spy
     try:
         cipher.encrypt_file(src, tmp_path / "c.gpg")
         cipher.decrypt_file(tmp_path / "c.gpg", tmp_path / "o.txt")  # starts an agent (secret key)
@@ -477,7 +486,9 @@ def test_key_rings_and_agents_are_gone_after_success_and_failure(pgp_keys, tmp_p
             1 / 0  # noqa: B018
     finally:
         PgpKeyring.open = original_open
+        subprocess.run = real_run
     assert len(seen) == 4
+    assert kills == seen  # every ring's agent was stopped explicitly, not just orphaned by removing its directory
     assert list(rings.iterdir()) == []
     time.sleep(0.2)
     assert _agents_for(str(rings)) == []
@@ -503,6 +514,34 @@ def test_secrets_never_reach_logs_or_errors(pgp_keys, tmp_path, caplog):
     assert PASSPHRASE not in haystack
     assert body not in haystack
     assert "PRIVATE KEY BLOCK" not in haystack
+
+
+def test_passphrase_never_on_a_command_line(pgp_keys, tmp_path, monkeypatch):
+    import gnupg
+
+    argv: list[str] = []
+    real_popen = gnupg.Popen
+
+    def spy(cmd, *args, **kwargs):
+        argv.extend(cmd)
+        return real_popen(cmd, *args, **kwargs)
+
+    monkeypatch.setattr(gnupg, "Popen", spy)
+    real_run = subprocess.run
+
+    def run_spy(cmd, *args, **kwargs):
+        argv.extend(cmd)
+        return real_run(cmd, *args, **kwargs)
+
+    monkeypatch.setattr(subprocess, "run", run_spy)
+    key = pgp_keys["rsa"]
+    (tmp_path / "p.txt").write_bytes(b"argv check\n")
+    cipher = _cipher(key)
+    cipher.encrypt_file(tmp_path / "p.txt", tmp_path / "c.gpg", sign=True)
+    cipher.decrypt_file(tmp_path / "c.gpg", tmp_path / "o.txt")
+    assert "--passphrase-fd" in argv and "--decrypt" in argv
+    assert not any(PASSPHRASE in a for a in argv)
+    assert not any("PRIVATE KEY" in a for a in argv)
 
 
 # ---------------------------------------------------------------------------------------------------------------------
