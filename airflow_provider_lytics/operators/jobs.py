@@ -44,6 +44,22 @@ def get_job_with_state(hook: LyticsHook, job_id: str) -> dict[str, Any]:
     return hook.request("GET", f"/v2/job/{quote_path(job_id)}", params={"show_state": "true"}).data
 
 
+def publish_job(context: Mapping[str, Any], hook: LyticsHook, conn_id: str, job: Mapping[str, Any], log: Any) -> str:
+    """Push ``lytics_job_id`` and ``lytics_job_url`` (the :class:`LyticsJobLink` target) to XCom; returns the URL."""
+    job_id = str(job["id"])
+    try:
+        extra = hook.get_connection(conn_id).extra_dejson
+    except Exception:  # the link is a convenience; the connection already worked for the API call
+        extra = {}
+    url = job_ui_url(str(extra.get(EXTRA_UI_URL) or DEFAULT_UI_URL), job_id, job.get("workflow"))
+    ti = context.get("ti") or context.get("task_instance")
+    if ti is not None:
+        ti.xcom_push(key=XCOM_JOB_ID, value=job_id)
+        ti.xcom_push(key=XCOM_JOB_URL, value=url)
+    log.info("Lytics job %s (%s): %s", job_id, job.get("status"), url)
+    return url
+
+
 class _LyticsJobWaiter(BaseOperator):
     """Shared wait logic: synchronous polling, or deferral to :class:`LyticsJobTrigger`, plus on_kill."""
 
@@ -87,17 +103,7 @@ class _LyticsJobWaiter(BaseOperator):
     def _publish(self, context: Mapping[str, Any], hook: LyticsHook, job: Mapping[str, Any]) -> str:
         """Remember the job and push its id and UI link to XCom before anything can fail."""
         self.job_id = str(job["id"])
-        try:
-            extra = hook.get_connection(self.lytics_conn_id).extra_dejson
-        except Exception:  # the link is a convenience; the connection already worked for the API call
-            extra = {}
-        url = job_ui_url(str(extra.get(EXTRA_UI_URL) or DEFAULT_UI_URL), self.job_id, job.get("workflow"))
-        ti = context.get("ti") or context.get("task_instance")
-        if ti is not None:
-            ti.xcom_push(key=XCOM_JOB_ID, value=self.job_id)
-            ti.xcom_push(key=XCOM_JOB_URL, value=url)
-        self.log.info("Lytics job %s (%s): %s", self.job_id, job.get("status"), url)
-        return url
+        return publish_job(context, hook, self.lytics_conn_id, job, self.log)
 
     def _wait(self, context: Mapping[str, Any], hook: LyticsHook, watermark: float) -> str:
         """Wait for a run started at or after ``watermark``; defers when ``deferrable``. Returns the job id."""

@@ -67,6 +67,7 @@ class LyticsJobSensor(BaseSensorOperator):
         self.max_faults = int(max_faults)
         self.fail_on_paused = fail_on_paused
         self.log_lines = int(log_lines)
+        self._published = False
         self.deferrable = (
             conf.getboolean("operators", "default_deferrable", fallback=False) if deferrable is None else deferrable
         )
@@ -77,11 +78,14 @@ class LyticsJobSensor(BaseSensorOperator):
     def poke(self, context: Mapping[str, Any]) -> PokeReturnValue:
         from airflow_provider_lytics.hooks.lytics import LyticsHook
         from airflow_provider_lytics.jobs.status import Outcome, format_logs, judge_run
-        from airflow_provider_lytics.operators.jobs import get_job_with_state
+        from airflow_provider_lytics.operators.jobs import get_job_with_state, publish_job
 
         hook = LyticsHook(self.lytics_conn_id)
         watermark = resolve_watermark(self.completed_after, context)
         job = get_job_with_state(hook, self.job_id)
+        if not self._published:
+            publish_job(context, hook, self.lytics_conn_id, job, self.log)
+            self._published = True
         verdict = judge_run(
             job,
             watermark=watermark,

@@ -30,7 +30,9 @@ def _wait(predicate, timeout=10.0):
 
 
 def _completed_runs(hook, job_id):
-    return sum(1 for e in hook.job_logs(job_id) if e["message"].startswith("run ") and e["message"].endswith("completed"))
+    return sum(
+        1 for e in hook.job_logs(job_id) if e["message"].startswith("run ") and e["message"].endswith("completed")
+    )
 
 
 def _run_now(hook, job_id):
