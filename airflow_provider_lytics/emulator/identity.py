@@ -3,16 +3,18 @@
 A profile document (persisted as is) looks like::
 
     {"id": "<32 hex>", "created": ms, "modified": ms, "events": n, "streams": [...],
-     "keys": [[field, value], ...], "fields": {name: value}, "times": {name: event ms}}
+     "keys": [[field, value], ...], "fields": {name: value}, "ft": ms, "times": {name: event ms}}
 
 ``times`` records the event time that set each field, so an event that arrives late never overwrites a newer
-value. List values are merged as sets (multi-value fields). ``_uid`` values accumulate into ``_uids``.
+value; fields set by the first event and never changed since are not listed and carry the time ``ft`` (this
+keeps the common one-event profile small to store). List values are merged as sets (multi-value fields).
+``_uid`` values accumulate into ``_uids``.
 """
 
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from typing import Any
 
 from airflow_provider_lytics.emulator.values import rfc3339
@@ -135,19 +137,16 @@ class IdentityGraph:
     def _create(self, record: Mapping[str, Any], keys: list[tuple[str, str]], stream: str, ts: int) -> str:
         """A new profile from its first event (the hot path of bulk loads, so it skips time comparisons)."""
         pid = _profile_id(*keys[0])
-        fields: dict[str, Any] = {}
-        for name, value in record.items():
-            if name[:1] == "_" or value is None or value == "":
-                continue
-            if type(value) is list:
-                value = _union([], value)
-            elif name == "email" and type(value) is str:
-                value = value.strip().lower()
-            fields[name] = value
-        unique = list(dict.fromkeys(keys))
+        fields = {n: v for n, v in record.items() if v is not None and v != "" and n[:1] != "_"}
+        email = fields.get("email")
+        if type(email) is str:
+            fields["email"] = email.strip().lower()
+        for name in [n for n, v in fields.items() if type(v) is list]:
+            fields[name] = _union([], fields[name])
+        unique = list(dict.fromkeys(keys)) if len(keys) > 1 else keys
         self.profiles[pid] = {
             "id": pid, "created": ts, "modified": ts, "events": 1, "streams": [stream],
-            "keys": [list(k) for k in unique], "fields": fields, "times": dict.fromkeys(fields, ts),
+            "keys": [list(k) for k in unique], "fields": fields, "ft": ts, "times": {},
         }  # fmt: skip
         index = self.index
         for key in unique:
@@ -159,13 +158,14 @@ class IdentityGraph:
         into["modified"] = max(into["modified"], other["modified"])
         into["events"] += other["events"]
         into["streams"] = _union(into["streams"], other["streams"])
-        fields, times = into["fields"], into["times"]
+        fields = into["fields"]
+        times = into["times"]
         for name, value in other["fields"].items():
-            ts = other["times"].get(name, 0)
+            ts = field_time(other, name)
             if isinstance(value, list) and isinstance(fields.get(name), list):
                 fields[name] = _union(fields[name], value)
-                times[name] = max(ts, times.get(name, 0))
-            elif ts >= times.get(name, -1):
+                times[name] = max(ts, field_time(into, name))
+            elif ts >= field_time(into, name):
                 fields[name] = value
                 times[name] = ts
         known = {tuple(k) for k in into["keys"]}
@@ -192,22 +192,26 @@ class IdentityGraph:
             profile["modified"] = ts
         if stream not in profile["streams"]:
             profile["streams"].append(stream)
-        fields, times = profile["fields"], profile["times"]
+        fields, times, ft = profile["fields"], profile["times"], profile["ft"]
         for name, value in record.items():
             if name[:1] == "_" or value is None or value == "":
                 continue
+            current = times.get(name)
+            if current is None:
+                current = ft if name in fields else -1
             if type(value) is list:
-                current = fields.get(name)
-                fields[name] = _union(current if isinstance(current, list) else [], value)
-                if ts > times.get(name, -1):
+                old = fields.get(name)
+                fields[name] = _union(old if isinstance(old, list) else [], value)
+                if ts > current:
                     times[name] = ts
-            elif ts >= times.get(name, -1):
+            elif ts >= current:
                 fields[name] = value.strip().lower() if name == "email" and type(value) is str else value
                 times[name] = ts
 
     # -- views -------------------------------------------------------------------------------------------
     def load(self, docs: Iterable[dict[str, Any]]) -> None:
         for doc in docs:
+            doc.setdefault("ft", -1)
             self.profiles[doc["id"]] = doc
             for field, value in doc["keys"]:
                 self.index[(field, value)] = doc["id"]
@@ -216,6 +220,60 @@ class IdentityGraph:
         self.profiles.clear()
         self.index.clear()
         self._merged.clear()
+
+
+def field_time(profile: Mapping[str, Any], name: str) -> int:
+    """Event time of the value ``profile`` holds for ``name`` (-1 when the field is not set)."""
+    ts = profile["times"].get(name)
+    if ts is None:
+        return profile["ft"] if name in profile["fields"] else -1
+    return ts
+
+
+_MISSING = object()
+_META: dict[str, Callable[[Mapping[str, Any]], Any]] = {
+    "_id": lambda p: p["id"],
+    "_created": lambda p: rfc3339(p["created"]),
+    "_modified": lambda p: rfc3339(p["modified"]),
+    "_num_events": lambda p: p["events"],
+    "_streamnames": lambda p: list(p["streams"]),
+    "_uids": lambda p: [v for f, v in p["keys"] if f == UID_FIELD],
+}
+
+
+class ProfileView(Mapping[str, Any]):
+    """Read-only, zero-copy mapping over a stored profile: its fields plus the ``_``-metafields on demand.
+
+    Segment evaluation reads a handful of fields per profile; this avoids copying every profile to do so.
+    """
+
+    __slots__ = ("_profile",)
+
+    def __init__(self, profile: Mapping[str, Any]) -> None:
+        self._profile = profile
+
+    def get(self, key: str, default: Any = None) -> Any:
+        value = self._profile["fields"].get(key, _MISSING)
+        if value is not _MISSING:
+            return value
+        meta = _META.get(key)
+        return meta(self._profile) if meta is not None else default
+
+    def __getitem__(self, key: str) -> Any:
+        value = self.get(key, _MISSING)
+        if value is _MISSING:
+            raise KeyError(key)
+        return value
+
+    def __contains__(self, key: object) -> bool:
+        return key in self._profile["fields"] or key in _META
+
+    def __iter__(self) -> Iterator[str]:
+        yield from self._profile["fields"]
+        yield from _META
+
+    def __len__(self) -> int:
+        return len(self._profile["fields"]) + len(_META)
 
 
 def materialise(profile: dict[str, Any]) -> dict[str, Any]:

@@ -7,6 +7,7 @@ date-math segment (``recent_visitors``) stays meaningful whenever the population
 
 from __future__ import annotations
 
+import itertools
 import random
 from collections.abc import Iterator
 from datetime import datetime, timezone
@@ -94,21 +95,29 @@ SEED_SEGMENTS = (
 )
 
 
-def _weighted(rng: random.Random, table: tuple[tuple[str, int], ...]) -> str:
-    return rng.choices([v for v, _ in table], weights=[w for _, w in table])[0]
+def _picker(table: tuple[tuple[str, int], ...]) -> Any:
+    """A weighted choice function for ``table`` (cumulative weights computed once)."""
+    values = [v for v, _ in table]
+    cumulative = list(itertools.accumulate(w for _, w in table))
+    return lambda rng: rng.choices(values, cum_weights=cumulative)[0]
+
+
+_COUNTRY = _picker(_COUNTRIES)
+_PLAN = _picker(_PLANS)
+_PLAN_BASE = {"free": 20.0, "basic": 200.0, "pro": 900.0, "enterprise": 4000.0}
 
 
 def _crm(rng: random.Random, users: int, today_ms: int) -> Iterator[dict[str, Any]]:
     dates = [rfc3339(today_ms - days * _DAY_MS)[:10] for days in range(901)]
     for i in range(users):
         first, last = rng.choice(_FIRST), rng.choice(_LAST)
-        plan = _weighted(rng, _PLANS)
-        base = {"free": 20.0, "basic": 200.0, "pro": 900.0, "enterprise": 4000.0}[plan]
+        plan = _PLAN(rng)
+        base = _PLAN_BASE[plan]
         yield {
             "user_id": f"u{i:08d}",
             "email": f"{first}.{last}.{i}@{_DOMAINS[i % len(_DOMAINS)]}".lower(),
             "first_name": first, "last_name": last, "name": f"{first} {last}",
-            "country": _weighted(rng, _COUNTRIES), "plan": plan,
+            "country": _COUNTRY(rng), "plan": plan,
             "lifetime_value": round(base * rng.uniform(0.2, 2.5), 2),
             "interests": rng.sample(_INTERESTS, rng.randint(0, 3)),
             "signup_date": dates[rng.randint(30, 900)],

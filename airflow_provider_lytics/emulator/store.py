@@ -15,7 +15,13 @@ from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from airflow_provider_lytics.emulator.identity import MAX_IDENTIFIER_BYTES, IdentityGraph, column_name, materialise
+from airflow_provider_lytics.emulator.identity import (
+    MAX_IDENTIFIER_BYTES,
+    IdentityGraph,
+    ProfileView,
+    column_name,
+    materialise,
+)
 from airflow_provider_lytics.emulator.ingest import structure_error
 from airflow_provider_lytics.emulator.persistence import StateDB
 from airflow_provider_lytics.emulator.scan import DEFAULT_TTL_SECONDS, ScanRegistry
@@ -68,7 +74,6 @@ class ProfileStore:
         self.streams: dict[str, StreamStats] = {}
         self.version = 0
         self._lock = threading.RLock()
-        self._views: dict[str, dict[str, Any]] = {}
         self._pending: dict[str, None] = {}
         self._tombstones: list[str] = []
         self._defer_depth = 0
@@ -164,11 +169,6 @@ class ProfileStore:
             self._pending.update(dirty)
             if not self._defer_depth:
                 self._flush_profiles()
-            for pid in removed:
-                self._views.pop(pid, None)
-            views = self._views
-            for pid in dirty:
-                views.pop(pid, None)
             stats = self.streams.get(stream)
             if stats is None:
                 stats = self.streams[stream] = StreamStats(stream)
@@ -218,7 +218,6 @@ class ProfileStore:
             self.streams.clear()
             self.segments.clear()
             self.scans.clear()
-            self._views.clear()
             self._sizes.clear()
             self._pending.clear()
             self._tombstones.clear()
@@ -242,11 +241,10 @@ class ProfileStore:
             profile = self.graph.lookup(field, value)
             return materialise(profile) if profile else None
 
-    def _view(self, profile: dict[str, Any]) -> dict[str, Any]:
-        view = self._views.get(profile["id"])
-        if view is None:
-            view = self._views[profile["id"]] = materialise(profile)
-        return view
+    @staticmethod
+    def _view(profile: dict[str, Any]) -> ProfileView:
+        """A zero-copy read view for FilterQL evaluation and sorting."""
+        return ProfileView(profile)
 
     # -- segments ----------------------------------------------------------------------------------------
     def _matches(self, parsed: Any) -> Callable[[dict[str, Any]], bool]:
@@ -351,7 +349,7 @@ class ProfileStore:
             for pid in page_ids:
                 profile = profiles.get(pid)
                 if profile is not None:
-                    rows.append(render_row(self._view(profile), wanted))
+                    rows.append(render_profile(profile, wanted))
         end = offset + len(page_ids)
         if end >= state.total:
             self.scans.close(cursor)
@@ -433,6 +431,19 @@ class ProfileStore:
     def stream_list(self) -> list[StreamStats]:
         with self._lock:
             return [self.streams[name] for name in sorted(self.streams)]
+
+
+def render_profile(profile: dict[str, Any], wanted: set[str] | None) -> dict[str, Any]:
+    """Scan output for one stored profile; with a projection only the wanted fields are built."""
+    if wanted is None:
+        return render_row(materialise(profile), None)
+    view = ProfileView(profile)
+    out = {}
+    for name in wanted:
+        value = view.get(name)
+        if value is not None:
+            out[name] = render(value)
+    return out
 
 
 def render_row(view: Mapping[str, Any], wanted: set[str] | None) -> dict[str, Any]:
