@@ -208,8 +208,10 @@ def test_file_delivery_memory_stays_flat(tmp_path) -> None:
         for i in range(6_000):
             out.write(json.dumps({"email": f"u{i}@example.com", "first_name": "Ada", "status": "subscribed",
                                   "bio": "x" * 3000}) + "\n")  # fmt: skip
-    op = LyticsProfileMessageOperator(task_id="m", messages=MESSAGES, profiles_path=str(source), delivery="file",
-                                      output_path=str(tmp_path / "out.ndjson"), batch_size=500, include_fields=["bio"])  # fmt: skip
+    op = LyticsProfileMessageOperator(
+        task_id="m", messages=MESSAGES, profiles_path=str(source), delivery="file",
+        output_path=str(tmp_path / "out.ndjson"), batch_size=500, include_fields=["bio"],
+    )  # fmt: skip
     tracemalloc.start()
     try:
         summary = op.execute({})
