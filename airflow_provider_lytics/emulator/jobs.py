@@ -401,13 +401,19 @@ def spec_status(live: str) -> str:
 
 
 class AuthRegistry:
-    """Authorizations per account, persisted as kind ``auth``; API views never include ``config``."""
+    """Authorizations per account. API views never include ``config``, and neither does the StateDB: only the public
+    part is persisted (kind ``auth``), secrets stay in memory. After an emulator restart the authorizations are
+    listed as before, but their secrets must be supplied again (re-create the authorization) before a runner can
+    use them."""
 
     def __init__(self, db: StateDB, clock: Callable[[], float]) -> None:
         self._db = db
         self._clock = clock
         self._lock = threading.RLock()
-        self._auths: dict[str, dict[str, Any]] = db.load("auth")
+        self._auths: dict[str, dict[str, Any]] = {k: {**v, "config": None} for k, v in db.load("auth").items()}
+
+    def _persist(self, doc: dict[str, Any]) -> None:
+        self._db.put("auth", doc["id"], {k: v for k, v in doc.items() if k != "config"})
 
     def create(self, account_id: str, user_id: str, body: Any, auth_type: str | None = None) -> dict[str, Any]:
         """Validate and store an authorization from a v2 AuthRequest or a v1 ``{provider_id, config[]}`` body."""
@@ -452,7 +458,7 @@ class AuthRegistry:
         }
         with self._lock:
             self._auths[doc["id"]] = doc
-            self._db.put("auth", doc["id"], doc)
+            self._persist(doc)
         return self.view(doc)
 
     def _find(self, account_id: str, auth_id: str) -> dict[str, Any] | None:
@@ -496,8 +502,14 @@ class AuthRegistry:
             doc = self._find(account_id, auth_id)
             if doc is None:
                 raise AuthNotFound(f"authorization {auth_id} not found in this account")
+            if doc["config"] is None:
+                raise JobError(
+                    f"authorization {auth_id} has no secret settings in this emulator process: secrets are kept in "
+                    "memory only, so after a restart create the authorization again",
+                    code="AUTH-BADREQ-008",
+                )
             doc["last_accessed_at"] = rfc3339(self._clock())
-            self._db.put("auth", auth_id, doc)
+            self._persist(doc)
             return copy.deepcopy(doc["config"])
 
     @staticmethod
