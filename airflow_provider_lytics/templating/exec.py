@@ -201,7 +201,7 @@ class Run:
             return MISSING
         if receiver is None:
             raise self.fail(f"nil pointer evaluating interface {{}}.{name}: the value before .{name} is null")
-        if isinstance(receiver, Mapping):
+        if type(receiver) is dict or isinstance(receiver, Mapping):
             if (args is not None and len(args) > 1) or final is not NO_FINAL:
                 raise self.fail(f"{name} is not a method but has arguments: a field cannot take arguments")
             try:
@@ -278,7 +278,11 @@ class Run:
         self.pos = node.pos
         ntype = type(node)
         if ntype is n.FieldNode:
-            value = self.field_chain(dot, dot, node.idents, None, NO_FINAL)
+            idents = node.idents
+            if len(idents) == 1 and type(dot) is dict and not self.missing_error:
+                value = dot.get(idents[0], MISSING)  # fast path for a plain .field argument
+            else:
+                value = self.field_chain(dot, dot, idents, None, NO_FINAL)
         elif ntype is n.VariableNode:
             value = self.variable(dot, node, None, NO_FINAL)
         elif ntype is n.PipeNode:
