@@ -54,7 +54,10 @@ CHANNEL_CHUNKS = 8
 #: A detached signature is a few hundred bytes; refuse to read more than this as one.
 MAX_SIGNATURE_BYTES = 1 << 20
 
-_AGENT_CONF = "default-cache-ttl 0\nmax-cache-ttl 0\nallow-loopback-pinentry\n"
+#: No passphrase caching (every operation needs the passphrase), loopback pinentry for --passphrase-fd, and a fixed
+#: low S2K count for the agent's own copy of imported keys: the copy lives only in the 0700 throw-away ring, and
+#: the default (calibrating, then re-protecting with ~65M hash rounds) costs seconds per operation.
+_AGENT_CONF = "default-cache-ttl 0\nmax-cache-ttl 0\nallow-loopback-pinentry\ns2k-count 65536\n"
 _GPG_OPTIONS = [
     "--pinentry-mode",
     "loopback",

@@ -91,7 +91,9 @@ def make_test_keys(base: Path) -> PgpTestKeys:
             )
             procs[name].communicate(spec.encode())  # parameters on stdin: no passphrase file left behind
         cli_home.mkdir(mode=0o700)
-        (cli_home / "gpg-agent.conf").write_text("default-cache-ttl 0\nmax-cache-ttl 0\nallow-loopback-pinentry\n")
+        (cli_home / "gpg-agent.conf").write_text(
+            "default-cache-ttl 0\nmax-cache-ttl 0\nallow-loopback-pinentry\ns2k-count 65536\n"
+        )
         for name in _KEY_PARAMS:
             home = base / f"gen-{name}"
             assert procs[name].wait() == 0, f"gpg key generation failed for {name}"
