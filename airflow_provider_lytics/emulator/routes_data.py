@@ -7,7 +7,9 @@ batch by batch, so neither a large upload nor SQLite writes block other requests
 
 from __future__ import annotations
 
+import itertools
 import tempfile
+import zlib
 from collections.abc import Iterator
 from typing import IO, TYPE_CHECKING, Any
 
@@ -144,7 +146,7 @@ async def _collect(request: Request, backend: Backend, bulk_endpoint: bool) -> R
         def work() -> Any:
             chunks = _file_chunks(spool) if spool is not None else _bridge(request)
             if fmt == "sniff":
-                chunks = _sniff(chunks, options)
+                options.fmt, chunks = _sniff(chunks)
             return run_ingest(backend.store, stream, chunks, options, gzipped)
 
         summary = await anyio.to_thread.run_sync(work)
@@ -166,19 +168,20 @@ async def _collect(request: Request, backend: Backend, bulk_endpoint: bool) -> R
     )
 
 
-def _sniff(chunks: Iterator[bytes], options: IngestOptions) -> Iterator[bytes]:
-    """Bulk body without Content-Type: JSON when it starts with '{' or '[', else CSV (gzip is sniffed later)."""
-    first = next(chunks, b"")
-    head = first.lstrip()[:1]
-    if first[:2] != b"\x1f\x8b":
-        options.fmt = "json" if head in (b"{", b"[") else "csv"
-    else:
-        import zlib
+def _sniff(chunks: Iterator[bytes]) -> tuple[str, Iterator[bytes]]:
+    """Format of a bulk body sent without Content-Type: JSON when it starts with '{' or '[', else CSV.
 
-        peek = zlib.decompressobj(16 + zlib.MAX_WBITS).decompress(first, 64).lstrip()[:1]
-        options.fmt = "json" if peek in (b"{", b"[") else "csv"
-    yield first
-    yield from chunks
+    Reads the first chunk (gunzipping a little of it when it is gzip) and returns it with the rest.
+    """
+    first = next(chunks, b"")
+    head = first
+    if first[:2] == b"\x1f\x8b":
+        try:
+            head = zlib.decompressobj(16 + zlib.MAX_WBITS).decompress(first, 256)
+        except zlib.error:
+            head = b""  # not really gzip: the decoder reports it
+    fmt = "json" if head.lstrip()[:1] in (b"{", b"[") else "csv"
+    return fmt, itertools.chain([first], chunks)
 
 
 # -- entity / identity ---------------------------------------------------------------------------------------

@@ -7,6 +7,7 @@ date-math segment (``recent_visitors``) stays meaningful whenever the population
 
 from __future__ import annotations
 
+import bisect
 import itertools
 import random
 from collections.abc import Iterator
@@ -96,10 +97,11 @@ SEED_SEGMENTS = (
 
 
 def _picker(table: tuple[tuple[str, int], ...]) -> Any:
-    """A weighted choice function for ``table`` (cumulative weights computed once)."""
+    """A weighted choice from one uniform draw ``u`` in [0, 1) (cumulative weights computed once)."""
     values = [v for v, _ in table]
     cumulative = list(itertools.accumulate(w for _, w in table))
-    return lambda rng: rng.choices(values, cum_weights=cumulative)[0]
+    total = cumulative[-1]
+    return lambda u: values[bisect.bisect_right(cumulative, u * total)]
 
 
 _COUNTRY = _picker(_COUNTRIES)
@@ -108,20 +110,24 @@ _PLAN_BASE = {"free": 20.0, "basic": 200.0, "pro": 900.0, "enterprise": 4000.0}
 
 
 def _crm(rng: random.Random, users: int, today_ms: int) -> Iterator[dict[str, Any]]:
+    """One CRM record per user; every random value comes from ``rng.random()`` (fast and reproducible)."""
     dates = [rfc3339(today_ms - days * _DAY_MS)[:10] for days in range(901)]
+    draw = rng.random
+    n_first, n_last, n_interests = len(_FIRST), len(_LAST), len(_INTERESTS)
+    created = today_ms - 30 * _DAY_MS
     for i in range(users):
-        first, last = rng.choice(_FIRST), rng.choice(_LAST)
-        plan = _PLAN(rng)
-        base = _PLAN_BASE[plan]
+        first, last = _FIRST[int(draw() * n_first)], _LAST[int(draw() * n_last)]
+        plan = _PLAN(draw())
+        start = int(draw() * n_interests)
         yield {
             "user_id": f"u{i:08d}",
             "email": f"{first}.{last}.{i}@{_DOMAINS[i % len(_DOMAINS)]}".lower(),
             "first_name": first, "last_name": last, "name": f"{first} {last}",
-            "country": _COUNTRY(rng), "plan": plan,
-            "lifetime_value": round(base * rng.uniform(0.2, 2.5), 2),
-            "interests": rng.sample(_INTERESTS, rng.randint(0, 3)),
-            "signup_date": dates[rng.randint(30, 900)],
-            "_ts": today_ms - 30 * _DAY_MS,
+            "country": _COUNTRY(draw()), "plan": plan,
+            "lifetime_value": round(_PLAN_BASE[plan] * (0.2 + 2.3 * draw()), 2),
+            "interests": list(_INTERESTS[start : start + int(draw() * 4)]),
+            "signup_date": dates[30 + int(draw() * 871)],
+            "_ts": created,
         }  # fmt: skip
 
 

@@ -166,6 +166,10 @@ def test_bulk_json_bodies(client: TestClient, backend: Backend) -> None:
     assert r.json()["data"]["message_count"] == 2
     r = client.post("/collect/bulk/j", content=gzip.compress(ndjson.encode()))  # no Content-Type: sniffed
     assert r.json()["data"]["message_count"] == 4
+    r = client.post("/collect/bulk/j", content=_csv(3))  # no Content-Type, not JSON: read as CSV
+    assert r.json()["data"]["message_count"] == 3 and r.json()["data"]["content-type"] == "application/csv"
+    r = client.post("/collect/bulk/j", content=gzip.compress(_csv(2).encode()))
+    assert r.json()["data"]["message_count"] == 2
     r = client.post("/collect/bulk/j", content="<xml/>", headers={"Content-Type": "application/xml"})
     assert r.status_code == 415 and "application/csv" in r.json()["message"]
 

@@ -398,3 +398,28 @@ def test_seed_population_is_deterministic_and_realistic() -> None:
     assert sorted(p["email"] for p in other.profiles()) != sorted(p["email"] for p in a.profiles())
     with pytest.raises(ValueError, match="positive integer"):
         seed_population(a, 0)
+
+
+def test_streaming_ingest_memory_stays_flat(store: ProfileStore) -> None:
+    """Peak memory of a streamed ingest does not grow with the body: about one chunk plus one batch."""
+    import tracemalloc
+
+    def body(rows: int):
+        yield b"email,user_id,note\n"
+        for start in range(0, rows, 500):
+            yield "".join(f"m{i}@example.com,u{i},{'w' * 120}\n" for i in range(start, start + 500)).encode()
+
+    def peak_for(rows: int) -> tuple[int, int]:
+        tracemalloc.start()
+        try:
+            summary = run_ingest(store, "mem", body(rows), IngestOptions(fmt="csv", dryrun=True))
+            return summary.message_count, tracemalloc.get_traced_memory()[1]
+        finally:
+            tracemalloc.stop()
+
+    small_count, small_peak = peak_for(8_000)
+    large_count, large_peak = peak_for(32_000)
+    large_total = sum(len(chunk) for chunk in body(32_000))
+    assert (small_count, large_count) == (8_000, 32_000)
+    assert large_peak < small_peak * 1.25, (small_peak, large_peak)
+    assert large_peak < large_total / 2, (large_peak, large_total)
