@@ -279,3 +279,42 @@ def test_templates_are_validated_at_parse_time_and_previewed() -> None:
 def test_bad_configuration_is_explained(kwargs, message) -> None:
     with pytest.raises(ValueError, match=message):
         LyticsProfileMessageOperator(task_id="bad", messages=MESSAGES, **kwargs)
+
+
+def test_example_dag_end_to_end(lytics_conn_env, emulator, receiver, monkeypatch, tmp_path) -> None:
+    import importlib.util
+    from pathlib import Path
+
+    from airflow_provider_lytics.hooks.lytics import LyticsHook
+    from airflow_provider_lytics.templating import validate_templates
+
+    path = Path(__file__).resolve().parents[2] / "dags" / "lytics_go_template_alerts.py"
+    spec = importlib.util.spec_from_file_location("lytics_go_template_alerts", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)  # type: ignore[union-attr]
+    samples = [{**s, "campaign": "spring"} for s in module.SAMPLE_PROFILES]
+    validate_templates(module.ALERT_TEMPLATES, samples, strict=True)  # the helper a DAG test calls
+
+    conn = {"conn_type": "http", "host": f"http://127.0.0.1:{receiver.port}"}
+    monkeypatch.setenv("AIRFLOW_CONN_LYTICS_ALERTS_WEBHOOK", json.dumps(conn))
+    emulator.backend.store.ingest("crm", [
+        {"email": "ada@example.com", "first_name": "Ada", "last_name": "Lovelace", "subscriber_status": "subscribed",
+         "interests": ["poetry"], "ltv": 900},
+        {"email": "bob@example.com", "ltv": 1200},
+    ])  # fmt: skip
+    LyticsHook().create_segment('FILTER EXISTS email FROM user ALIAS demo_high_value WITH name = "High value"')
+    op = module.dag.get_task("send_alerts")
+    context = {"ds": "2026-11-28", "params": {"audience_slug": "demo_high_value", "campaign": "autumn"}}
+    op.render_template_fields(context)
+    assert op.messages == module.ALERT_TEMPLATES
+    op.results_path = str(tmp_path / "results.ndjson")
+    summary = op.execute(context)
+    assert summary["delivered"] == 2 and receiver.requests[0]["path"] == "/alerts"
+    by_email = {m["email"]: m for m in receiver.messages()}
+    assert by_email["ada@example.com"]["body"] == "Ada Lovelace, our autumn picks for you: Poetry."
+    assert by_email["bob@example.com"] == {
+        "email": "bob@example.com",
+        "title": "Hey, valued customer",
+        "subtitle": "You should subscribe!",
+        "body": "Hello, our autumn picks for you: our bestsellers.",
+    }
