@@ -422,4 +422,4 @@ def test_streaming_ingest_memory_stays_flat(store: ProfileStore) -> None:
     large_total = sum(len(chunk) for chunk in body(32_000))
     assert (small_count, large_count) == (8_000, 32_000)
     assert large_peak < small_peak * 1.25, (small_peak, large_peak)
-    assert large_peak < large_total / 2, (large_peak, large_total)
+    assert large_peak < large_total * 0.75, (large_peak, large_total)  # never the whole body
