@@ -5,6 +5,10 @@ default), then moves it up and down with each client, interleaving the clients r
 hits them alike. Reports medians in MB/s (10^6 bytes/s), our ratio to the CLI and the peak RSS of the process that
 ran our engine (each client runs in its own child process so RSS figures are not mixed).
 
+``ours`` is the default engine: it fsyncs every upload on the server (``fsync@openssh.com``) before the rename and
+every download locally before ``os.replace``, which the CLI and SFTPHook do not do; ``ours_no_fsync`` does the
+same work as the CLI (``SftpSession(fsync=False)``) and is the like-for-like throughput comparison.
+
     .venv/bin/python benchmarks/sftp_throughput.py --size-mb 1024 --runs 3 --hook-runs 1
 
 Needs /usr/sbin/sshd and the sftp/ssh-keygen binaries (``apt-get install -y openssh-server openssh-client``).
@@ -53,13 +57,18 @@ def worker_ours(args: argparse.Namespace) -> dict:
         host_keys=(Path(args.host_key).read_text(),),
         look_for_keys=False,
     )
-    with SftpSession(config) as sftp:
+    with SftpSession(config, fsync=args.fsync == "1") as sftp:
         baseline = _rss_mb()
+        cpu0 = time.process_time()
         up = sftp.upload_file(args.local, args.remote, overwrite=True)
+        cpu1 = time.process_time()
         down = sftp.download_file(args.remote, args.back)
+        cpu2 = time.process_time()
     return {
         "up_s": up.seconds,
         "down_s": down.seconds,
+        "up_cpu_s": cpu1 - cpu0,
+        "down_cpu_s": cpu2 - cpu1,
         "sha_ok": up.sha256 == down.sha256 == args.sha256,
         "rss_baseline_mb": baseline,
         "rss_peak_mb": _rss_mb(),
@@ -80,13 +89,20 @@ def worker_hook(args: argparse.Namespace) -> dict:
     hook = SFTPHook(ssh_conn_id="bench_sftp")
     with hook.get_managed_conn():
         baseline = _rss_mb()
-        started = time.perf_counter()
+        started, cpu0 = time.perf_counter(), time.process_time()
         hook.store_file(args.remote, args.local)
-        up = time.perf_counter() - started
+        up, cpu1 = time.perf_counter() - started, time.process_time()
         started = time.perf_counter()
         hook.retrieve_file(args.remote, args.back)
-        down = time.perf_counter() - started
-    return {"up_s": up, "down_s": down, "rss_baseline_mb": baseline, "rss_peak_mb": _rss_mb()}
+        down, cpu2 = time.perf_counter() - started, time.process_time()
+    return {
+        "up_s": up,
+        "down_s": down,
+        "up_cpu_s": cpu1 - cpu0,
+        "down_cpu_s": cpu2 - cpu1,
+        "rss_baseline_mb": baseline,
+        "rss_peak_mb": _rss_mb(),
+    }
 
 
 def _child(kind: str, env: dict, **kwargs: object) -> dict:
@@ -103,11 +119,14 @@ def run_cli(port: int, user: str, key: str, known_hosts: str, local: str, remote
         "-o", "StrictHostKeyChecking=yes", "-o", "BatchMode=yes", "-o", "IdentitiesOnly=yes",
     ]  # fmt: skip
     timings = {}
-    for name, command in (("up_s", f"put {local} {remote}"), ("down_s", f"get {remote} {back}")):
+    for name, command in (("up", f"put {local} {remote}"), ("down", f"get {remote} {back}")):
         started = time.perf_counter()
+        before = resource.getrusage(resource.RUSAGE_CHILDREN)
         subprocess.run([*base, "-b", "-", f"{user}@127.0.0.1"], input=command + "\n", text=True, check=True,
                        capture_output=True)  # fmt: skip
-        timings[name] = time.perf_counter() - started
+        timings[f"{name}_s"] = time.perf_counter() - started
+        after = resource.getrusage(resource.RUSAGE_CHILDREN)  # sftp and the ssh it spawns (both waited for)
+        timings[f"{name}_cpu_s"] = (after.ru_utime + after.ru_stime) - (before.ru_utime + before.ru_stime)
     return timings
 
 
@@ -163,7 +182,7 @@ def main() -> int:
     parser.add_argument("--hook-runs", type=int, default=1, help="runs of Airflow's SFTPHook (slow; default 1)")
     parser.add_argument("--json", help="also write the results to this JSON file")
     parser.add_argument("--worker", choices=("ours", "hook"), help=argparse.SUPPRESS)
-    for name in ("port", "user", "key", "host-key", "local", "remote", "back", "sha256"):
+    for name in ("port", "user", "key", "host-key", "local", "remote", "back", "sha256", "fsync"):
         parser.add_argument(f"--{name}", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.worker:
@@ -191,16 +210,17 @@ def main() -> int:
         env = {**os.environ, "PYTHONPATH": str(ROOT)}
         common = {"port": port, "user": user, "key": str(work / "id"), "host_key": str(host_pub),
                   "local": str(local), "sha256": sha}  # fmt: skip
-        results: dict[str, list[dict]] = {"ours": [], "cli": [], "airflow_sftphook": []}
+        results: dict[str, list[dict]] = {"ours": [], "ours_no_fsync": [], "cli": [], "airflow_sftphook": []}
         for run in range(args.runs):
-            remote, back = remote_dir / f"ours-{run}.bin", work / "back-ours.bin"
-            results["ours"].append(_child("ours", env, remote=remote, back=back, **common))
-            remote.unlink()
+            for name, fsync in (("ours", 1), ("ours_no_fsync", 0)):
+                remote, back = remote_dir / f"{name}-{run}.bin", work / f"back-{name}.bin"
+                results[name].append(_child("ours", env, remote=remote, back=back, fsync=fsync, **common))
+                remote.unlink()
             remote, back = remote_dir / f"cli-{run}.bin", work / "back-cli.bin"
             results["cli"].append(run_cli(port, user, str(work / "id"), str(known_hosts), str(local), str(remote),
                                           str(back)))  # fmt: skip
             remote.unlink()
-            print(f"run {run + 1}: ours {results['ours'][-1]}, cli {results['cli'][-1]}", flush=True)
+            print(f"run {run + 1}: " + ", ".join(f"{k} {v[-1]}" for k, v in results.items() if v), flush=True)
         for run in range(args.hook_runs):
             remote, back = remote_dir / f"hook-{run}.bin", work / "back-hook.bin"
             results["airflow_sftphook"].append(_child("hook", env, remote=remote, back=back, **common))
@@ -218,21 +238,38 @@ def main() -> int:
             continue
         up = statistics.median(r["up_s"] for r in runs)
         down = statistics.median(r["down_s"] for r in runs)
-        summary[name] = {"runs": len(runs), "up_mb_s": size / 1e6 / up, "down_mb_s": size / 1e6 / down}
+        summary[name] = {
+            "runs": len(runs),
+            "up_mb_s": size / 1e6 / up,
+            "down_mb_s": size / 1e6 / down,
+            "up_cpu_s_per_gb": statistics.median(r["up_cpu_s"] for r in runs) / (size / 1e9),
+            "down_cpu_s_per_gb": statistics.median(r["down_cpu_s"] for r in runs) / (size / 1e9),
+        }
         if "rss_peak_mb" in runs[0]:
             summary[name]["rss_peak_mb"] = max(r["rss_peak_mb"] for r in runs)
             summary[name]["rss_baseline_mb"] = max(r["rss_baseline_mb"] for r in runs)
     cli = summary["cli"]
     print(f"\nFile: {size / 1e6:.0f} MB, loopback OpenSSH sshd, medians")
-    header = ("client", "runs", "upload MB/s", "download MB/s", "up/CLI", "down/CLI", "peak RSS MB")
-    print("{:<18}{:>5}{:>14}{:>15}{:>8}{:>10}{:>13}".format(*header))
+    header = (
+        "client",
+        "runs",
+        "upload MB/s",
+        "download MB/s",
+        "up/CLI",
+        "down/CLI",
+        "CPU s/GB up",
+        "down",
+        "peak RSS MB",
+    )
+    print("{:<18}{:>5}{:>13}{:>15}{:>8}{:>10}{:>13}{:>6}{:>13}".format(*header))
     for name, row in summary.items():
         print(
-            f"{name:<18}{row['runs']:>5}{row['up_mb_s']:>14.1f}{row['down_mb_s']:>15.1f}"
+            f"{name:<18}{row['runs']:>5}{row['up_mb_s']:>13.1f}{row['down_mb_s']:>15.1f}"
             f"{row['up_mb_s'] / cli['up_mb_s']:>8.2f}{row['down_mb_s'] / cli['down_mb_s']:>10.2f}"
+            f"{row['up_cpu_s_per_gb']:>13.2f}{row['down_cpu_s_per_gb']:>6.2f}"
             f"{row.get('rss_peak_mb', float('nan')):>13.1f}"
         )
-    if not all(r.get("sha_ok") for r in results["ours"]):
+    if not all(r.get("sha_ok") for r in results["ours"] + results["ours_no_fsync"]):
         print("WARNING: checksum mismatch in our transfers")
         return 1
     if args.json:
