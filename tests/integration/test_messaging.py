@@ -318,3 +318,73 @@ def test_example_dag_end_to_end(lytics_conn_env, emulator, receiver, monkeypatch
         "subtitle": "You should subscribe!",
         "body": "Hello, our autumn picks for you: our bestsellers.",
     }
+
+
+# -- webhook helper units -------------------------------------------------------------------------------------
+class _Conn:
+    def __init__(self, **kw) -> None:
+        self.conn_id = kw.pop("conn_id", "hook")
+        self.host = kw.pop("host", None)
+        self.schema = kw.pop("schema", None)
+        self.port = kw.pop("port", None)
+        self.login = kw.pop("login", None)
+        self.password = kw.pop("password", None)
+        self.extra_dejson = kw.pop("extra", {})
+
+
+def test_settings_from_http_connection() -> None:
+    from airflow_provider_lytics.io.webhook import settings_from_connection
+
+    extra = {"X-Token-Id": "1", "timeout": "7", "verify": "false"}
+    conn = _Conn(host="hooks.example.com", port=8443, login="u", password=SECRET, extra=extra)
+    s = settings_from_connection(conn, "/v1/alerts")
+    assert s.url == "https://hooks.example.com:8443/v1/alerts" and s.auth == ("u", SECRET)
+    assert s.headers == {"X-Token-Id": "1"} and s.timeout == 7.0 and s.verify is False
+    assert SECRET not in repr(s) and s.safe_url == "https://hooks.example.com:8443/v1/alerts"
+    s = settings_from_connection(_Conn(host="http://127.0.0.1/base/", schema="https", extra={"endpoint": "in"}))
+    assert s.url == "http://127.0.0.1/base/in" and s.auth is None
+    from airflow_provider_lytics.io.webhook import WebhookConfigError
+
+    with pytest.raises(WebhookConfigError, match="has no host"):
+        settings_from_connection(_Conn())
+    with pytest.raises(WebhookConfigError, match="use http or https"):
+        settings_from_connection(_Conn(host="h", schema="ftp"))
+    with pytest.raises(WebhookConfigError, match="timeout"):
+        settings_from_connection(_Conn(host="h", extra={"timeout": "soon"}))
+
+
+def test_rate_limiter_spacing_with_a_fake_clock() -> None:
+    from airflow_provider_lytics.io.webhook import RateLimiter, WebhookConfigError
+
+    now = [0.0]
+    slept: list[float] = []
+
+    def sleep(s: float) -> None:
+        slept.append(s)
+        now[0] += s
+
+    limiter = RateLimiter(4, clock=lambda: now[0], sleep=sleep)
+    for _ in range(5):
+        limiter.wait()
+    assert slept == [0.25, 0.25, 0.25, 0.25]
+    now[0] += 10  # idle time is not banked into a burst
+    limiter.wait()
+    limiter.wait()
+    assert slept[-1] == 0.25
+    with pytest.raises(WebhookConfigError, match="positive"):
+        RateLimiter(0)
+
+
+def test_unreachable_webhook_is_a_reported_failure() -> None:
+    import socket
+
+    from airflow_provider_lytics.io.webhook import WebhookSender, WebhookSettings
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]  # nothing listens here once closed
+    sender = WebhookSender(WebhookSettings(url=f"http://user:{SECRET}@127.0.0.1:{port}/x?token={SECRET}"),
+                           retry_policy=FAST_RETRY)  # fmt: skip
+    result = sender.send([{"a": 1}])
+    assert not result.ok and result.status is None and result.attempts == FAST_RETRY.max_attempts
+    assert "ConnectionError" in result.reason and SECRET not in result.reason
