@@ -33,6 +33,22 @@ def provider_info(version: str) -> dict[str, Any]:
                 "python-modules": [f"{PACKAGE}.hooks.lytics", f"{PACKAGE}.hooks.lytics_async"],
             }
         ],
+        "operators": [
+            {"integration-name": INTEGRATION, "python-modules": [f"{PACKAGE}.operators.jobs"]},
+        ],
+        "sensors": [
+            {
+                "integration-name": INTEGRATION,
+                "python-modules": [f"{PACKAGE}.sensors.jobs", f"{PACKAGE}.sensors.audience"],
+            },
+        ],
+        "triggers": [
+            {
+                "integration-name": INTEGRATION,
+                "python-modules": [f"{PACKAGE}.triggers.jobs", f"{PACKAGE}.triggers.audience"],
+            },
+        ],
+        "extra-links": [f"{PACKAGE}.links.LyticsJobLink"],
         "connection-types": [
             {
                 "connection-type": "lytics",
