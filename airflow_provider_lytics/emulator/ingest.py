@@ -77,6 +77,9 @@ def parse_append(raw: str | None) -> dict[str, Any]:
         raise BadInput('append must be a URL-encoded JSON object such as {"source":"crm"}') from None
     if not isinstance(value, dict):
         raise BadInput("append must be a JSON object (key/value pairs added to every row)")
+    problem = structure_error(value)
+    if problem:
+        raise BadInput(f"append is not usable: {problem}")
     return value
 
 

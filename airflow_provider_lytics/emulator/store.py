@@ -73,7 +73,6 @@ class ProfileStore:
         self.scans = ScanRegistry(scan_ttl, clock)
         self.streams: dict[str, StreamStats] = {}
         self.version = 0
-        self._lock = threading.RLock()
         self._pending: dict[str, None] = {}
         self._tombstones: list[str] = []
         self._defer_depth = 0
@@ -92,7 +91,10 @@ class ProfileStore:
             get = record.get
             for name in self.identity_fields:
                 value = get(name)
-                if value is not None and len(value) > 64 and len(str(value).encode()) > MAX_IDENTIFIER_BYTES:
+                if value is None:
+                    continue
+                text = value if isinstance(value, str) else str(value)
+                if len(text) > 64 and len(text.encode()) > MAX_IDENTIFIER_BYTES:
                     return f"identifier {name!r} is longer than {MAX_IDENTIFIER_BYTES} bytes"
             return None
         problem = structure_error(record)
@@ -230,7 +232,9 @@ class ProfileStore:
         with self._lock:
             snapshot = list(self.graph.profiles.values())
         for profile in snapshot:
-            yield materialise(profile)
+            with self._lock:  # a concurrent ingest may be updating this profile
+                view = materialise(profile)
+            yield view
 
     def profile_count(self) -> int:
         return len(self.graph.profiles)
@@ -374,8 +378,9 @@ class ProfileStore:
                 return (0, 0, float(text), "")
             return (0, 1, 0.0, text)
 
-        present = sorted((p for p in ids if key(p)[0] == 0), key=key, reverse=sortorder == "desc")
-        return present + [p for p in ids if key(p)[0] == 1]
+        keyed = [(key(pid), pid) for pid in ids]
+        present = sorted((kp for kp in keyed if kp[0][0] == 0), key=lambda kp: kp[0], reverse=sortorder == "desc")
+        return [pid for _, pid in present] + [pid for k, pid in keyed if k[0] == 1]  # profiles without it go last
 
     # -- entity ------------------------------------------------------------------------------------------
     def entity(

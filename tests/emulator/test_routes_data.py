@@ -130,7 +130,12 @@ def test_bulk_csv_options(client: TestClient, backend: Backend) -> None:
     assert backend.store.lookup("email", "x3@e.com")["source"] == "import"
     r = client.post("/collect/bulk/crm?headers=[email,tier]&delimiter=;", content="x4@e.com;b\n", headers=CSV)
     assert backend.store.lookup("email", "x4@e.com")["tier"] == "b"
-    for query, message in (("delimiter=%23", "delimiter"), ("append=notjson", "append"), ("dryrun=perhaps", "dryrun")):
+    nested = urllib.parse.quote(json.dumps({"items": [{"sku": 1}]}))
+    r = client.post(f"/collect/bulk/crm?headers=user_id&append={urllib.parse.quote(json.dumps({'user_id': 5}))}",
+                    content="u-1\n", headers=CSV)  # fmt: skip
+    assert r.status_code == 200 and backend.store.lookup("user_id", "5") is not None  # append wins over the column
+    for query, message in (("delimiter=%23", "delimiter"), ("append=notjson", "append"), ("dryrun=perhaps", "dryrun"),
+                           (f"append={nested}", "inside an array")):  # fmt: skip
         r = client.post(f"/collect/bulk/crm?{query}", content=_csv(1), headers=CSV)
         assert r.status_code == 400 and message in r.json()["message"]
 

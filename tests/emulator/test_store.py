@@ -423,3 +423,28 @@ def test_streaming_ingest_memory_stays_flat(store: ProfileStore) -> None:
     assert (small_count, large_count) == (8_000, 32_000)
     assert large_peak < small_peak * 1.25, (small_peak, large_peak)
     assert large_peak < large_total * 0.75, (large_peak, large_total)  # never the whole body
+
+
+def test_scan_cursor_of_another_segment_and_invalid_segments(store: ProfileStore) -> None:
+    store.ingest("crm", _users(30))
+    create = store.segments.create
+    create({"segment_ql": "FILTER score >= 10 ALIAS a"}, None, rename_taken_slug=False)
+    create({"segment_ql": "FILTER score < 10 ALIAS b"}, None, rename_taken_slug=False)
+    create({"segment_ql": "FILTER INCLUDE a ALIAS via_a"}, None, rename_taken_slug=False)
+    page = store.scan(segment="a", limit=5)
+    with pytest.raises(CursorError, match="different segment"):
+        store.scan(segment="b", start=page.next)
+    assert store.scan(segment="via_a").total == 20
+    store.segments.delete(["a"])
+    with pytest.raises(SegmentError, match="invalid"):
+        store.scan(segment="via_a")
+    assert store.scan(segment_ql="FILTER * FROM content").total == 0
+
+
+def test_recent_scan_orders_by_last_change(store: ProfileStore) -> None:
+    store.ingest("crm", [{"email": f"r{i}@e.com", "_ts": 1_700_000_000_000 + i * 1000} for i in range(5)])
+    store.ingest("crm", [{"email": "r0@e.com", "seen": 1, "_ts": 1_800_000_000_000}])
+    page = store.scan(segment_ql="FILTER *", recent=True, fields=["email"])
+    assert [r["email"] for r in page.data] == ["r0@e.com", "r4@e.com", "r3@e.com", "r2@e.com", "r1@e.com"]
+    with pytest.raises(ValueError, match="sortorder"):
+        store.scan(segment_ql="FILTER *", sortfield="email", sortorder="sideways")
