@@ -273,11 +273,24 @@ def sprig_coalesce(*values: Any) -> Any:
     return None
 
 
+def _rune_map(ch: str, mapped: str) -> str:
+    """Go maps case rune by rune (``unicode.ToUpper``): no multi-character results such as ß -> SS."""
+    return mapped if len(mapped) == 1 else {"\u0130": "i"}.get(ch, ch)
+
+
+def go_upper(text: str) -> str:
+    return "".join(_rune_map(c, c.upper()) for c in text)
+
+
+def go_lower(text: str) -> str:
+    return "".join(_rune_map(c, c.lower()) for c in text)
+
+
 def _title(text: str) -> str:
     out = []
     prev = " "
     for ch in text:
-        out.append(ch.upper() if _is_separator(prev) else ch)
+        out.append(_rune_map(ch, ch.title()) if _is_separator(prev) else ch)
         prev = ch
     return "".join(out)
 
@@ -404,8 +417,8 @@ SPRIG: dict[str, Func] = {
     "default": Func(sprig_default, (ANY,), ANY),
     "empty": Func(sprig_empty, (ANY,)),
     "coalesce": Func(sprig_coalesce, (), ANY),
-    "upper": _strings(str.upper, 1),
-    "lower": _strings(str.lower, 1),
+    "upper": _strings(go_upper, 1),
+    "lower": _strings(go_lower, 1),
     "title": _strings(_title, 1),
     "trim": _strings(sprig_trim, 1),
     "replace": _strings(lambda old, new, src: src.replace(old, new), 3),

@@ -345,6 +345,8 @@ class Parser:
         if kind == lx.BOOL:
             return n.BoolNode(tok.pos, tok.value == "true")
         if kind == lx.NUMBER:
+            if tok.value.endswith("i") and not tok.value.lower().startswith(("0x", "+0x", "-0x")):
+                raise self.error(f"complex number {tok.value!r} is not supported in profile templates", tok.pos)
             try:
                 value = number_value(tok.value)
             except ValueError:

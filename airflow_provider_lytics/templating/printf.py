@@ -175,6 +175,8 @@ def fmt_str(value: str, verb: str, spec: Spec) -> str:
     if verb in ("s", "v"):
         return _pad(value if spec.prec is None else value[: spec.prec], spec)
     if verb == "q":
+        if spec.prec is not None:
+            value = value[: spec.prec]
         if spec.sharp and "`" not in value and all(c.isprintable() or c == "\t" for c in value):
             return _pad(f"`{value}`", spec)
         return _pad(go_quote(value, ascii_only=spec.plus), spec)
