@@ -330,7 +330,10 @@ class Parser:
         kind = tok.kind
         if kind == lx.IDENT:
             if tok.value not in self.funcs:
-                raise self.error(f"function {tok.value!r} not defined{_did_you_mean(tok.value, self.funcs)}", tok.pos)
+                hint = _did_you_mean(tok.value, self.funcs) or (
+                    f" (to insert the profile field, write .{tok.value} with a leading dot)"
+                )
+                raise self.error(f"function {tok.value!r} not defined{hint}", tok.pos)
             return n.IdentifierNode(tok.pos, tok.value)
         if kind == lx.DOT:
             return n.DotNode(tok.pos)
@@ -384,4 +387,7 @@ def parse(source: str, name: str, funcs: Container[str]) -> tuple[n.ListNode, di
     """Parse ``source``; returns the main tree and the named templates it defines."""
     if not isinstance(source, str):
         raise TypeError(f"a template must be a str, got {type(source).__name__}")
-    return Parser(source, name, funcs).parse()
+    try:
+        return Parser(source, name, funcs).parse()
+    except RecursionError:
+        raise TemplateSyntaxError("template nests too deeply (too many parentheses or blocks)", name=name) from None

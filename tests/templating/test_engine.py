@@ -48,6 +48,16 @@ def test_unknown_function_suggests_a_close_name() -> None:
         render('{{ .a | defualt "x" }}', {})
 
 
+def test_field_without_dot_explains_the_dot() -> None:
+    with pytest.raises(TemplateSyntaxError, match=r"write \.first_name with a leading dot"):
+        render("Hey, {{ first_name }}", PROFILE)
+
+
+def test_pathological_nesting_is_a_template_error() -> None:
+    with pytest.raises(TemplateSyntaxError, match="nests too deeply"):
+        Template("{{ " + "(" * 5000 + "1" + ")" * 5000 + " }}")
+
+
 @pytest.mark.parametrize(
     ("template", "line", "column", "fragment"),
     [
