@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 from airflow_provider_lytics.templating import nodes as n
 from airflow_provider_lytics.templating.errors import TemplateExecError, location
 from airflow_provider_lytics.templating.funcs import ANY, BUILTINS, INT, STRING, VALUE, Func, FuncError, coerce
-from airflow_provider_lytics.templating.values import MISSING, format_value, go_type, is_list, sorted_keys, truth
+from airflow_provider_lytics.templating.values import MISSING, format_value, go_type, truth
 
 if TYPE_CHECKING:
     from airflow_provider_lytics.templating.template import Template
@@ -31,12 +31,12 @@ class _NoFinal:
 NO_FINAL: Any = _NoFinal()
 
 
-class _Break(Exception):
-    pass
+class Break(Exception):
+    """``{{break}}``: unwinds to the enclosing range."""
 
 
-class _Continue(Exception):
-    pass
+class Continue(Exception):
+    """``{{continue}}``: unwinds to the next range iteration."""
 
 
 class Run:
@@ -57,86 +57,20 @@ class Run:
         line, col = location(self.tmpl.source, self.pos if pos is None else pos)
         return TemplateExecError(message, name=self.tmpl.name, line=line, column=col)
 
-    # -- statements ---------------------------------------------------------------------------------------
-    def walk(self, dot: Any, node: Any) -> None:
-        kind = type(node)
-        if kind is n.TextNode:
-            self.out.append(node.text)
-        elif kind is n.ActionNode:
-            value = self.pipeline(dot, node.pipe)
-            if not node.pipe.decl:
-                self.out.append(value if type(value) is str else format_value(value))
-        elif kind is n.ListNode:
-            for child in node.nodes:
-                self.walk(dot, child)
-        elif kind is n.IfNode or kind is n.WithNode:
-            mark = len(self.vars)
-            value = self.pipeline(dot, node.pipe)
-            if truth(value):
-                self.walk(value if kind is n.WithNode else dot, node.body)
-            elif node.else_body is not None:
-                self.walk(dot, node.else_body)
-            del self.vars[mark:]
-        elif kind is n.RangeNode:
-            self.walk_range(dot, node)
-        elif kind is n.TemplateNode:
-            self.walk_template(dot, node)
-        elif kind is n.BreakNode:
-            raise _Break
-        elif kind is n.ContinueNode:
-            raise _Continue
-        else:  # pragma: no cover - the parser produces no other nodes
-            raise self.fail(f"unknown node {kind.__name__}", node.pos)
-
-    def walk_range(self, dot: Any, node: n.RangeNode) -> None:
-        mark = len(self.vars)
-        value = self.pipeline(dot, node.pipe)
-        inner = len(self.vars)
-        ndecl = len(node.pipe.decl)
-        if is_list(value):
-            items: Any = enumerate(value)
-            empty = not value
-        elif isinstance(value, Mapping):
-            items = ((key, value[key]) for key in sorted_keys(value))
-            empty = not value
-        elif value is MISSING or value is None:
-            items, empty = (), True
-        else:
-            raise self.fail(
-                f"range can't iterate over {format_value(value)}: range needs a list or a map, got {go_type(value)}",
-                node.pos,
-            )
-        try:
-            for index, elem in items:
-                if ndecl:
-                    self.vars[-1][1] = elem
-                    if ndecl > 1:
-                        self.vars[-2][1] = index
-                try:
-                    self.walk(elem, node.body)
-                except _Continue:
-                    pass
-                finally:
-                    del self.vars[inner:]
-        except _Break:
-            pass
-        if empty and node.else_body is not None:
-            self.walk(dot, node.else_body)
-        del self.vars[mark:]
-
-    def walk_template(self, dot: Any, node: n.TemplateNode) -> None:
-        body = self.tmpl.defined.get(node.name)
+    # -- template calls -------------------------------------------------------------------------------------
+    def call_template(self, node: n.TemplateNode, new_dot: Any) -> None:
+        """``{{template "name" dot}}``: a fresh variable scope (only ``$``) and one more level of depth."""
+        body = self.tmpl.compiled_defined.get(node.name)
         if body is None:
             raise self.fail(f"no such template {node.name!r}: define it with {{{{define {node.name!r}}}}}", node.pos)
         if self.depth >= MAX_DEPTH:
             raise self.fail(f"exceeded maximum template depth ({MAX_DEPTH}): does {node.name!r} call itself?",
                             node.pos)  # fmt: skip
-        new_dot = self.pipeline(dot, node.pipe) if node.pipe is not None else MISSING
         saved = self.vars
         self.vars = [["$", new_dot]]
         self.depth += 1
         try:
-            self.walk(new_dot, body)
+            body(self, new_dot)
         finally:
             self.depth -= 1
             self.vars = saved

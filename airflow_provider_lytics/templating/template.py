@@ -7,6 +7,7 @@ from collections import OrderedDict
 from collections.abc import Callable, Mapping
 from typing import Any
 
+from airflow_provider_lytics.templating.compiler import compile_body
 from airflow_provider_lytics.templating.errors import TemplateExecError
 from airflow_provider_lytics.templating.exec import MISSING_KEY_MODES, Run
 from airflow_provider_lytics.templating.funcs import ANY, FUNCS, Func
@@ -46,17 +47,19 @@ class Template:
                 raise ValueError(f"function name {fname!r} is not a valid identifier")
             self.funcs[fname] = Func(fn, (), ANY)
         self.root, self.defined = parse(source, name, self.funcs)
+        self.compiled_root = compile_body(self.root)
+        self.compiled_defined = {key: compile_body(body) for key, body in self.defined.items()}
 
     def render(self, data: Any = None) -> str:
         """Execute the template with ``data`` as dot (usually a profile mapping) and return the text."""
-        return self._run(self.root, data)
+        return self._run(self.compiled_root, data)
 
     def render_defined(self, template_name: str, data: Any = None) -> str:
         """Execute one ``{{define}}``/``{{block}}`` template by name."""
         if template_name not in self.defined:
             known = ", ".join(sorted(self.defined)) or "none"
             raise KeyError(f"template {template_name!r} is not defined (defined: {known})")
-        return self._run(self.defined[template_name], data)
+        return self._run(self.compiled_defined[template_name], data)
 
     @property
     def defined_names(self) -> list[str]:
@@ -67,7 +70,7 @@ class Template:
             data = MISSING
         run = Run(self, data)
         try:
-            run.walk(data, root)
+            root(run, data)
         except RecursionError:
             raise TemplateExecError("template nests too deeply to render", name=self.name) from None
         except TemplateExecError:
