@@ -41,6 +41,66 @@ LYTICS_CONN_FIELDS: dict[str, Any] = {
 }
 
 
+PGP_CONN_FIELDS: dict[str, dict[str, Any]] = {
+    "public_key": {
+        "label": "Public key (encrypt)",
+        "description": "ASCII-armored public key files are encrypted to: from '-----BEGIN PGP PUBLIC KEY BLOCK-----' "
+        "to '-----END PGP PUBLIC KEY BLOCK-----' (gpg --armor --export KEY-ID).",
+        "schema": {"type": ["string", "null"], "format": "multiline"},
+    },
+    "private_key": {
+        "label": "Private key (decrypt)",
+        "description": "ASCII-armored private key that decrypts files: from '-----BEGIN PGP PRIVATE KEY BLOCK-----' "
+        "to '-----END PGP PRIVATE KEY BLOCK-----' (gpg --armor --export-secret-keys KEY-ID). Stored as a secret.",
+        "schema": {"type": ["string", "null"], "format": "multiline"},
+    },
+    "passphrase": {
+        "label": "Private key passphrase",
+        "description": "Passphrase of the private key; leave empty if it has none. The Password field works too.",
+        "schema": {"type": ["string", "null"], "format": "password"},
+    },
+    "signing_private_key": {
+        "label": "Signing private key",
+        "description": "Optional ASCII-armored private key used to sign; defaults to the private key above.",
+        "schema": {"type": ["string", "null"], "format": "multiline"},
+    },
+    "signing_passphrase": {
+        "label": "Signing key passphrase",
+        "description": "Passphrase of the signing key; defaults to the private key passphrase.",
+        "schema": {"type": ["string", "null"], "format": "password"},
+    },
+    "signer_public_keys": {
+        "label": "Signer public keys (verify)",
+        "description": "ASCII-armored public key block(s) of the parties whose signatures are accepted.",
+        "schema": {"type": ["string", "null"], "format": "multiline"},
+    },
+    "armor": {
+        "label": "ASCII-armored output",
+        "description": "Write encrypted files as ASCII armor (.asc) instead of binary (.gpg). Default: binary.",
+        "schema": {"type": ["boolean", "null"], "default": False},
+    },
+    "compress": {
+        "label": "Compress before encrypting",
+        "description": "Turn off for data that is already compressed (gzip, zip, parquet): encryption gets faster.",
+        "schema": {"type": ["boolean", "null"], "default": True},
+    },
+    "gpg_binary": {
+        "label": "gpg binary",
+        "description": "GnuPG 2.1+ executable name or path on the workers. Default: gpg.",
+        "schema": {"type": ["string", "null"]},
+    },
+}
+
+PGP_UI_FIELD_BEHAVIOUR: dict[str, Any] = {
+    "hidden_fields": ["host", "schema", "login", "port"],
+    "relabeling": {"password": "Private key passphrase"},
+    "placeholders": {
+        "password": "passphrase of the private key (or use the passphrase extra); empty if none",
+        "extra": '{"public_key": "-----BEGIN PGP PUBLIC KEY BLOCK-----\\n...", "armor": false, "compress": true}',
+    },
+}
+
+
 def to_provider_info_behaviour(behaviour: dict[str, Any]) -> dict[str, Any]:
     """The hook-style (snake_case) behaviour in the kebab-case shape provider info uses."""
     return {
@@ -58,19 +118,24 @@ def legacy_form_widgets(conn_fields: dict[str, Any]) -> dict[str, Any]:
     """
     from flask_appbuilder.fieldwidgets import BS3PasswordFieldWidget, BS3TextAreaFieldWidget, BS3TextFieldWidget
     from flask_babel import lazy_gettext
-    from wtforms import PasswordField, StringField, TextAreaField
+    from wtforms import BooleanField, PasswordField, StringField
     from wtforms.validators import Optional
 
+    # Airflow 2.x accepts only StringField, PasswordField, IntegerField and BooleanField here.
     widgets: dict[str, Any] = {}
     for name, spec in conn_fields.items():
-        fmt = spec.get("schema", {}).get("format")
+        schema = spec.get("schema", {})
+        types = schema.get("type")
+        label, description = lazy_gettext(spec["label"]), spec.get("description")
+        if "boolean" in (types if isinstance(types, list) else [types]):
+            widgets[name] = BooleanField(label, default=bool(schema.get("default")), description=description)
+            continue
+        fmt = schema.get("format")
         if fmt == "password":
             field_cls, widget = PasswordField, BS3PasswordFieldWidget()
         elif fmt == "multiline":
-            field_cls, widget = TextAreaField, BS3TextAreaFieldWidget()
+            field_cls, widget = StringField, BS3TextAreaFieldWidget()
         else:
             field_cls, widget = StringField, BS3TextFieldWidget()
-        widgets[name] = field_cls(
-            lazy_gettext(spec["label"]), widget=widget, validators=[Optional()], description=spec.get("description")
-        )
+        widgets[name] = field_cls(label, widget=widget, validators=[Optional()], description=description)
     return widgets

@@ -7,7 +7,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from airflow_provider_lytics.forms import LYTICS_CONN_FIELDS, LYTICS_UI_FIELD_BEHAVIOUR, to_provider_info_behaviour
+from airflow_provider_lytics.forms import (
+    LYTICS_CONN_FIELDS,
+    LYTICS_UI_FIELD_BEHAVIOUR,
+    PGP_CONN_FIELDS,
+    PGP_UI_FIELD_BEHAVIOUR,
+    to_provider_info_behaviour,
+)
 
 PACKAGE = "airflow_provider_lytics"
 INTEGRATION = "Lytics"
@@ -30,7 +36,12 @@ def provider_info(version: str) -> dict[str, Any]:
         "hooks": [
             {
                 "integration-name": INTEGRATION,
-                "python-modules": [f"{PACKAGE}.hooks.lytics", f"{PACKAGE}.hooks.lytics_async"],
+                "python-modules": [
+                    f"{PACKAGE}.hooks.lytics",
+                    f"{PACKAGE}.hooks.lytics_async",
+                    f"{PACKAGE}.hooks.pgp",
+                    f"{PACKAGE}.hooks.sftp",
+                ],
             }
         ],
         "operators": [
@@ -56,6 +67,13 @@ def provider_info(version: str) -> dict[str, Any]:
                 "hook-name": "Lytics",
                 "ui-field-behaviour": to_provider_info_behaviour(LYTICS_UI_FIELD_BEHAVIOUR),
                 "conn-fields": LYTICS_CONN_FIELDS,
+            },
+            {
+                "connection-type": "pgp",
+                "hook-class-name": f"{PACKAGE}.hooks.pgp.PgpHook",
+                "hook-name": "PGP keys (Lytics)",
+                "ui-field-behaviour": to_provider_info_behaviour(PGP_UI_FIELD_BEHAVIOUR),
+                "conn-fields": PGP_CONN_FIELDS,
             },
         ],
     }

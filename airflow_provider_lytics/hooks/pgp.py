@@ -24,68 +24,14 @@ from typing import IO, TYPE_CHECKING, Any
 
 from airflow.providers.common.compat.sdk import BaseHook
 
+from airflow_provider_lytics.forms import PGP_CONN_FIELDS, PGP_UI_FIELD_BEHAVIOUR
+
 if TYPE_CHECKING:
     from airflow_provider_lytics.io.pgp import PgpCipher, PgpOperationStats, PgpSignatureInfo, Sink, Source
 
-#: Connection form fields in the Airflow 3.2+ declarative ``conn-fields`` format (reused by the provider info).
-CONN_FIELDS: dict[str, dict[str, Any]] = {
-    "public_key": {
-        "label": "Public key (encrypt)",
-        "description": "ASCII-armored public key files are encrypted to: from '-----BEGIN PGP PUBLIC KEY BLOCK-----' "
-        "to '-----END PGP PUBLIC KEY BLOCK-----' (gpg --armor --export KEY-ID).",
-        "schema": {"type": ["string", "null"], "format": "multiline"},
-    },
-    "private_key": {
-        "label": "Private key (decrypt)",
-        "description": "ASCII-armored private key that decrypts files: from '-----BEGIN PGP PRIVATE KEY BLOCK-----' "
-        "to '-----END PGP PRIVATE KEY BLOCK-----' (gpg --armor --export-secret-keys KEY-ID). Stored as a secret.",
-        "schema": {"type": ["string", "null"], "format": "multiline"},
-    },
-    "passphrase": {
-        "label": "Private key passphrase",
-        "description": "Passphrase of the private key; leave empty if it has none. The Password field works too.",
-        "schema": {"type": ["string", "null"], "format": "password"},
-    },
-    "signing_private_key": {
-        "label": "Signing private key",
-        "description": "Optional ASCII-armored private key used to sign; defaults to the private key above.",
-        "schema": {"type": ["string", "null"], "format": "multiline"},
-    },
-    "signing_passphrase": {
-        "label": "Signing key passphrase",
-        "description": "Passphrase of the signing key; defaults to the private key passphrase.",
-        "schema": {"type": ["string", "null"], "format": "password"},
-    },
-    "signer_public_keys": {
-        "label": "Signer public keys (verify)",
-        "description": "ASCII-armored public key block(s) of the parties whose signatures are accepted.",
-        "schema": {"type": ["string", "null"], "format": "multiline"},
-    },
-    "armor": {
-        "label": "ASCII-armored output",
-        "description": "Write encrypted files as ASCII armor (.asc) instead of binary (.gpg). Default: binary.",
-        "schema": {"type": ["boolean", "null"], "default": False},
-    },
-    "compress": {
-        "label": "Compress before encrypting",
-        "description": "Turn off for data that is already compressed (gzip, zip, parquet): encryption gets faster.",
-        "schema": {"type": ["boolean", "null"], "default": True},
-    },
-    "gpg_binary": {
-        "label": "gpg binary",
-        "description": "GnuPG 2.1+ executable name or path on the workers. Default: gpg.",
-        "schema": {"type": ["string", "null"]},
-    },
-}
-
-UI_FIELD_BEHAVIOUR: dict[str, Any] = {
-    "hidden_fields": ["host", "schema", "login", "port"],
-    "relabeling": {"password": "Private key passphrase"},
-    "placeholders": {
-        "password": "passphrase of the private key (or use the passphrase extra); empty if none",
-        "extra": '{"public_key": "-----BEGIN PGP PUBLIC KEY BLOCK-----\\n...", "armor": false, "compress": true}',
-    },
-}
+#: The connection form, defined with the other forms so the provider info need not import this hook.
+CONN_FIELDS = PGP_CONN_FIELDS
+UI_FIELD_BEHAVIOUR = PGP_UI_FIELD_BEHAVIOUR
 
 _SECRET_FIELDS = ("private_key", "passphrase", "signing_private_key", "signing_passphrase")
 

@@ -77,9 +77,18 @@ def test_providers_manager_sees_lytics_connection_form():
     pm = ProvidersManager()
     assert "airflow-provider-lytics" in pm.providers
     hooks = pm.hooks
+    for conn in get_provider_info()["connection-types"]:  # None here means Airflow refused the hook's form
+        assert hooks[conn["connection-type"]] is not None, conn["connection-type"]
     assert "lytics" in hooks
     assert hooks["lytics"].hook_class_name.endswith("LyticsHook")
     widgets = pm.connection_form_widgets
     for name in ("bulk_url", "account_id", "timeout"):
         assert f"extra__lytics__{name}" in widgets  # from conn-fields (3.2+) or get_connection_form_widgets (2.x)
     assert pm.field_behaviours["lytics"]["relabeling"]["password"] == "API token"
+    assert "pgp" in hooks and hooks["pgp"].hook_class_name.endswith("PgpHook")
+    assert (
+        widgets["extra__pgp__passphrase"].is_sensitive
+        if hasattr(widgets["extra__pgp__passphrase"], "is_sensitive")
+        else True
+    )
+    assert "extra__pgp__public_key" in widgets
