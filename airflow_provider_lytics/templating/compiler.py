@@ -12,6 +12,7 @@ from typing import Any
 
 from airflow_provider_lytics.templating import nodes as n
 from airflow_provider_lytics.templating.exec import NO_FINAL, Break, Continue, Run
+from airflow_provider_lytics.templating.funcs import ANY, BUILTINS, STRING, VALUE, Func, FuncError, coerce
 from airflow_provider_lytics.templating.values import MISSING, format_value, go_type, is_list, sorted_keys, truth
 
 Stmt = Callable[[Run, Any], None]
@@ -19,8 +20,8 @@ Expr = Callable[[Run, Any], Any]
 Cmd = Callable[[Run, Any, Any], Any]
 
 
-def compile_body(body: n.ListNode) -> Stmt:
-    fns = [compile_stmt(child) for child in body.nodes]
+def compile_body(body: n.ListNode, funcs: Mapping[str, Func]) -> Stmt:
+    fns = [compile_stmt(child, funcs) for child in body.nodes]
     if len(fns) == 1:
         return fns[0]
 
@@ -31,7 +32,7 @@ def compile_body(body: n.ListNode) -> Stmt:
     return run_list
 
 
-def compile_stmt(node: Any) -> Stmt:
+def compile_stmt(node: Any, funcs: Mapping[str, Func]) -> Stmt:
     kind = type(node)
     if kind is n.TextNode:
         text = node.text
@@ -41,7 +42,7 @@ def compile_stmt(node: Any) -> Stmt:
 
         return text_stmt
     if kind is n.ActionNode:
-        pipe = compile_pipe(node.pipe)
+        pipe = compile_pipe(node.pipe, funcs)
         if node.pipe.decl:
 
             def declare_stmt(run: Run, dot: Any) -> None:
@@ -55,11 +56,11 @@ def compile_stmt(node: Any) -> Stmt:
 
         return print_stmt
     if kind is n.IfNode or kind is n.WithNode:
-        return _compile_if(node, with_=kind is n.WithNode)
+        return _compile_if(node, funcs, with_=kind is n.WithNode)
     if kind is n.RangeNode:
-        return _compile_range(node)
+        return _compile_range(node, funcs)
     if kind is n.TemplateNode:
-        pipe_fn = compile_pipe(node.pipe) if node.pipe is not None else None
+        pipe_fn = compile_pipe(node.pipe, funcs) if node.pipe is not None else None
 
         def template_stmt(run: Run, dot: Any) -> None:
             new_dot = pipe_fn(run, dot) if pipe_fn is not None else MISSING
@@ -81,10 +82,10 @@ def compile_stmt(node: Any) -> Stmt:
     raise TypeError(f"unknown node {kind.__name__}")  # pragma: no cover - the parser produces no other nodes
 
 
-def _compile_if(node: Any, *, with_: bool) -> Stmt:
-    pipe = compile_pipe(node.pipe)
-    body = compile_body(node.body)
-    else_body = compile_body(node.else_body) if node.else_body is not None else None
+def _compile_if(node: Any, funcs: Mapping[str, Func], *, with_: bool) -> Stmt:
+    pipe = compile_pipe(node.pipe, funcs)
+    body = compile_body(node.body, funcs)
+    else_body = compile_body(node.else_body, funcs) if node.else_body is not None else None
 
     def if_stmt(run: Run, dot: Any) -> None:
         mark = len(run.vars)
@@ -98,10 +99,10 @@ def _compile_if(node: Any, *, with_: bool) -> Stmt:
     return if_stmt
 
 
-def _compile_range(node: n.RangeNode) -> Stmt:
-    pipe = compile_pipe(node.pipe)
-    body = compile_body(node.body)
-    else_body = compile_body(node.else_body) if node.else_body is not None else None
+def _compile_range(node: n.RangeNode, funcs: Mapping[str, Func]) -> Stmt:
+    pipe = compile_pipe(node.pipe, funcs)
+    body = compile_body(node.body, funcs)
+    else_body = compile_body(node.else_body, funcs) if node.else_body is not None else None
     ndecl = len(node.pipe.decl)
 
     def range_stmt(run: Run, dot: Any) -> None:
@@ -143,8 +144,8 @@ def _compile_range(node: n.RangeNode) -> Stmt:
     return range_stmt
 
 
-def compile_pipe(pipe: n.PipeNode) -> Expr:
-    cmds = [compile_cmd(cmd) for cmd in pipe.cmds]
+def compile_pipe(pipe: n.PipeNode, funcs: Mapping[str, Func]) -> Expr:
+    cmds = [compile_cmd(cmd, funcs, i > 0) for i, cmd in enumerate(pipe.cmds)]
     decl, is_assign = list(pipe.decl), pipe.is_assign
     if len(cmds) == 1 and not decl:
         only = cmds[0]
@@ -171,7 +172,7 @@ def compile_pipe(pipe: n.PipeNode) -> Expr:
     return pipeline
 
 
-def compile_cmd(cmd: n.CommandNode) -> Cmd:
+def compile_cmd(cmd: n.CommandNode, funcs: Mapping[str, Func], has_final: bool) -> Cmd:
     first = cmd.args[0]
     args = cmd.args
     pos = first.pos
@@ -195,14 +196,7 @@ def compile_cmd(cmd: n.CommandNode) -> Cmd:
 
         return chain_cmd
     if kind is n.IdentifierNode:
-        name = first.name
-
-        def call_cmd(run: Run, dot: Any, final: Any) -> Any:
-            run.pos = pos
-            return run.call(dot, name, args, final)
-
-        return call_cmd
-
+        return _compile_call(first.name, pos, args, funcs, has_final)
     if kind is n.VariableNode and not first.idents and len(args) == 1:
         var = first.name
 
@@ -222,3 +216,78 @@ def compile_cmd(cmd: n.CommandNode) -> Cmd:
         return run.command(dot, cmd, final)
 
     return other_cmd
+
+
+def _compile_call(name: str, pos: int, args: list[Any], funcs: Mapping[str, Func], has_final: bool) -> Cmd:
+    """A function call with its arity checked once and each argument's evaluator chosen up front."""
+    func = funcs[name]
+    call_args = args[1:]
+    nparams = len(func.params)
+    num_in = len(call_args) + has_final
+    if func.variadic is not None:
+        arity_error = f"wrong number of args for {name}: want at least {nparams} got {len(call_args)}" \
+            if num_in < nparams else None  # fmt: skip
+    else:
+        arity_error = f"wrong number of args for {name}: want {nparams} got {num_in}" if num_in != nparams else None
+    if arity_error is not None:
+
+        def bad_arity(run: Run, dot: Any, final: Any) -> Any:
+            raise run.fail(arity_error, pos)
+
+        return bad_arity
+    if name in ("and", "or") and func is BUILTINS[name]:
+
+        def and_or(run: Run, dot: Any, final: Any) -> Any:
+            run.pos = pos
+            return run.call(dot, name, args, final)
+
+        return and_or
+    kinds = [func.params[i] if i < nparams else func.variadic for i in range(len(call_args))]
+    evaluators = [_compile_arg(node, kind) for node, kind in zip(call_args, kinds, strict=True)]
+    final_kind = (func.params[num_in - 1] if num_in - 1 < nparams else func.variadic) if has_final else None
+    fn = func.fn
+
+    def call_cmd(run: Run, dot: Any, final: Any) -> Any:
+        run.pos = pos
+        try:
+            argv = [evaluate(run, dot) for evaluate in evaluators]
+            if final is not NO_FINAL:
+                argv.append(coerce(final, final_kind))  # type: ignore[arg-type]
+            return fn(*argv)
+        except FuncError as err:
+            raise run.fail(f"error calling {name}: {err}", pos) from None
+
+    return call_cmd
+
+
+def _compile_arg(node: Any, kind: str | None) -> Expr:
+    """An argument evaluator: literals are checked against the parameter once, plain fields read directly."""
+    ntype = type(node)
+    if ntype in (n.StringNode, n.NumberNode, n.BoolNode) and kind in (ANY, VALUE):
+        value = node.value
+
+        def constant(run: Run, dot: Any) -> Any:
+            return value
+
+        return constant
+    if ntype is n.StringNode and kind == STRING:
+        text = node.value
+
+        def string_constant(run: Run, dot: Any) -> Any:
+            return text
+
+        return string_constant
+    if ntype is n.FieldNode and len(node.idents) == 1:
+        key = node.idents[0]
+
+        def field_arg(run: Run, dot: Any) -> Any:
+            if type(dot) is dict and not run.missing_error:
+                return coerce(dot.get(key, MISSING), kind)  # type: ignore[arg-type]
+            return run.arg(dot, kind, node)
+
+        return field_arg
+
+    def general_arg(run: Run, dot: Any) -> Any:
+        return run.arg(dot, kind, node)
+
+    return general_arg

@@ -47,8 +47,8 @@ class Template:
                 raise ValueError(f"function name {fname!r} is not a valid identifier")
             self.funcs[fname] = Func(fn, (), ANY)
         self.root, self.defined = parse(source, name, self.funcs)
-        self.compiled_root = compile_body(self.root)
-        self.compiled_defined = {key: compile_body(body) for key, body in self.defined.items()}
+        self.compiled_root = compile_body(self.root, self.funcs)
+        self.compiled_defined = {key: compile_body(body, self.funcs) for key, body in self.defined.items()}
 
     def render(self, data: Any = None) -> str:
         """Execute the template with ``data`` as dot (usually a profile mapping) and return the text."""
