@@ -132,7 +132,7 @@ def decode_text(chunks: Iterable[bytes], gzipped: bool = False) -> Iterator[str]
 
 
 # -- JSON ---------------------------------------------------------------------------------------------------
-@dataclass
+@dataclass(slots=True)
 class _Item:
     line: int
     value: Any

@@ -232,6 +232,18 @@ def test_segment_crud_v1(client: TestClient) -> None:
     assert client.get("/api/segment").json()["data"] == []
 
 
+def test_segment_from_json_ast(client: TestClient) -> None:
+    client.post("/collect/json/s", json=[{"email": f"u{i}@e.com", "score": i} for i in range(10)])
+    source = _create(client, "FILTER AND (score >= 3, score < 6) ALIAS source")
+    r = client.post("/api/segment", json={"name": "From AST", "slug_name": "from_ast", "ast": source["ast"]})
+    assert r.status_code == 201, r.text
+    doc = r.json()["data"]
+    assert doc["ast"] == source["ast"] and "score" in doc["segment_ql"]
+    assert client.get("/api/segment/from_ast/size").json()["data"]["size"] == 3
+    r = client.post("/api/segment", json={"name": "Bad AST", "ast": {"op": "nonsense"}})
+    assert r.status_code == 400
+
+
 def test_segment_validation_errors(client: TestClient) -> None:
     r = client.post("/api/segment", content="FILTER AND (a = ", headers=TEXT)
     assert r.status_code == 400 and r.json()["message"].startswith("Failed parsing segment QL")
