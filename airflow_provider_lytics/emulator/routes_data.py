@@ -32,6 +32,7 @@ from airflow_provider_lytics.emulator.ingest import (
     parse_delimiter,
     run_ingest,
 )
+from airflow_provider_lytics.emulator.store import check_stream_name
 from airflow_provider_lytics.emulator.values import rfc3339
 
 if TYPE_CHECKING:
@@ -132,8 +133,9 @@ async def _collect(request: Request, backend: Backend, bulk_endpoint: bool) -> R
             "or JSON / newline-delimited JSON as application/json",
         )
     try:
+        check_stream_name(stream)
         options = _options(request, "json" if fmt == "sniff" else fmt)
-    except (BadInput, ParamError) as exc:
+    except (BadInput, ParamError, ValueError) as exc:
         return v1_error(400, str(exc))
     gzipped = "gzip" in (request.headers.get("content-encoding") or "").lower()
     length = request.headers.get("content-length")
@@ -153,8 +155,6 @@ async def _collect(request: Request, backend: Backend, bulk_endpoint: bool) -> R
     except BadInput as exc:
         data = {"message_count": exc.accepted} if exc.accepted else None
         return v1_error(exc.status, str(exc), data)
-    except ValueError as exc:  # invalid stream name
-        return v1_error(400, str(exc))
     return v1_ok(
         {
             "message_count": summary.message_count,

@@ -123,8 +123,7 @@ class ProfileStore:
         ``filename`` is bookkeeping only (as in Lytics). ``validated=True`` skips per-record checks already done
         by the caller. Records are committed in batches, so any iterable size keeps memory flat.
         """
-        if not isinstance(stream, str) or not _STREAM_NAME.match(stream):
-            raise ValueError(f"stream name {stream!r} is invalid: use 1-128 letters, digits, '_', '-' or '.'")
+        check_stream_name(stream)
         result = IngestResult()
         batch: list[Mapping[str, Any]] = []
         for index, record in enumerate(records):
@@ -436,6 +435,12 @@ class ProfileStore:
     def stream_list(self) -> list[StreamStats]:
         with self._lock:
             return [self.streams[name] for name in sorted(self.streams)]
+
+
+def check_stream_name(stream: Any) -> None:
+    """Raise ``ValueError`` unless ``stream`` is a usable stream name."""
+    if not isinstance(stream, str) or not _STREAM_NAME.match(stream):
+        raise ValueError(f"stream name {stream!r} is invalid: use 1-128 letters, digits, '_', '-' or '.'")
 
 
 def render_profile(profile: dict[str, Any], wanted: set[str] | None) -> dict[str, Any]:
