@@ -45,7 +45,10 @@ def provider_info(version: str) -> dict[str, Any]:
             }
         ],
         "operators": [
-            {"integration-name": INTEGRATION, "python-modules": [f"{PACKAGE}.operators.jobs"]},
+            {
+                "integration-name": INTEGRATION,
+                "python-modules": [f"{PACKAGE}.operators.jobs", f"{PACKAGE}.operators.messaging"],
+            },
         ],
         "sensors": [
             {
