@@ -136,6 +136,7 @@ class EmulatorSftpServer:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._thread: threading.Thread | None = None
         self._acceptor: asyncssh.SSHAcceptor | None = None
+        self._connections = 0
 
     # ------------------------------------------------------------------ identity
     @property
@@ -153,6 +154,11 @@ class EmulatorSftpServer:
         if self._port is None:
             raise SftpServerError("The SFTP server is not running: call start() first.")
         return self._port
+
+    @property
+    def connection_count(self) -> int:
+        """SSH connections accepted since start (lets tests check that sessions reuse one connection)."""
+        return self._connections
 
     @property
     def running(self) -> bool:
@@ -186,8 +192,12 @@ class EmulatorSftpServer:
         import asyncssh
 
         users = self._users
+        server = self
 
         class _Server(asyncssh.SSHServer):
+            def connection_made(self, conn: asyncssh.SSHServerConnection) -> None:
+                server._connections += 1
+
             def begin_auth(self, username: str) -> bool:
                 return True
 

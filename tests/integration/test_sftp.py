@@ -502,3 +502,47 @@ def test_selection_rules() -> None:
         newer_than(files, None, by="name", date_format="%B %Y")
     with pytest.raises(SftpConfigError, match="'mtime' or 'name'"):
         newer_than(files, None, by="size")  # type: ignore[arg-type]
+
+
+def test_session_reuses_one_connection(monkeypatch, emulator_target_fixture: SftpTarget, emulator_sftp_server) -> None:
+    before = emulator_sftp_server.connection_count
+    with _hook(monkeypatch, emulator_target_fixture).session() as sftp:
+        for i in range(5):
+            sftp.upload_stream(b"x" * i, emulator_target_fixture.remote(f"f{i}.txt"))
+        assert len(sftp.list_files(emulator_target_fixture.remote())) == 5
+        sftp.finish(sftp.list_files(emulator_target_fixture.remote()), action="delete")
+    assert emulator_sftp_server.connection_count == before + 1
+
+
+@pytest.mark.sshd
+@pytest.mark.slow
+def test_memory_stays_flat(monkeypatch, openssh_sftp_server, sftp_keys: SftpKeys, tmp_path: Path) -> None:
+    """Python allocations stay far below the data size in both directions (real sshd: no server in-process)."""
+    import tracemalloc
+
+    from tests.integration.sftp_fixtures import openssh_target
+
+    target = openssh_target(openssh_sftp_server, sftp_keys, tmp_path)
+    block = os.urandom(1024 * 1024)
+    size_mb = 128
+
+    class _Null(io.RawIOBase):
+        def writable(self) -> bool:
+            return True
+
+        def write(self, data) -> int:
+            return len(data)
+
+    with _hook(monkeypatch, target).session() as sftp:
+        tracemalloc.start()
+        try:
+            up = sftp.upload_stream((block for _ in range(size_mb)), target.remote("big.bin"))
+            upload_peak = tracemalloc.get_traced_memory()[1]
+            tracemalloc.reset_peak()
+            down = sftp.download_stream(target.remote("big.bin"), _Null())
+            download_peak = tracemalloc.get_traced_memory()[1]
+        finally:
+            tracemalloc.stop()
+    assert up.size == down.size == size_mb * 1024 * 1024 and up.sha256 == down.sha256
+    assert upload_peak < 48e6, upload_peak
+    assert download_peak < 24e6, download_peak
