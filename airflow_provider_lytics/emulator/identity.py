@@ -2,13 +2,14 @@
 
 A profile document (persisted as is) looks like::
 
-    {"id": "<32 hex>", "created": ms, "modified": ms, "events": n, "streams": [...],
+    {"id": "<32 hex>", "seq": n, "created": ms, "modified": ms, "events": n, "streams": [...],
      "keys": [[field, value], ...], "fields": {name: value}, "ft": ms, "times": {name: event ms}}
 
 ``times`` records the event time that set each field, so an event that arrives late never overwrites a newer
 value; fields set by the first event and never changed since are not listed and carry the time ``ft`` (this
 keeps the common one-event profile small to store). List values are merged as sets (multi-value fields).
-``_uid`` values accumulate into ``_uids``.
+``_uid`` values accumulate into ``_uids``. ``seq`` is the creation order, used as the storage key so that
+bulk inserts append to the database index instead of landing at random places in it.
 """
 
 from __future__ import annotations
@@ -62,6 +63,9 @@ class IdentityGraph:
         self.profiles: dict[str, dict[str, Any]] = {}
         self.index: dict[tuple[str, str], str] = {}
         self._merged: dict[str, str] = {}
+        #: Persistence sequence of merged-away profiles (their storage slot receives a tombstone).
+        self.merged_seq: dict[str, int] = {}
+        self._next_seq = 0
 
     # -- identifiers -------------------------------------------------------------------------------------
     def normalise(self, field: str, value: Any) -> str:
@@ -131,6 +135,7 @@ class IdentityGraph:
                 self._absorb(profile, other)
                 merged_away.append(other["id"])
                 self._merged[other["id"]] = pid
+                self.merged_seq[other["id"]] = other["seq"]
         self._apply_event(profile, record, keys, stream, ts)
         return pid, merged_away
 
@@ -144,8 +149,9 @@ class IdentityGraph:
         for name in [n for n, v in fields.items() if type(v) is list]:
             fields[name] = _union([], fields[name])
         unique = list(dict.fromkeys(keys)) if len(keys) > 1 else keys
+        self._next_seq += 1
         self.profiles[pid] = {
-            "id": pid, "created": ts, "modified": ts, "events": 1, "streams": [stream],
+            "id": pid, "seq": self._next_seq, "created": ts, "modified": ts, "events": 1, "streams": [stream],
             "keys": [list(k) for k in unique], "fields": fields, "ft": ts, "times": {},
         }  # fmt: skip
         index = self.index
@@ -212,6 +218,10 @@ class IdentityGraph:
     def load(self, docs: Iterable[dict[str, Any]]) -> None:
         for doc in docs:
             doc.setdefault("ft", -1)
+            if "seq" not in doc:
+                self._next_seq += 1
+                doc["seq"] = self._next_seq
+            self._next_seq = max(self._next_seq, doc["seq"])
             self.profiles[doc["id"]] = doc
             for field, value in doc["keys"]:
                 self.index[(field, value)] = doc["id"]
@@ -220,6 +230,8 @@ class IdentityGraph:
         self.profiles.clear()
         self.index.clear()
         self._merged.clear()
+        self.merged_seq.clear()
+        self._next_seq = 0
 
 
 def field_time(profile: Mapping[str, Any], name: str) -> int:

@@ -195,14 +195,22 @@ class ProfileStore:
                     self._flush_profiles()
 
     def _flush_profiles(self) -> None:
-        """Write pending profiles and merge tombstones in batches (caller holds the lock)."""
+        """Write pending profiles and merge tombstones in batches (caller holds the lock).
+
+        Profiles are stored under their creation sequence (``profile_key``), so bulk loads append to the index.
+        """
         profiles, graph = self.graph.profiles, self.graph
-        pending = [pid for pid in self._pending if pid in profiles]
+        pending = [profiles[pid] for pid in self._pending if pid in profiles]
         for i in range(0, len(pending), _COMMIT_BATCH):
-            self.db.put_many("profile", ((pid, profiles[pid]) for pid in pending[i : i + _COMMIT_BATCH]))
-        # Merged-away profiles become tombstones (batched writes instead of one delete transaction each).
+            self.db.put_many("profile", ((profile_key(p["seq"]), p) for p in pending[i : i + _COMMIT_BATCH]))
+        # A merged-away profile's slot gets a tombstone (batched, instead of one delete transaction each).
         self.db.put_many(
-            "profile", ((pid, {"id": pid, "merged_into": graph.redirect(pid)}) for pid in self._tombstones)
+            "profile",
+            (
+                (profile_key(graph.merged_seq.pop(pid)), {"id": pid, "merged_into": graph.redirect(pid)})
+                for pid in self._tombstones
+                if pid in graph.merged_seq
+            ),
         )
         self._pending.clear()
         self._tombstones.clear()
@@ -435,6 +443,11 @@ class ProfileStore:
     def stream_list(self) -> list[StreamStats]:
         with self._lock:
             return [self.streams[name] for name in sorted(self.streams)]
+
+
+def profile_key(seq: int) -> str:
+    """Storage key of a profile document: its zero-padded creation sequence."""
+    return f"{seq:012d}"
 
 
 def check_stream_name(stream: Any) -> None:
