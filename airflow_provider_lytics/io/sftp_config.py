@@ -55,6 +55,16 @@ _HOST_KEY_TYPES = (
 )
 
 
+def local_username() -> str:
+    """The local user name, used when the connection has no login (as SSHHook does)."""
+    try:
+        return getpass.getuser()
+    except Exception:
+        raise SftpConfigError(
+            "The SFTP connection has no login and the local user name is unknown: set Login."
+        ) from None
+
+
 class ConnectionLike(Protocol):
     """The parts of an Airflow ``Connection`` this module reads."""
 
@@ -125,7 +135,7 @@ class SftpConfig:
 
     host: str
     port: int = DEFAULT_PORT
-    username: str = field(default_factory=getpass.getuser)
+    username: str = field(default_factory=local_username)
     password: str | None = field(default=None, repr=False)
     key_file: str | None = None
     private_key: str | None = field(default=None, repr=False)

@@ -185,4 +185,9 @@ async def connect(config: SftpConfig) -> asyncssh.SSHClientConnection:
             await asyncio.sleep(min(2.0 * attempt, 5.0))
         except asyncssh.DisconnectError as exc:
             raise SftpConnectError(f"The SSH server {config.label} closed the connection: {exc.reason}") from None
+        except ValueError as exc:  # asyncssh rejects unknown algorithm names this way
+            raise SftpConfigError(
+                f"Invalid SSH option for {config.label}: {exc}. Check the 'ciphers' extra (OpenSSH names such as "
+                "aes128-gcm@openssh.com)."
+            ) from None
     raise AssertionError("unreachable")

@@ -174,6 +174,8 @@ def test_connection_config_errors_say_what_to_fix(monkeypatch, emulator_target_f
         _hook(monkeypatch, target, no_host_key_check="maybe").get_config()
     with pytest.raises(SftpConfigError, match="does not exist"):
         _hook(monkeypatch, target, key_file="/nonexistent/id_ed25519").session().open()
+    with pytest.raises(SftpConfigError, match="'ciphers' extra"):
+        _hook(monkeypatch, target, ciphers=["no-such-cipher"]).session().open()
     conn = target.connection()
     conn["host"] = ""
     use_connection(monkeypatch, CONN_ID, conn)
