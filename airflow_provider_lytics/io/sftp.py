@@ -151,7 +151,8 @@ class SftpSession:
         :class:`~airflow_provider_lytics.hooks.sftp.LyticsSftpHook` builds one from an Airflow connection).
     :param block_size: bytes per SFTP request; default: the largest the server allows, up to 256 KiB.
     :param max_requests: requests kept in flight per transfer (memory bound: ``block_size * max_requests``).
-    :param fsync: ask the server to fsync uploads before the rename (skipped where unsupported).
+    :param fsync: fsync uploads on the server before the rename (skipped where the server lacks
+        ``fsync@openssh.com``) and downloads locally before the replace. ``False`` trades durability for speed.
     """
 
     def __init__(
