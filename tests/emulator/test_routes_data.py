@@ -193,6 +193,14 @@ def test_streamed_upload_over_real_http() -> None:
         headers = {"Authorization": server.token, "Content-Type": "application/csv", "X-Lytics-Host": "bulk"}
         r = requests.post(f"{server.url}/collect/bulk/stream", data=body(), headers=headers, timeout=60)
         assert r.status_code == 200 and r.json()["data"]["message_count"] == 10_000
+
+        def bad_early():
+            yield b"email,score\na@b.c,1\nbroken,row,here\n"
+            for _ in range(40):
+                yield b"x@y.z,1\n" * 8000
+
+        r = requests.post(f"{server.url}/collect/bulk/stream", data=bad_early(), headers=headers, timeout=60)
+        assert r.status_code == 400 and "line 3" in r.json()["message"]  # a readable answer, not a reset
         headers = {"Authorization": server.token, "Content-Type": "text/plain"}
         r = requests.post(f"{server.url}/api/segment/scan?limit=100", data="FILTER score >= 0", headers=headers)
         assert r.json()["total"] == 10_000 and len(r.json()["data"]) == 100
