@@ -1,7 +1,7 @@
 """``lytics-emulator``: serve the local Lytics emulator, or seed a state file offline.
 
     lytics-emulator serve [--host 127.0.0.1] [--port 8765] [--bulk-port PORT] [--token TOKEN ...] [--db PATH]
-                          [--job-timings fast|realistic]
+                          [--job-timings fast|realistic] [--sftp-port PORT [--sftp-root DIR] [--sftp-user U:P ...]]
     lytics-emulator seed --users N [--db PATH] [--seed S]
 
 Exit codes: 0 success (also after SIGINT/SIGTERM), 2 bad arguments or unusable port/database.
@@ -17,6 +17,7 @@ import sqlite3
 import sys
 import threading
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 from airflow_provider_lytics.emulator.backend import DEFAULT_TOKEN
@@ -72,6 +73,22 @@ def build_parser() -> argparse.ArgumentParser:
         help="job state machine pace (default fast)",
     )
     serve.add_argument("--http", choices=("auto", "httptools", "h11"), default="auto", help=argparse.SUPPRESS)
+    serve.add_argument(
+        "--sftp-port",
+        type=_port,
+        help="also serve Lytics-style managed SFTP on this port (0 picks a free one; default: no SFTP)",
+    )
+    serve.add_argument(
+        "--sftp-root",
+        help="data root of the managed SFTP server (default: 'sftp' next to --db, else ./lytics-emulator-sftp)",
+    )
+    serve.add_argument(
+        "--sftp-user",
+        action="append",
+        dest="sftp_users",
+        metavar="USER:PASSWORD",
+        help="SFTP login; repeat for several (default lytics:lytics)",
+    )
 
     seed = commands.add_parser("seed", help="generate a synthetic user population into a state file")
     seed.add_argument("--users", type=_positive_int, required=True, help="number of users to generate")
@@ -109,6 +126,26 @@ def _token_hint(token: str) -> str:
     return f"token: {token[:3]}... ({len(token)} chars, as given with --token)"
 
 
+def _sftp_users(values: Sequence[str] | None) -> dict[str, dict[str, Any]] | None:
+    if not values:
+        return None
+    users: dict[str, dict[str, Any]] = {}
+    for value in values:
+        name, sep, password = value.partition(":")
+        if not sep or not name or not password:
+            raise ValueError(f"--sftp-user must look like USER:PASSWORD, got {name or value!r}:***")
+        users[name] = {"password": password}
+    return users
+
+
+def _sftp_root(args: argparse.Namespace) -> Path:
+    if args.sftp_root:
+        return Path(args.sftp_root)
+    if args.db:
+        return Path(args.db).resolve().parent / "sftp"
+    return Path.cwd() / "lytics-emulator-sftp"
+
+
 def _serve(args: argparse.Namespace) -> int:
     from airflow_provider_lytics.emulator.server import EmulatorServer, EmulatorStartError
 
@@ -132,10 +169,18 @@ def _serve(args: argparse.Namespace) -> int:
         job_timings=job_timings(args.job_timings),
         http=args.http,
     )
+    sftp = None
     try:
         try:
+            sftp_users = _sftp_users(args.sftp_users)
             server.start()
-        except EmulatorStartError as exc:
+            if args.sftp_port is not None:
+                from airflow_provider_lytics.emulator.sftp import serve_sftp
+
+                root = _sftp_root(args)
+                root.mkdir(parents=True, exist_ok=True)
+                sftp = serve_sftp(root, host=args.host, port=args.sftp_port, users=sftp_users)
+        except (EmulatorStartError, ValueError) as exc:
             print(f"lytics-emulator: error: {exc}", file=sys.stderr)
             return EXIT_USAGE
         print(f"Lytics emulator serving on {server.url}", flush=True)
@@ -143,6 +188,9 @@ def _serve(args: argparse.Namespace) -> int:
         print(_token_hint(server.token), flush=True)
         if args.db:
             print(f"state file: {args.db}", flush=True)
+        if sftp is not None:
+            print(sftp.describe(), flush=True)
+            print(f"sftp host key: {sftp.host_public_key}", flush=True)
         while not stop.wait(0.5):
             if not server.running:
                 print("lytics-emulator: error: the HTTP server stopped unexpectedly", file=sys.stderr)
@@ -150,6 +198,8 @@ def _serve(args: argparse.Namespace) -> int:
         print("Lytics emulator stopping", flush=True)
         return 0
     finally:
+        if sftp is not None:
+            sftp.stop()
         server.stop()
         for sig, handler in previous.items():
             signal.signal(sig, handler)

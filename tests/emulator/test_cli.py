@@ -175,3 +175,26 @@ def test_seed_without_db_says_nothing_was_kept():
     result = subprocess.run([*CLI, "seed", "--users", "5"], capture_output=True, text=True, timeout=60)
     assert result.returncode == 0, result.stderr
     assert "discarded" in result.stderr
+
+
+def test_serve_with_managed_sftp_prints_a_pinnable_host_key(served, tmp_path: Path, monkeypatch):
+    """``--sftp-port`` serves SFTP beside the API; the printed host key lets clients verify the server."""
+    from airflow_provider_lytics.hooks.sftp import LyticsSftpHook
+
+    root = tmp_path / "sftp-root"
+    server = served("--sftp-port", "0", "--sftp-root", str(root), "--sftp-user", "partner:s3cret-pass")
+    banner = server.proc.stdout.readline()
+    key_line = server.proc.stdout.readline().rstrip("\n").removeprefix("sftp host key: ")
+    match = re.search(r"SFTP on 127\.0\.0\.1:(\d+)", banner)
+    assert match, banner
+    assert "s3cret-pass" not in banner + key_line
+    conn = {"conn_type": "sftp", "host": "127.0.0.1", "port": int(match.group(1)), "login": "partner",
+            "password": "s3cret-pass", "extra": {"host_key": key_line}}  # fmt: skip
+    local = tmp_path / "hello.csv"
+    local.write_text("email\na@example.com\n")
+    monkeypatch.setenv("AIRFLOW_CONN_EMU_SFTP", json.dumps(conn))
+    with LyticsSftpHook("emu_sftp").get_conn() as session:
+        session.upload_file(local, "/inbox/hello.csv", makedirs=True)
+    assert (root / "inbox" / "hello.csv").read_text() == local.read_text()
+    code, _, _ = server.stop()
+    assert code == 0
