@@ -70,6 +70,17 @@ class HttpCaller:
         self._sessions: list[requests.Session] = []
         self._lock = threading.Lock()
 
+    def __getstate__(self) -> dict[str, Any]:
+        """Copies (Airflow copies operators) share no sessions, lock or thread-local state with the original."""
+        state = self.__dict__.copy()
+        state.update(_local=None, _sessions=[], _lock=None)
+        return state
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update(state)
+        self._local = threading.local()
+        self._lock = threading.Lock()
+
     def open(self) -> None:
         """Read the connection once (and register its secrets with Airflow's masker)."""
         if self._settings is not None:

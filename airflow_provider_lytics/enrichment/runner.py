@@ -74,7 +74,8 @@ class EnrichmentRunner:
 
     :param enricher: the lookup to call (thread-safe; ``batch_size`` users per call).
     :param identifier_fields: profile fields sent to the enricher and written back as the record's keys.
-    :param on_result: receives ``(identifiers, result)`` for every user sent, on the calling thread.
+    :param on_result: receives ``(identifiers, result)`` for every user sent, on the calling thread; it may
+        return a replacement result (e.g. ``failed`` when the record cannot be stored), which is what is counted.
     :param freshness: skip users enriched recently (``None``: send everyone).
     :param limiter: requests/s and in-flight cap toward the third party.
     :param retry_policy: attempts and back-off for transient failures; ``Retry-After`` takes precedence.
@@ -87,7 +88,7 @@ class EnrichmentRunner:
         enricher: Enricher,
         *,
         identifier_fields: Sequence[str],
-        on_result: Callable[[Identifiers, EnrichmentResult], None],
+        on_result: Callable[[Identifiers, EnrichmentResult], EnrichmentResult | None],
         freshness: FreshnessPolicy | None = None,
         limiter: RequestLimiter | None = None,
         retry_policy: RetryPolicy | None = None,
@@ -96,6 +97,7 @@ class EnrichmentRunner:
         now: Callable[[], datetime] = lambda: datetime.now(timezone.utc),
         clock: Callable[[], float] = time.monotonic,
         logger: logging.Logger | Any = None,
+        progress_every: int = 10_000,
     ) -> None:
         if not identifier_fields:
             raise EnrichmentConfigError("identifier_fields must name at least one profile field (e.g. ['email'])")
@@ -114,6 +116,7 @@ class EnrichmentRunner:
         self.now = now
         self.clock = clock
         self.log = logger or log
+        self.progress_every = progress_every
         self.counts = EnrichmentCounts()
         self.failures: list[dict[str, Any]] = []
         self.skipped: list[dict[str, Any]] = []
@@ -177,6 +180,7 @@ class EnrichmentRunner:
                 self._record(ids, result)
 
     def _record(self, ids: Identifiers, result: EnrichmentResult) -> None:
+        result = self.on_result(ids, result) or result  # the writer may downgrade a result it cannot store
         if result.status == ENRICHED:
             self.counts.enriched += 1
         elif result.status == NOT_FOUND:
@@ -187,7 +191,9 @@ class EnrichmentRunner:
                 key = _key(ids, self.identifier_fields)
                 self.failures.append({"key": key, "reason": result.reason})
                 self.log.warning("Enrichment failed for %s: %s", key, result.reason)
-        self.on_result(ids, result)
+        done = self.counts.enriched + self.counts.not_found + self.counts.failed
+        if self.progress_every and done % self.progress_every == 0:
+            self.log.info("Enrichment progress: %s", self.counts.as_dict())
 
     # -- worker ---------------------------------------------------------------------------------------------
     def _call(self, batch: list[Identifiers]) -> list[tuple[Identifiers, EnrichmentResult]]:

@@ -1,0 +1,314 @@
+"""Enrichment round trip: an audience's identifiers go to a third-party lookup, the answers come back to
+Lytics as events keyed by the same identifiers, so identity resolution lands them on the same profiles.
+
+Where the state lives: on the profiles themselves. Each result written carries ``<prefix>_status``
+(``enriched``/``not_found``/``failed``), ``<prefix>_checked_at``, ``<prefix>_enricher`` and, on success,
+``<prefix>_enriched_at``. The next run reads those fields in the scan: users enriched within
+``freshness_days`` are skipped; failed users (and, unless ``not_found_retry_days`` says otherwise,
+not-found users) are sent again. No side store to lose or keep in sync. ``results_path`` adds an NDJSON audit of
+the run (one line per user sent) for reporting.
+
+Memory stays flat: the audience is read one scan page at a time, at most ``2 x max_in_flight`` requests are
+queued, and results are written back in batches of ``write_batch_size``.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+from typing import IO, TYPE_CHECKING, Any
+
+from airflow.providers.common.compat.sdk import AirflowException, BaseOperator
+
+from airflow_provider_lytics.enrichment.base import ENRICHED, FAILED, Enricher, EnrichmentResult, Identifiers
+from airflow_provider_lytics.enrichment.freshness import FreshnessPolicy, as_timedelta, format_time
+from airflow_provider_lytics.enrichment.mapping import RecordBuilder
+
+if TYPE_CHECKING:
+    from airflow_provider_lytics.client.retry import RetryPolicy
+    from airflow_provider_lytics.hooks.lytics import LyticsHook
+
+_STREAM_NAME = re.compile(r"^[A-Za-z0-9_\-.]{1,128}$")
+#: Lytics's limit for one record inside a batch posted to ``/collect``.
+MAX_RECORD_BYTES = 16 * 1024
+#: Flush the write buffer before the request body reaches this size (the API host accepts 10 MB).
+MAX_WRITE_BYTES = 4 * 1024 * 1024
+
+
+class _StreamWriter:
+    """Buffers result records and posts them to ``/collect/json/{stream}`` in batches."""
+
+    def __init__(self, hook: LyticsHook, stream: str, batch_size: int, log: Any) -> None:
+        self.hook = hook
+        self.stream = stream
+        self.batch_size = batch_size
+        self.log = log
+        self.buffer: list[bytes] = []
+        self.size = 0
+        self.written = 0
+        self.rejected = 0
+        self.requests = 0
+
+    def add(self, encoded: bytes) -> None:
+        self.buffer.append(encoded)
+        self.size += len(encoded) + 1
+        if len(self.buffer) >= self.batch_size or self.size >= MAX_WRITE_BYTES:
+            self.flush()
+
+    def flush(self) -> None:
+        if not self.buffer:
+            return
+        from airflow_provider_lytics.client.errors import LyticsError
+
+        body = b"[" + b",".join(self.buffer) + b"]"
+        count = len(self.buffer)
+        try:
+            data = self.hook.request("POST", f"/collect/json/{self.stream}", data=body,
+                                     headers={"Content-Type": "application/json"}).data or {}  # fmt: skip
+        except LyticsError as err:
+            raise AirflowException(
+                f"Could not write {count} enrichment results to Lytics stream {self.stream!r}: {err}. Those users "
+                "were not marked as enriched, so the next run sends them again."
+            ) from None
+        self.requests += 1
+        rejected = int(data.get("rejected_count") or 0) if isinstance(data, Mapping) else 0
+        self.rejected += rejected
+        self.written += count - rejected
+        if rejected:
+            self.log.warning("Lytics rejected %d of %d enrichment records on stream %s", rejected, count, self.stream)
+        self.buffer = []
+        self.size = 0
+
+
+class _Audit:
+    """Optional NDJSON file, one line per user sent; written to ``<path>.part`` and renamed when the run ends."""
+
+    def __init__(self, path: str | None) -> None:
+        self.path = path
+        self._tmp = Path(f"{path}.part") if path else None
+        self._out: IO[str] | None = None
+        if self._tmp is not None:
+            self._tmp.parent.mkdir(parents=True, exist_ok=True)
+            self._out = self._tmp.open("w", encoding="utf-8")
+
+    def write(self, ids: Identifiers, result: EnrichmentResult) -> None:
+        if self._out is not None:
+            line = {"identifiers": dict(ids), "status": result.status}
+            if result.reason:
+                line["reason"] = result.reason
+            self._out.write(json.dumps(line, ensure_ascii=False, default=str) + "\n")
+
+    def close(self) -> None:
+        if self._out is not None:
+            self._out.close()
+            self._out = None
+            self._tmp.replace(self.path)  # type: ignore[union-attr, arg-type]
+
+
+class LyticsEnrichmentOperator(BaseOperator):
+    """Enrich an audience through a third party and write the answers back to a Lytics stream.
+
+    :param enricher: an :class:`~airflow_provider_lytics.enrichment.Enricher` (``HttpEnricher``,
+        ``EmailDomainLookupEnricher``, a subclass) or a plain callable ``identifiers -> dict | None``.
+    :param segment: saved audience id or slug. Exactly one of ``segment``/``filter_ql``.
+    :param filter_ql: ad-hoc FilterQL audience, e.g. ``FILTER AND (EXISTS email) FROM user``.
+    :param identifier_fields: profile fields sent to the enricher and used as the keys of the written records
+        (they must be identity fields of the account, e.g. ``email``, ``user_id``).
+    :param stream: Lytics stream receiving the results.
+    :param field_prefix: prefix of every written field (``enrich`` gives ``enrich_company_name``...).
+    :param record_shape: ``flat`` (identifiers + prefixed fields) or ``origin_response`` (Lytics's
+        ``webhook_enrichment`` shape, ``{"origin": {...}, "response": {...}}``; needs LQL mapping ``origin.*``).
+    :param freshness_days: skip users enriched less than this long ago (days or a timedelta; ``None``: never).
+    :param not_found_retry_days: skip users the service did not know for this long (``None``: ask every run).
+    :param rate_limit: requests per second toward the third party (``None``: unlimited).
+    :param max_in_flight: concurrent requests toward the third party.
+    :param retry_policy: attempts and back-off for 429/5xx/timeouts; ``Retry-After`` is honoured and pauses all
+        workers.
+    :param write_batch_size: records per ``/collect`` request.
+    :param record_failures: also write ``failed``/``not_found`` statuses to the profiles (so audiences can
+        target them, and ``not_found_retry_days`` can work).
+    :param dry_run: scan and apply freshness, report how many users would be sent, call nothing, write nothing.
+    :param max_failures: stop the run once more users than this have failed.
+    :param max_failure_rate: fail the task at the end if failed / sent exceeds this fraction.
+    :param results_path: NDJSON audit file, one line per user sent (identifiers, status, reason).
+    :return: the counts (``scanned``, ``skipped_fresh``, ``skipped_no_identifier``, ``sent``/``would_send``,
+        ``enriched``, ``not_found``, ``failed``, ``requests``, ``retries``, ``written``) and failure samples.
+    """
+
+    template_fields: Sequence[str] = ("segment", "filter_ql", "stream", "results_path", "lytics_conn_id")
+    template_fields_renderers = {"filter_ql": "sql"}
+    ui_color = "#9AD0C2"
+
+    def __init__(
+        self,
+        *,
+        enricher: Enricher | Callable[[dict[str, Any]], Any],
+        segment: str | None = None,
+        filter_ql: str | None = None,
+        identifier_fields: Sequence[str] = ("email",),
+        stream: str = "enrichment",
+        field_prefix: str = "enrich",
+        record_shape: str = "flat",
+        freshness_days: float | timedelta | None = 30,
+        not_found_retry_days: float | timedelta | None = None,
+        rate_limit: float | None = None,
+        max_in_flight: int = 4,
+        retry_policy: RetryPolicy | None = None,
+        write_batch_size: int = 500,
+        record_failures: bool = True,
+        dry_run: bool = False,
+        max_failures: int | None = None,
+        max_failure_rate: float | None = None,
+        results_path: str | None = None,
+        lytics_conn_id: str = "lytics_default",
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        if (segment is None) == (filter_ql is None):
+            raise ValueError("Pass exactly one audience: segment (id or slug) or filter_ql")
+        if isinstance(identifier_fields, str):
+            identifier_fields = [identifier_fields]
+        if not identifier_fields:
+            raise ValueError("identifier_fields must name at least one profile field to send, e.g. ['email']")
+        if not isinstance(enricher, Enricher):
+            if not callable(enricher):
+                raise ValueError("enricher must be an Enricher (HttpEnricher, EmailDomainLookupEnricher...) or a "
+                                 f"callable; got {type(enricher).__name__}")  # fmt: skip
+            from airflow_provider_lytics.enrichment.function import CallableEnricher
+
+            enricher = CallableEnricher(enricher)
+        unknown = sorted(set(enricher.required_fields) - set(identifier_fields))
+        if unknown:
+            raise ValueError(f"the enricher needs {unknown}, which identifier_fields {list(identifier_fields)} lacks")
+        if not 1 <= max_in_flight <= 64:
+            raise ValueError(f"max_in_flight must be between 1 and 64, got {max_in_flight}")
+        if write_batch_size < 1:
+            raise ValueError(f"write_batch_size must be at least 1, got {write_batch_size}")
+        if rate_limit is not None and not rate_limit > 0:
+            raise ValueError(f"rate_limit must be a positive number of requests per second, got {rate_limit}")
+        if max_failure_rate is not None and not 0 <= max_failure_rate <= 1:
+            raise ValueError(f"max_failure_rate is a fraction between 0 and 1, got {max_failure_rate}")
+        self.freshness = FreshnessPolicy(
+            prefix=field_prefix,
+            max_age=as_timedelta(freshness_days, "freshness_days"),
+            not_found_max_age=as_timedelta(not_found_retry_days, "not_found_retry_days"),
+        )
+        self.builder = RecordBuilder(prefix=field_prefix, enricher_name=enricher.name, shape=record_shape)
+        self.enricher = enricher
+        self.segment = segment
+        self.filter_ql = filter_ql
+        self.identifier_fields = list(identifier_fields)
+        self.stream = stream
+        self.field_prefix = field_prefix
+        self.record_shape = record_shape
+        self.rate_limit = rate_limit
+        self.max_in_flight = max_in_flight
+        self.retry_policy = retry_policy
+        self.write_batch_size = write_batch_size
+        self.record_failures = record_failures
+        self.dry_run = dry_run
+        self.max_failures = max_failures
+        self.max_failure_rate = max_failure_rate
+        self.results_path = results_path
+        self.lytics_conn_id = lytics_conn_id
+
+    # -- audience -------------------------------------------------------------------------------------------
+    def scan_fields(self) -> list[str]:
+        """Profile fields the scan returns: the identifiers plus the freshness fields, nothing else."""
+        return list(dict.fromkeys([*self.identifier_fields, *self.freshness.read_fields()]))
+
+    def _profiles(self, hook: LyticsHook) -> Iterator[Mapping[str, Any]]:
+        if self.segment is not None:
+            return hook.scan(self.segment, fields=self.scan_fields())
+        return hook.scan(filter_ql=self.filter_ql, fields=self.scan_fields())
+
+    # -- execution ------------------------------------------------------------------------------------------
+    def execute(self, context: Any) -> dict[str, Any]:
+        from airflow_provider_lytics.client.errors import LyticsConfigError
+        from airflow_provider_lytics.enrichment.ratelimit import RequestLimiter
+        from airflow_provider_lytics.enrichment.runner import EnrichmentRunner
+        from airflow_provider_lytics.hooks.lytics import LyticsHook
+
+        hook = LyticsHook(self.lytics_conn_id)
+        if not _STREAM_NAME.match(str(self.stream)):
+            raise LyticsConfigError(
+                f"stream {self.stream!r} is not a usable Lytics stream name: use 1-128 letters, digits, '_', '-', '.'"
+            )
+        writer = _StreamWriter(hook, self.stream, self.write_batch_size, self.log)
+        audit = _Audit(None if self.dry_run else self.results_path)
+        now = datetime.now(timezone.utc)
+        runner: EnrichmentRunner | None = None
+
+        def on_result(ids: Identifiers, result: EnrichmentResult) -> EnrichmentResult:
+            record = self.builder.build(ids, result, now)
+            encoded = json.dumps(record, separators=(",", ":"), ensure_ascii=False, default=str).encode()
+            if len(encoded) > MAX_RECORD_BYTES:
+                result = EnrichmentResult.failed(
+                    f"enriched record is {len(encoded)} bytes, over Lytics's {MAX_RECORD_BYTES}-byte limit per "
+                    "record: map fewer response fields"
+                )
+                record = self.builder.build(ids, result, now)
+                encoded = json.dumps(record, separators=(",", ":"), ensure_ascii=False, default=str).encode()
+            if result.status == ENRICHED or self.record_failures:
+                writer.add(encoded)
+            audit.write(ids, result)
+            failed = runner.counts.failed + 1 if runner is not None else 0
+            if result.status == FAILED and self.max_failures is not None and failed > self.max_failures:
+                raise AirflowException(
+                    f"Stopped after {failed} failed users (max_failures={self.max_failures}); they will be retried "
+                    f"next run. First failures: {[*runner.failures, {'reason': result.reason}][:3]}"
+                )
+            return result
+
+        runner = EnrichmentRunner(
+            self.enricher,
+            identifier_fields=self.identifier_fields,
+            on_result=on_result,
+            freshness=self.freshness,
+            limiter=RequestLimiter(self.rate_limit, self.max_in_flight),
+            retry_policy=self.retry_policy,
+            workers=self.max_in_flight,
+            dry_run=self.dry_run,
+            now=lambda: now,
+            logger=self.log,
+        )
+        self.log.info(
+            "Enriching %s with %s (%s), sending %s%s%s", self._audience(), self.enricher.name,
+            type(self.enricher).__name__, ", ".join(self.identifier_fields),
+            f", at most {self.rate_limit:g} requests/s" if self.rate_limit else "",
+            " [dry run: nothing is sent or written]" if self.dry_run else "",
+        )  # fmt: skip
+        try:
+            counts = runner.run(self._profiles(hook))
+        finally:
+            try:
+                writer.flush()  # results already paid for are kept even when the run stops early
+            finally:
+                audit.close()
+                hook.close()
+        summary: dict[str, Any] = {**counts.as_dict(), "written": writer.written, "write_rejected": writer.rejected,
+                                   "write_requests": writer.requests, "dry_run": self.dry_run, "stream": self.stream,
+                                   "enricher": self.enricher.name, "run_at": format_time(now),
+                                   "failures_sample": runner.failures, "skipped_sample": runner.skipped}  # fmt: skip
+        if self.results_path and not self.dry_run:
+            summary["results_path"] = self.results_path
+        self.log.info("Enrichment %s: %s", "dry run" if self.dry_run else "done",
+                      {k: v for k, v in summary.items() if not k.endswith("_sample")})  # fmt: skip
+        if self.dry_run:
+            self.log.info(
+                "Dry run: %d of %d scanned users would be sent (%d fresh, %d without identifiers)",
+                counts.would_send, counts.scanned, counts.skipped_fresh, counts.skipped_no_identifier,
+            )  # fmt: skip
+        rate = counts.failed / counts.sent if counts.sent else 0.0
+        if self.max_failure_rate is not None and rate > self.max_failure_rate:
+            raise AirflowException(
+                f"{counts.failed} of {counts.sent} users failed ({rate:.1%}), above max_failure_rate="
+                f"{self.max_failure_rate:.1%}; they will be retried next run. First failures: {runner.failures[:3]}"
+            )
+        return summary
+
+    def _audience(self) -> str:
+        return f"segment {self.segment!r}" if self.segment is not None else "ad-hoc FilterQL audience"
