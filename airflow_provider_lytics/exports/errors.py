@@ -1,0 +1,23 @@
+"""Errors raised by audience exports; each message says what to change."""
+
+from __future__ import annotations
+
+
+class ExportError(Exception):
+    """Base class of every export failure."""
+
+
+class ExportConfigError(ExportError, ValueError):
+    """An export argument is unusable (unknown format, missing fields, bad template...)."""
+
+
+class ExportStateError(ExportError):
+    """The incremental state cannot be read or does not match this export's configuration."""
+
+
+class ExportReconciliationError(ExportError):
+    """Rows written differ from rows scanned: the export is not trustworthy and its state is not advanced."""
+
+
+class ExportAbortedError(ExportError):
+    """A pipeline stage stopped because another stage failed first."""
