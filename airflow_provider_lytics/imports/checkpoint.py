@@ -1,0 +1,180 @@
+"""Where an import remembers acknowledged batches, so a retried task (on any worker) re-sends nothing acknowledged.
+
+Stores, best first:
+
+* :class:`TaskStateCheckpointStore`: Airflow 3.3+ ``context["task_state_store"]``, scoped by the server to
+  (dag, run, task, map index) and kept across retries; cleared when the task succeeds.
+* :class:`VariableCheckpointStore`: an Airflow Variable keyed by dag/task/run/map index, for Airflow 2.11-3.2
+  (the metadata database survives any worker). Deleted when the import succeeds.
+* :class:`FileCheckpointStore`: a JSON file at a durable path the user chooses (a shared volume); written
+  atomically (temporary file, fsync, rename).
+
+The document is small JSON: per source part the acknowledged line ranges and the ranges that were in flight
+when the try stopped, plus the counts Lytics reported so far.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import re
+import tempfile
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any, Protocol
+
+CHECKPOINT_VERSION = 1
+TASK_STATE_KEY = "lytics_import_checkpoint"
+_UNSAFE = re.compile(r"[^A-Za-z0-9_.-]+")
+
+
+class CheckpointStore(Protocol):
+    """Load, save and clear one JSON checkpoint document."""
+
+    description: str
+
+    def load(self) -> dict[str, Any] | None: ...
+
+    def save(self, document: Mapping[str, Any]) -> None: ...
+
+    def clear(self) -> None: ...
+
+
+class MemoryCheckpointStore:
+    """Keeps the checkpoint in this process only (dry runs, tests, ``checkpoint="none"``)."""
+
+    description = "in memory (not resumable)"
+
+    def __init__(self) -> None:
+        self.document: dict[str, Any] | None = None
+
+    def load(self) -> dict[str, Any] | None:
+        return json.loads(json.dumps(self.document)) if self.document is not None else None
+
+    def save(self, document: Mapping[str, Any]) -> None:
+        self.document = json.loads(json.dumps(document))
+
+    def clear(self) -> None:
+        self.document = None
+
+
+class TaskStateCheckpointStore:
+    """Airflow 3.3 task state store (``context["task_state_store"]``)."""
+
+    description = "Airflow task state store"
+
+    def __init__(self, accessor: Any, key: str = TASK_STATE_KEY) -> None:
+        self.accessor, self.key = accessor, key
+
+    def load(self) -> dict[str, Any] | None:
+        value = self.accessor.get(self.key)
+        return value if isinstance(value, dict) else None
+
+    def save(self, document: Mapping[str, Any]) -> None:
+        self.accessor.set(self.key, dict(document))
+
+    def clear(self) -> None:
+        self.accessor.delete(self.key)
+
+
+class VariableCheckpointStore:
+    """An Airflow Variable holding the JSON document (fallback for Airflow before 3.3)."""
+
+    def __init__(self, key: str) -> None:
+        self.key = key
+        self.description = f"Airflow Variable {key!r}"
+
+    def load(self) -> dict[str, Any] | None:
+        from airflow.providers.common.compat.sdk import Variable
+
+        value = Variable.get(self.key, None)  # second positional is the default on Airflow 2 and 3
+        if not value:
+            return None
+        return json.loads(value) if isinstance(value, str) else value
+
+    def save(self, document: Mapping[str, Any]) -> None:
+        from airflow.providers.common.compat.sdk import Variable
+
+        Variable.set(self.key, json.dumps(document, separators=(",", ":")))
+
+    def clear(self) -> None:
+        from airflow.providers.common.compat.sdk import Variable
+
+        with contextlib.suppress(Exception):
+            Variable.delete(self.key)
+
+
+class FileCheckpointStore:
+    """A JSON file at a durable location (e.g. a shared volume), replaced atomically on every save."""
+
+    def __init__(self, path: str | os.PathLike[str]) -> None:
+        self.path = Path(path)
+        self.description = f"checkpoint file {self.path}"
+
+    def load(self) -> dict[str, Any] | None:
+        try:
+            text = self.path.read_text()
+        except FileNotFoundError:
+            return None
+        try:
+            value = json.loads(text)
+        except ValueError:
+            raise ValueError(f"Checkpoint file {self.path} is not valid JSON: delete it to start over") from None
+        return value if isinstance(value, dict) else None
+
+    def save(self, document: Mapping[str, Any]) -> None:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=self.path.parent, prefix=f".{self.path.name}.", suffix=".part")
+        try:
+            with os.fdopen(fd, "w") as out:
+                json.dump(document, out, separators=(",", ":"))
+                out.flush()
+                os.fsync(out.fileno())
+            Path(tmp).replace(self.path)
+        except BaseException:
+            with contextlib.suppress(FileNotFoundError):
+                Path(tmp).unlink()
+            raise
+
+    def clear(self) -> None:
+        with contextlib.suppress(FileNotFoundError):
+            self.path.unlink()
+
+
+def variable_key(dag_id: str, task_id: str, run_id: str, map_index: int = -1) -> str:
+    """``lytics_import_ckpt__<dag>__<task>__<run>[__<map index>]`` with unsafe characters replaced."""
+    parts = [dag_id, task_id, run_id] + ([str(map_index)] if map_index not in (-1, None) else [])
+    return "lytics_import_ckpt__" + "__".join(_UNSAFE.sub("_", p) for p in parts)
+
+
+def store_for_context(context: Mapping[str, Any], checkpoint: str | None) -> CheckpointStore:
+    """Pick the store: ``"auto"`` (task state store when the context has one, else a Variable), ``"task_state"``,
+    ``"variable"``, ``"none"``, or a file path / ``file://`` URL for :class:`FileCheckpointStore`."""
+    mode = (checkpoint or "auto").strip()
+    if mode == "none":
+        return MemoryCheckpointStore()
+    accessor = context.get("task_state_store")
+    if mode in ("auto", "task_state"):
+        if accessor is not None:
+            return TaskStateCheckpointStore(accessor)
+        if mode == "task_state":
+            raise ValueError(
+                "checkpoint='task_state' needs Airflow 3.3+ (context has no task_state_store): use 'auto', "
+                "'variable' or a durable file path"
+            )
+        mode = "variable"
+    if mode == "variable":
+        ti = context.get("ti") or context.get("task_instance")
+        dag_id = getattr(ti, "dag_id", None) or "dag"
+        task_id = getattr(ti, "task_id", None) or "task"
+        run_id = context.get("run_id") or getattr(ti, "run_id", None) or "run"
+        map_index = getattr(ti, "map_index", -1)
+        index = map_index if isinstance(map_index, int) else -1
+        return VariableCheckpointStore(variable_key(dag_id, task_id, str(run_id), index))
+    path = mode[len("file://") :] if mode.startswith("file://") else mode
+    if not Path(path).is_absolute():
+        raise ValueError(
+            f"checkpoint={checkpoint!r} is not 'auto', 'task_state', 'variable', 'none' or an absolute file path"
+        )
+    return FileCheckpointStore(path)

@@ -1,0 +1,155 @@
+"""Input formats and compression: detect them and open decompressed, byte-counted streams.
+
+gzip is decompressed as a stream; zip archives need random access, so a non-seekable zip source is first spooled
+to a temporary file on disk (never into memory). Each zip member is imported as its own source part.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import shutil
+import tempfile
+from collections.abc import Iterator
+from typing import IO, Literal
+
+Format = Literal["csv", "ndjson", "json"]
+FORMATS = ("csv", "ndjson", "json")
+COMPRESSIONS = ("infer", "gzip", "zip", "none")
+CSV_DELIMITERS = {",": ",", "\t": "\t", "tab": "\t", "t": "\t", "|": "|", ";": ";"}
+_GZIP_MAGIC = b"\x1f\x8b"
+_ZIP_MAGIC = b"PK\x03\x04"
+_EXT_FORMATS = {".csv": "csv", ".tsv": "csv", ".txt": "csv", ".psv": "csv", ".ndjson": "ndjson", ".jsonl": "ndjson",
+                ".json": "json"}  # fmt: skip
+_COMPRESSION_EXTS = (".gz", ".gzip", ".zip", ".pgp", ".gpg", ".asc")
+
+
+class ImportInputError(ValueError):
+    """A source cannot be read as configured; the message names the file and what to change."""
+
+
+def normalize_delimiter(value: str) -> str:
+    try:
+        return CSV_DELIMITERS[value]
+    except KeyError:
+        raise ImportInputError(
+            f"CSV delimiter {value!r} is not supported by Lytics: use ',', tab ('\\t'), '|' or ';'"
+        ) from None
+
+
+def strip_transport_exts(name: str) -> str:
+    """``users.csv.gz.pgp`` -> ``users.csv``: drop compression and encryption suffixes."""
+    lower = name.lower()
+    changed = True
+    while changed:
+        changed = False
+        for ext in _COMPRESSION_EXTS:
+            if lower.endswith(ext):
+                name, lower, changed = name[: -len(ext)], lower[: -len(ext)], True
+    return name
+
+
+def infer_format(name: str, fmt: str | None) -> Format:
+    """The explicit ``fmt``, or the one the file name suggests (``.csv``, ``.ndjson``, ``.jsonl``, ``.json``...)."""
+    if fmt:
+        if fmt not in FORMATS:
+            raise ImportInputError(f"Unknown input format {fmt!r}: use one of {', '.join(FORMATS)}")
+        return fmt  # type: ignore[return-value]
+    base = strip_transport_exts(name).lower()
+    for ext, found in _EXT_FORMATS.items():
+        if base.endswith(ext):
+            return found  # type: ignore[return-value]
+    raise ImportInputError(
+        f"Cannot tell the format of {name!r} from its name: pass file_format='csv', 'ndjson' or 'json'"
+    )
+
+
+class CountingReader(io.RawIOBase):
+    """Wrap a binary stream and count the bytes read through it (progress: bytes done of total)."""
+
+    def __init__(self, inner: IO[bytes]) -> None:
+        super().__init__()
+        self.inner = inner
+        self.count = 0
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: bytearray | memoryview) -> int:  # type: ignore[override]
+        data = self.inner.read(len(buffer))
+        n = len(data)
+        buffer[:n] = data
+        self.count += n
+        return n
+
+
+def _peek(stream: IO[bytes], size: int = 4) -> tuple[bytes, IO[bytes]]:
+    """First bytes of ``stream`` and a stream that still yields them."""
+    if stream.seekable():
+        pos = stream.tell()
+        head = stream.read(size)
+        stream.seek(pos)
+        return head, stream
+    buffered = stream if isinstance(stream, io.BufferedReader) else io.BufferedReader(stream, 1 << 16)  # type: ignore[arg-type]
+    return buffered.peek(size)[:size], buffered
+
+
+def detect_compression(name: str, head: bytes, compression: str) -> str:
+    if compression not in COMPRESSIONS:
+        raise ImportInputError(f"Unknown compression {compression!r}: use one of {', '.join(COMPRESSIONS)}")
+    if compression != "infer":
+        return compression
+    if head.startswith(_GZIP_MAGIC):
+        return "gzip"
+    if head.startswith(_ZIP_MAGIC):
+        return "zip"
+    return "none"
+
+
+@contextlib.contextmanager
+def _seekable(stream: IO[bytes], tmp_dir: str | None) -> Iterator[IO[bytes]]:
+    if stream.seekable():
+        yield stream
+        return
+    with tempfile.TemporaryFile(dir=tmp_dir, prefix="lytics-import-zip-") as spool:
+        shutil.copyfileobj(stream, spool, 1 << 20)
+        spool.seek(0)
+        yield spool
+
+
+def open_parts(
+    stream: IO[bytes], name: str, *, compression: str = "infer", tmp_dir: str | None = None
+) -> Iterator[tuple[str, IO[bytes]]]:
+    """Yield ``(part name, decompressed binary stream)`` for a source: one part, or one per zip member.
+
+    Each part stream is only valid until the next part is requested.
+    """
+    head, stream = _peek(stream)
+    kind = detect_compression(name, head, compression)
+    if kind == "gzip":
+        import gzip
+
+        with gzip.GzipFile(fileobj=stream, mode="rb") as unzipped:
+            yield name, unzipped  # type: ignore[misc]
+    elif kind == "zip":
+        import zipfile
+
+        with _seekable(stream, tmp_dir) as seekable:
+            try:
+                archive = zipfile.ZipFile(seekable)
+            except zipfile.BadZipFile as exc:
+                raise ImportInputError(f"{name} is not a readable zip archive: {exc}") from None
+            with archive:
+                members = [m for m in archive.infolist() if not m.is_dir() and not _hidden(m.filename)]
+                if not members:
+                    raise ImportInputError(f"zip archive {name} holds no files")
+                for member in members:
+                    with archive.open(member) as handle:
+                        yield f"{name}!{member.filename}", handle
+    else:
+        yield name, stream
+
+
+def _hidden(member: str) -> bool:
+    base = member.rstrip("/").rsplit("/", 1)[-1]
+    return member.startswith("__MACOSX/") or base.startswith(".")

@@ -1,0 +1,394 @@
+"""Streaming row readers for CSV, NDJSON and JSON (arrays or concatenated objects).
+
+Each reader turns a decompressed binary stream into :class:`SourceRow` items: the source line number, the original
+text (for the quarantine file), and either the record rendered for the upload body or the reason it was rejected.
+Memory is bounded by one record; bad rows never stop the file, only file-level problems (a malformed CSV header,
+broken JSON array syntax) do.
+"""
+
+from __future__ import annotations
+
+import codecs
+import csv
+import io
+import json
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from typing import IO, Any
+
+from airflow_provider_lytics.imports.formats import ImportInputError
+from airflow_provider_lytics.imports.validate import BATCH_RECORD_LIMIT, size_problem, structure_problem
+
+_MAX_PENDING_CHARS = 8 * 1024 * 1024
+_READ_CHARS = 1 << 16
+
+
+@dataclass(slots=True)
+class SourceRow:
+    """One data row: ``body`` is what goes into the upload (no trailing newline) unless ``error`` says why not."""
+
+    line: int
+    raw: str
+    body: str | None
+    error: str | None = None
+
+
+def _ascii_compatible(encoding: str) -> bool:
+    try:
+        codecs.lookup(encoding)
+    except LookupError:
+        raise ImportInputError(f"Unknown text encoding {encoding!r}: use a Python codec name such as 'utf-8'") from None
+    return '\n,;|\t{}[]"'.encode(encoding, "strict") == b'\n,;|\t{}[]"'  # type: ignore[no-any-return]
+
+
+def _buffered(stream: IO[bytes]) -> IO[bytes]:
+    if isinstance(stream, (io.BufferedReader, io.BytesIO)) or hasattr(stream, "peek"):
+        return stream
+    return io.BufferedReader(stream, 1 << 16)  # type: ignore[arg-type]
+
+
+class _Lines:
+    """Decode a binary stream line by line; a line that is not valid text is marked, not fatal.
+
+    ASCII-compatible encodings (UTF-8, Latin-1, cp1252, ...) are split on bytes, so one bad line is quarantined
+    and the rest of the file still loads; other encodings (UTF-16/32) go through an incremental decoder, where a
+    decoding error stops the file with its line number.
+    """
+
+    def __init__(self, stream: IO[bytes], encoding: str, name: str) -> None:
+        self.stream, self.encoding, self.name = stream, encoding, name
+        self.per_line = _ascii_compatible(encoding)
+        self.number = 0
+        self.bad: dict[int, str] = {}
+
+    def __iter__(self) -> Iterator[str]:
+        if not self.per_line:
+            wrapper = io.TextIOWrapper(self.stream, encoding=self.encoding, newline="")  # type: ignore[arg-type]
+            try:
+                for text in wrapper:
+                    self.number += 1
+                    yield text
+            except UnicodeDecodeError as exc:
+                raise ImportInputError(
+                    f"{self.name}: not valid {self.encoding} text after line {self.number} ({exc.reason}); "
+                    "fix the file or set encoding to the one it was written in"
+                ) from None
+            finally:
+                wrapper.detach()
+            return
+        encoding = "utf-8-sig" if codecs.lookup(self.encoding).name == "utf-8" else self.encoding
+        first = True
+        for raw in _buffered(self.stream):
+            self.number += 1
+            try:
+                text = raw.decode(encoding if first else self.encoding)
+            except UnicodeDecodeError as exc:
+                text = raw.decode(self.encoding, "replace")
+                self.bad[self.number] = f"not valid {self.encoding} text ({exc.reason} at byte {exc.start} of the line)"
+            first = False
+            yield text
+
+
+def _render_csv(values: Sequence[Any], delimiter: str) -> str:
+    out = io.StringIO()
+    csv.writer(out, delimiter=delimiter, lineterminator="").writerow(["" if v is None else v for v in values])
+    return out.getvalue()
+
+
+class CsvRows:
+    """CSV rows, re-emitted as CSV text (quoting preserved) with constant fields as extra columns.
+
+    :param columns: column names; with ``has_header=True`` they replace the file's header row, otherwise the file
+        has no header row and these name its columns.
+    """
+
+    def __init__(
+        self,
+        stream: IO[bytes],
+        name: str,
+        *,
+        delimiter: str = ",",
+        quotechar: str = '"',
+        encoding: str = "utf-8",
+        columns: Sequence[str] | None = None,
+        has_header: bool = True,
+        constants: Mapping[str, Any] | None = None,
+        max_record_bytes: int = BATCH_RECORD_LIMIT,
+    ) -> None:
+        if not has_header and not columns:
+            raise ImportInputError(f"{name}: has_header=False needs columns=[...] naming the CSV columns")
+        self.name, self.delimiter, self.quotechar = name, delimiter, quotechar
+        self.lines = _Lines(stream, encoding, name)
+        self.columns = list(columns) if columns else None
+        self.has_header = has_header
+        self.constants = dict(constants or {})
+        self.max_record_bytes = max_record_bytes
+        self.header: list[str] | None = None
+        self.header_text = ""
+        self._suffix = ""
+
+    def _set_header(self, names: list[str], line: int) -> None:
+        names = [n.strip() for n in names]
+        for i, n in enumerate(names):
+            if not n:
+                raise ImportInputError(f"{self.name}: CSV header (line {line}) has an empty name in column {i + 1}")
+        dupes = sorted({n for n in names if names.count(n) > 1})
+        if dupes:
+            raise ImportInputError(f"{self.name}: CSV header (line {line}) repeats column(s) {', '.join(dupes)}")
+        clash = sorted(set(names) & set(self.constants))
+        if clash:
+            raise ImportInputError(
+                f"{self.name}: constant field(s) {', '.join(clash)} are also CSV columns; rename the constant"
+            )
+        self.header = names
+        self.header_text = _render_csv([*names, *self.constants], self.delimiter)
+        if self.constants:
+            self._suffix = self.delimiter + _render_csv(list(self.constants.values()), self.delimiter)
+
+    def __iter__(self) -> Iterator[SourceRow]:
+        buf: list[str] = []
+        lines = self.lines
+
+        def source() -> Iterator[str]:
+            for text in lines:
+                buf.append(text)
+                yield text
+
+        reader = csv.reader(source(), delimiter=self.delimiter, quotechar=self.quotechar, strict=True)
+        if self.columns and not self.has_header:
+            self._set_header(self.columns, 0)
+        limit, suffix = self.max_record_bytes, self._suffix
+        while True:
+            start = lines.number + 1
+            try:
+                fields = next(reader)
+            except StopIteration:
+                break
+            except csv.Error as exc:
+                raw = "".join(buf)
+                buf.clear()
+                if self.header is None:
+                    raise ImportInputError(f"{self.name}: CSV header row is malformed at line {start}: {exc}") from None
+                yield SourceRow(start, raw, None, f"malformed CSV: {exc}")
+                continue
+            raw = "".join(buf)
+            buf.clear()
+            if not fields or (len(fields) == 1 and not fields[0].strip()):
+                continue
+            if self.header is None:
+                self._set_header(self.columns or fields, start)
+                suffix = self._suffix
+                if lines.bad:
+                    raise ImportInputError(f"{self.name}: CSV header (line {start}) is {lines.bad[start]}")
+                continue
+            if lines.bad:
+                bad = [lines.bad.pop(n) for n in range(start, lines.number + 1) if n in lines.bad]
+                if bad:
+                    yield SourceRow(start, raw, None, bad[0])
+                    continue
+            if len(fields) != len(self.header):
+                reason = f"row has {len(fields)} fields but the header has {len(self.header)}"
+                yield SourceRow(start, raw, None, reason)
+                continue
+            body = raw.rstrip("\r\n") + suffix
+            problem = size_problem(len(body.encode()), limit) if len(body) * 4 > limit else None
+            if problem:
+                yield SourceRow(start, raw, None, problem)
+                continue
+            yield SourceRow(start, raw, body)
+        if self.header is None and self.columns:
+            self._set_header(self.columns, 0)
+
+
+def _render_json(record: Mapping[str, Any]) -> str:
+    return json.dumps(record, separators=(",", ":"), ensure_ascii=False, default=str)
+
+
+class _JsonChecker:
+    """Validate a parsed JSON value, merge constants and render it as one NDJSON line."""
+
+    def __init__(self, constants: Mapping[str, Any] | None, max_record_bytes: int) -> None:
+        self.constants = dict(constants or {})
+        self.limit = max_record_bytes
+
+    def row(self, line: int, raw: str, value: Any, passthrough: str | None = None) -> SourceRow:
+        problem = structure_problem(value)
+        if problem:
+            return SourceRow(line, raw, None, problem)
+        if self.constants:
+            value = {**value, **self.constants}
+            passthrough = None
+        body = passthrough if passthrough is not None else _render_json(value)
+        if len(body) * 4 > self.limit:
+            problem = size_problem(len(body.encode()), self.limit)
+            if problem:
+                return SourceRow(line, raw, None, problem)
+        return SourceRow(line, raw, body)
+
+
+class NdjsonRows:
+    """Newline-delimited JSON: one object per line; blank lines are skipped, bad lines quarantined."""
+
+    def __init__(
+        self,
+        stream: IO[bytes],
+        name: str,
+        *,
+        encoding: str = "utf-8",
+        constants: Mapping[str, Any] | None = None,
+        max_record_bytes: int = BATCH_RECORD_LIMIT,
+    ) -> None:
+        self.name = name
+        self.lines = _Lines(stream, encoding, name)
+        self.checker = _JsonChecker(constants, max_record_bytes)
+        self.header_text = ""
+
+    def __iter__(self) -> Iterator[SourceRow]:
+        lines, checker, loads = self.lines, self.checker, json.loads
+        for text in lines:
+            stripped = text.strip()
+            if not stripped:
+                continue
+            number = lines.number
+            if lines.bad:
+                reason = lines.bad.pop(number, None)
+                if reason:
+                    yield SourceRow(number, text, None, reason)
+                    continue
+            try:
+                value = loads(stripped)
+            except ValueError as exc:
+                msg = getattr(exc, "msg", str(exc))
+                col = getattr(exc, "colno", None)
+                yield SourceRow(number, text, None, f"not valid JSON: {msg}" + (f" at column {col}" if col else ""))
+                continue
+            yield checker.row(number, text, value, stripped)
+
+
+class JsonRows:
+    """A JSON array of objects, or objects one after another (pretty-printed or not), read incrementally.
+
+    A syntax error inside an array cannot be skipped safely, so it stops the file with its line number.
+    """
+
+    def __init__(
+        self,
+        stream: IO[bytes],
+        name: str,
+        *,
+        encoding: str = "utf-8",
+        constants: Mapping[str, Any] | None = None,
+        max_record_bytes: int = BATCH_RECORD_LIMIT,
+    ) -> None:
+        self.name, self.encoding = name, encoding
+        _ascii_compatible(encoding)
+        codec = "utf-8-sig" if codecs.lookup(encoding).name == "utf-8" else encoding
+        self.text = io.TextIOWrapper(stream, encoding=codec, newline="")  # type: ignore[arg-type]
+        self.checker = _JsonChecker(constants, max_record_bytes)
+        self.header_text = ""
+
+    def _fail(self, line: int, what: str) -> ImportInputError:
+        return ImportInputError(f"{self.name}: not valid JSON at line {line}: {what}; fix the file (or use NDJSON, "
+                                "where a bad line is quarantined instead)")  # fmt: skip
+
+    def __iter__(self) -> Iterator[SourceRow]:
+        decoder = json.JSONDecoder()
+        buf, pos, line_base, eof = "", 0, 1, False
+        in_array: bool | None = None
+        expect_value, after_comma = True, False
+
+        def more() -> bool:
+            nonlocal buf, pos, line_base, eof
+            if eof:
+                return False
+            try:
+                chunk = self.text.read(_READ_CHARS)
+            except UnicodeDecodeError as exc:
+                raise ImportInputError(f"{self.name}: not valid {self.encoding} text near line {line_base} "
+                                       f"({exc.reason})") from None  # fmt: skip
+            line_base += buf.count("\n", 0, pos)
+            buf, pos = buf[pos:] + chunk, 0
+            eof = not chunk
+            return bool(chunk)
+
+        def skip_ws() -> bool:
+            nonlocal pos
+            while True:
+                while pos < len(buf) and buf[pos] in " \t\r\n":
+                    pos += 1
+                if pos < len(buf) or not more():
+                    return pos < len(buf)
+
+        def line_at(index: int) -> int:
+            return line_base + buf.count("\n", 0, index)
+
+        try:
+            while True:
+                if not skip_ws():
+                    if in_array:
+                        raise self._fail(line_at(pos), "the array is not closed with ']'")
+                    return
+                ch = buf[pos]
+                if in_array is None:
+                    in_array = ch == "["
+                    if in_array:
+                        pos += 1
+                        continue
+                if in_array:
+                    if ch == "]":
+                        if after_comma:
+                            raise self._fail(line_at(pos), "a ',' is followed by ']' (trailing comma)")
+                        pos += 1
+                        if skip_ws():
+                            raise self._fail(line_at(pos), "unexpected data after the closing ']'")
+                        return
+                    if not expect_value:
+                        if ch != ",":
+                            raise self._fail(line_at(pos), "expected ',' or ']' between records")
+                        pos += 1
+                        expect_value = after_comma = True
+                        continue
+                while True:
+                    try:
+                        value, end = decoder.raw_decode(buf, pos)
+                        if end == len(buf) and not eof and not isinstance(value, (dict, list, str)):
+                            raise ValueError("a number may continue in the next chunk")
+                        break
+                    except ValueError as exc:
+                        if len(buf) - pos > _MAX_PENDING_CHARS:
+                            too_big = f"a record exceeds {_MAX_PENDING_CHARS} characters"
+                            raise self._fail(line_at(pos), too_big) from None
+                        if not more():
+                            msg = getattr(exc, "msg", str(exc))
+                            raise self._fail(line_at(getattr(exc, "pos", pos)), msg) from None
+                line = line_at(pos)
+                raw = buf[pos:end]
+                pos = end
+                expect_value = after_comma = False
+                yield self.checker.row(line, raw, value)
+        finally:
+            self.text.detach()
+
+
+def open_rows(
+    fmt: str,
+    stream: IO[bytes],
+    name: str,
+    *,
+    encoding: str = "utf-8",
+    constants: Mapping[str, Any] | None = None,
+    max_record_bytes: int = BATCH_RECORD_LIMIT,
+    delimiter: str = ",",
+    quotechar: str = '"',
+    columns: Sequence[str] | None = None,
+    has_header: bool = True,
+) -> CsvRows | NdjsonRows | JsonRows:
+    """The reader for ``fmt`` ('csv', 'ndjson' or 'json')."""
+    if fmt == "csv":
+        return CsvRows(stream, name, delimiter=delimiter, quotechar=quotechar, encoding=encoding, columns=columns,
+                       has_header=has_header, constants=constants, max_record_bytes=max_record_bytes)  # fmt: skip
+    if fmt == "ndjson":
+        return NdjsonRows(stream, name, encoding=encoding, constants=constants, max_record_bytes=max_record_bytes)
+    if fmt == "json":
+        return JsonRows(stream, name, encoding=encoding, constants=constants, max_record_bytes=max_record_bytes)
+    raise ImportInputError(f"Unknown input format {fmt!r}: use 'csv', 'ndjson' or 'json'")

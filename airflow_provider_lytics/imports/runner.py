@@ -1,0 +1,307 @@
+"""Run one import: read sources, validate rows, quarantine rejects, batch, send, checkpoint, count.
+
+Resuming: the checkpoint holds, per source part, the line ranges Lytics acknowledged and the ranges that were in
+flight. A retried run re-reads the sources (local validation and the quarantine are rebuilt the same way) but sends
+no acknowledged row again; rows of an in-flight range are re-sent and counted as possible duplicates, because
+Lytics may have taken them before the previous try died.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from airflow_provider_lytics.imports.batching import (
+    DEFAULT_BATCH_BYTES,
+    DEFAULT_BATCH_ROWS,
+    Batch,
+    BatchBuilder,
+    check_batch_limits,
+)
+from airflow_provider_lytics.imports.checkpoint import CHECKPOINT_VERSION, CheckpointStore, MemoryCheckpointStore
+from airflow_provider_lytics.imports.counts import ImportCounts
+from airflow_provider_lytics.imports.formats import CountingReader, infer_format, normalize_delimiter, open_parts
+from airflow_provider_lytics.imports.progress import ProgressReporter
+from airflow_provider_lytics.imports.ranges import LineRanges
+from airflow_provider_lytics.imports.readers import open_rows
+from airflow_provider_lytics.imports.sender import UPLOAD_RETRY_POLICY, BatchResult, BatchSender
+from airflow_provider_lytics.imports.validate import BATCH_RECORD_LIMIT, check_constants
+
+if TYPE_CHECKING:
+    from airflow_provider_lytics.client.retry import RetryPolicy
+    from airflow_provider_lytics.hooks.lytics import LyticsHook
+    from airflow_provider_lytics.imports.quarantine import QuarantineWriter
+    from airflow_provider_lytics.imports.sources import SourceFile
+
+
+class ImportThresholdError(Exception):
+    """More rows were rejected than the configured threshold allows (raised after the quarantine is written)."""
+
+
+class ImportBatchError(Exception):
+    """A batch could not be delivered; earlier acknowledged batches are checkpointed and will not be re-sent."""
+
+
+@dataclass
+class ImportSettings:
+    """How to read, validate and send. Defaults suit the bulk host."""
+
+    stream: str
+    file_format: str | None = None
+    compression: str = "infer"
+    encoding: str = "utf-8"
+    delimiter: str = ","
+    quotechar: str = '"'
+    columns: Sequence[str] | None = None
+    has_header: bool = True
+    constant_fields: Mapping[str, Any] | None = None
+    timestamp_field: str | None = None
+    batch_bytes: int = DEFAULT_BATCH_BYTES
+    batch_rows: int = DEFAULT_BATCH_ROWS
+    gzip_batches: bool = False
+    use_bulk_host: bool = True
+    max_in_flight: int = 2
+    max_record_bytes: int = BATCH_RECORD_LIMIT
+    max_rejected_rows: int | None = None
+    max_rejected_fraction: float | None = None
+    progress_interval: float = 30.0
+    dry_run: bool = False
+    dry_run_sample: int = 1000
+    send_filename: bool = True
+    tmp_dir: str | None = None
+    retry_policy: RetryPolicy = field(default=UPLOAD_RETRY_POLICY)
+
+    def __post_init__(self) -> None:
+        name = self.stream
+        if not name or not isinstance(name, str) or "/" in name or name.strip() != name or "{{" in name:
+            raise ValueError(f"stream must be a Lytics stream name such as 'crm_users', got {self.stream!r}")
+        self.delimiter = normalize_delimiter(self.delimiter)
+        self.constant_fields = check_constants(self.constant_fields)
+        check_batch_limits(self.batch_bytes, self.batch_rows, self.use_bulk_host)
+        if not 1 <= self.max_in_flight <= 16:
+            raise ValueError(f"max_in_flight must be between 1 and 16, got {self.max_in_flight}")
+        if self.max_rejected_rows is not None and self.max_rejected_rows < 0:
+            raise ValueError(f"max_rejected_rows must be 0 or more, got {self.max_rejected_rows}")
+        if self.max_rejected_fraction is not None and not 0 <= self.max_rejected_fraction <= 1:
+            raise ValueError(f"max_rejected_fraction must be between 0 and 1, got {self.max_rejected_fraction}")
+        if self.dry_run_sample < 1:
+            raise ValueError(f"dry_run_sample must be at least 1, got {self.dry_run_sample}")
+
+
+class _Part:
+    """Checkpoint state of one source part."""
+
+    def __init__(self, saved: Mapping[str, Any] | None) -> None:
+        saved = saved or {}
+        self.acked = LineRanges(saved.get("acked", ()))
+        self.inflight: list[list[int]] = [list(r) for r in saved.get("inflight", ())]
+        self.earlier_inflight = LineRanges(self.inflight)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"acked": self.acked.as_list(), "inflight": self.inflight}
+
+
+class ImportRunner:
+    """Drive one import. ``hooks`` are ready :class:`LyticsHook` objects, one per batch in flight."""
+
+    def __init__(
+        self,
+        settings: ImportSettings,
+        hooks: Sequence[LyticsHook],
+        *,
+        log: Any,
+        checkpoint: CheckpointStore | None = None,
+        quarantine: QuarantineWriter | None = None,
+    ) -> None:
+        self.s = settings
+        self.hooks = list(hooks)[: settings.max_in_flight]
+        self.log = log
+        self.store = checkpoint or MemoryCheckpointStore()
+        self.quarantine = quarantine
+        self.counts = ImportCounts()
+        self.dry_run_report: dict[str, Any] = {}
+        self._parts: dict[str, _Part] = {}
+        self._bytes_before = 0
+        self._failure: BatchResult | None = None
+        self._dry_sent = 0
+
+    # -- checkpoint ---------------------------------------------------------------------------------------
+    def _load(self) -> None:
+        if self.s.dry_run:
+            return
+        doc = self.store.load()
+        if not doc:
+            return
+        if doc.get("version") != CHECKPOINT_VERSION or doc.get("stream") != self.s.stream:
+            where = self.store.description
+            self.log.warning("Ignoring a checkpoint from %s written for another stream or version", where)
+            return
+        self._parts = {k: _Part(v) for k, v in (doc.get("parts") or {}).items()}
+        self.counts.restore_remote(doc.get("counts"))
+        self.log.info(
+            "Resuming from %s: %d rows in %d batches already acknowledged by Lytics",
+            self.store.description, self.counts.rows_sent, self.counts.batches_sent,
+        )  # fmt: skip
+
+    def _save(self) -> None:
+        if self.s.dry_run:
+            return
+        self.store.save({
+            "version": CHECKPOINT_VERSION,
+            "stream": self.s.stream,
+            "parts": {k: p.as_dict() for k, p in self._parts.items()},
+            "counts": self.counts.remote_part(),
+        })  # fmt: skip
+
+    # -- sending ------------------------------------------------------------------------------------------
+    def _sender(self) -> BatchSender:
+        options: dict[str, Any] = {"droperrors": True, "use_bulk_host": self.s.use_bulk_host}
+        if self.s.timestamp_field:
+            options["timestamp_field"] = self.s.timestamp_field
+        if self.s.dry_run:
+            options["dryrun"] = True
+        return BatchSender(self.hooks, self.s.stream, upload_options=options, policy=self.s.retry_policy, log=self.log)
+
+    def _dispatch(self, sender: BatchSender, batch: Batch | None) -> None:
+        if batch is None or self._failure is not None:
+            return
+        part = self._parts[batch.part_key]
+        batch.possible_duplicate = part.earlier_inflight.overlaps(batch.first_line, batch.last_line)
+        if not self.s.dry_run:
+            part.inflight.append([batch.first_line, batch.last_line])
+            self._save()  # write-ahead: a crash from here on may leave this batch delivered but unrecorded
+        for result in sender.submit(batch):
+            self._on_result(result)
+
+    def _on_result(self, result: BatchResult) -> None:
+        batch, c = result.batch, self.counts
+        if result.error is not None:
+            if self._failure is None:
+                self._failure = result
+            return
+        part = self._parts[batch.part_key]
+        rng = [batch.first_line, batch.last_line]
+        if rng in part.inflight:
+            part.inflight.remove(rng)
+        if self.s.dry_run:
+            self.dry_run_report["sample_rows"] = self.dry_run_report.get("sample_rows", 0) + batch.rows
+            self.dry_run_report["sample_accepted"] = self.dry_run_report.get("sample_accepted", 0) + result.accepted
+            self.dry_run_report["sample_rejected_by_lytics"] = (
+                self.dry_run_report.get("sample_rejected_by_lytics", 0) + result.rejected
+            )
+            return
+        part.acked.add(batch.first_line, batch.last_line)
+        c.rows_sent += batch.rows
+        c.accepted += result.accepted
+        c.rejected_by_lytics += result.rejected
+        c.batches_sent += 1
+        c.bytes_sent += len(batch.body)
+        if result.possible_duplicate:
+            c.possible_duplicates += batch.rows
+            self.log.warning(
+                "Batch %d of %s (lines %d-%d, %d rows) was re-sent after a lost response: Lytics may hold these "
+                "rows twice", batch.sequence, batch.part_name, batch.first_line, batch.last_line, batch.rows,
+            )  # fmt: skip
+        self._save()
+
+    # -- reading ------------------------------------------------------------------------------------------
+    def _import_file(self, source: SourceFile, sender: BatchSender, progress: ProgressReporter) -> None:
+        s, c = self.s, self.counts
+        fmt = infer_format(source.name, s.file_format or source.fmt_hint)
+        with source.open() as raw:
+            counting = CountingReader(raw)
+
+            def done_bytes() -> int:
+                return self._bytes_before + (getattr(raw, "bytes_in", None) or counting.count)
+
+            for part_name, stream in open_parts(counting, source.name, compression=s.compression, tmp_dir=s.tmp_dir):
+                suffix = part_name[len(source.name) :]
+                part_key = source.key + suffix
+                part = self._parts.setdefault(part_key, _Part(None))
+                acked = part.acked.cursor()
+                rows = open_rows(fmt, stream, part_name, encoding=s.encoding, constants=s.constant_fields,
+                                 max_record_bytes=s.max_record_bytes, delimiter=s.delimiter, quotechar=s.quotechar,
+                                 columns=s.columns, has_header=s.has_header)  # fmt: skip
+                builder = BatchBuilder(part_key, part_name, fmt=fmt, batch_bytes=s.batch_bytes,
+                                       batch_rows=s.batch_rows, gzip_bodies=s.gzip_batches)  # fmt: skip
+                if s.send_filename:
+                    sender.options["filename"] = part_name.split("!")[-1].rsplit("/", 1)[-1]
+                quarantine = self.quarantine
+                for row in rows:
+                    c.rows_read += 1
+                    if row.error is not None:
+                        c.rejected_here += 1
+                        if quarantine is not None:
+                            quarantine.write(part_name, row.line, row.error, row.raw)
+                    elif row.line in acked:
+                        c.skipped_acknowledged += 1
+                    elif self._failure is None and (not s.dry_run or self._dry_sent < s.dry_run_sample):
+                        builder.header_text = rows.header_text
+                        self._dry_sent += 1
+                        self._dispatch(sender, builder.add(row.line, row.body))  # type: ignore[arg-type]
+                    if c.rows_read & 1023 == 0:
+                        progress.tick(done_bytes())
+                        if self._failure is not None:
+                            break
+                self._dispatch(sender, builder.take())
+                if self._failure is not None:
+                    break
+            self._bytes_before = done_bytes()
+
+    def run(self, sources: Iterable[SourceFile]) -> ImportCounts:
+        """Import every source; raises :class:`ImportBatchError` or :class:`ImportThresholdError` on failure."""
+        sources = list(sources)
+        self._load()
+        known = [src.size for src in sources]
+        total = sum(known) if all(k is not None for k in known) else None  # type: ignore[misc]
+        progress = ProgressReporter(self.log, self.counts, interval=self.s.progress_interval, total_bytes=total)
+        sender = self._sender()
+        try:
+            try:
+                for source in sources:
+                    self.counts.files += 1
+                    self.log.info("Importing %s into stream %r", source.name, self.s.stream)
+                    self._import_file(source, sender, progress)
+                    if self._failure is not None:
+                        break
+            finally:
+                for result in sender.drain():
+                    self._on_result(result)
+        finally:
+            sender.close()
+            self.counts.bytes_read = self._bytes_before
+            progress.report(self._bytes_before, final=True)
+        if self.quarantine is not None:
+            self.quarantine_path = self.quarantine.close()
+        if self._failure is not None:
+            self._raise_failure(self._failure)
+        self.check_threshold()
+        return self.counts
+
+    def _raise_failure(self, result: BatchResult) -> None:
+        batch = result.batch
+        raise ImportBatchError(
+            f"Batch {batch.sequence} of {batch.part_name} (lines {batch.first_line}-{batch.last_line}) was not "
+            f"delivered after {result.attempts} attempt(s): {result.error}. {self.counts.rows_sent} rows are "
+            f"acknowledged and checkpointed in {self.store.description}; a retry continues from there."
+        ) from result.error
+
+    def check_threshold(self) -> None:
+        c, s = self.counts, self.s
+        rejected = c.rejected
+        fraction = rejected / c.rows_read if c.rows_read else 0.0
+        too_many = s.max_rejected_rows is not None and rejected > s.max_rejected_rows
+        too_large = s.max_rejected_fraction is not None and fraction > s.max_rejected_fraction
+        if too_many or too_large:
+            limit = []
+            if s.max_rejected_rows is not None:
+                limit.append(f"max_rejected_rows={s.max_rejected_rows}")
+            if s.max_rejected_fraction is not None:
+                limit.append(f"max_rejected_fraction={s.max_rejected_fraction}")
+            where = getattr(self, "quarantine_path", None)
+            raise ImportThresholdError(
+                f"{rejected} of {c.rows_read} rows rejected ({fraction:.2%}: {c.rejected_here} here, "
+                f"{c.rejected_by_lytics} by Lytics), over the threshold ({', '.join(limit)})"
+                + (f"; see the quarantine file {where}" if where else "")
+            )

@@ -1,0 +1,169 @@
+"""Send batches to ``/collect/bulk`` with a bounded number in flight and an explicit at-least-once retry loop.
+
+The loop is ours (the hook is used with one attempt per call) so that every resend is accounted for: a batch
+re-sent after a failure where Lytics may already have taken it (connection dropped after the request went out,
+timeout) is flagged ``possible_duplicate``; a batch re-sent after 429/5xx or a refused connection is not.
+"""
+
+from __future__ import annotations
+
+import queue
+import random
+import threading
+import time
+from collections.abc import Callable, Mapping
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from airflow_provider_lytics.client.errors import (
+    LyticsRateLimitError,
+    LyticsServerError,
+    LyticsTransportError,
+)
+from airflow_provider_lytics.client.retry import RetryPolicy
+
+if TYPE_CHECKING:
+    from airflow_provider_lytics.hooks.lytics import LyticsHook
+    from airflow_provider_lytics.imports.batching import Batch
+
+#: Default policy for batch uploads: more patient than interactive calls, still bounded.
+UPLOAD_RETRY_POLICY = RetryPolicy(max_attempts=8, base_delay=0.5, max_delay=30.0, max_total=600.0)
+
+
+@dataclass
+class BatchResult:
+    """Lytics's answer for one batch, and how hard it was to get."""
+
+    batch: Batch
+    accepted: int = 0
+    rejected: int = 0
+    attempts: int = 1
+    possible_duplicate: bool = False
+    error: BaseException | None = None
+
+
+def _ambiguous(error: LyticsTransportError) -> bool:
+    """True when the request may have reached Lytics (anything but a refused or unresolvable connection)."""
+    return "could not connect" not in str(error)
+
+
+class BatchSender:
+    """Upload batches in up to ``max_in_flight`` threads; results come back in the caller's thread.
+
+    One hook per slot, created (and its connection resolved) by the caller, so worker threads never touch the
+    Airflow connection machinery.
+    """
+
+    def __init__(
+        self,
+        hooks: list[LyticsHook],
+        stream: str,
+        *,
+        upload_options: Mapping[str, Any] | None = None,
+        policy: RetryPolicy = UPLOAD_RETRY_POLICY,
+        log: Any = None,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        if not hooks:
+            raise ValueError("BatchSender needs at least one hook")
+        self.stream = stream
+        self.options = dict(upload_options or {})
+        self.policy = policy
+        self.log = log
+        self._sleep = sleep
+        self._hooks: queue.Queue[LyticsHook] = queue.Queue()
+        for hook in hooks:
+            self._hooks.put(hook)
+        self.max_in_flight = len(hooks)
+        self._pool = ThreadPoolExecutor(max_workers=self.max_in_flight, thread_name_prefix="lytics-import")
+        self._pending: set[Future[BatchResult]] = set()
+        self._rng = random.Random()
+        self._lock = threading.Lock()
+
+    # -- one batch, in a worker thread -----------------------------------------------------------------
+    def _send(self, batch: Batch) -> BatchResult:
+        hook = self._hooks.get()
+        try:
+            return self._send_with(hook, batch)
+        finally:
+            self._hooks.put(hook)
+
+    def _send_with(self, hook: LyticsHook, batch: Batch) -> BatchResult:
+        result = BatchResult(batch, possible_duplicate=batch.possible_duplicate)
+        started = time.monotonic()
+        attempt = 0
+        while True:
+            attempt += 1
+            result.attempts = attempt
+            try:
+                data = hook.bulk_upload(
+                    self.stream, batch.body, content_type=batch.content_type, gzipped=batch.gzipped, **self.options
+                )
+            except LyticsTransportError as err:
+                ambiguous = _ambiguous(err)
+                wait_s = self._next_wait(attempt, started, None)
+                if wait_s is None:
+                    result.error = err
+                    result.possible_duplicate |= ambiguous
+                    return result
+                if ambiguous:
+                    result.possible_duplicate = True
+                self._warn(batch, attempt, f"{'lost response' if ambiguous else 'no connection'} ({err})", wait_s)
+            except (LyticsRateLimitError, LyticsServerError) as err:
+                wait_s = self._next_wait(attempt, started, getattr(err, "retry_after", None))
+                if wait_s is None:
+                    result.error = err
+                    return result
+                self._warn(batch, attempt, f"HTTP {getattr(err, 'status', '?')}", wait_s)
+            except BaseException as err:  # 400/401/403/413: retrying cannot help
+                result.error = err
+                return result
+            else:
+                result.accepted = int(data.get("message_count") or 0)
+                result.rejected = int(data.get("rejected_count") or 0)
+                return result
+            self._sleep(wait_s)
+
+    def _next_wait(self, attempt: int, started: float, retry_after: float | None) -> float | None:
+        with self._lock:
+            if attempt >= self.policy.max_attempts:
+                return None
+            wait_s = self.policy.delay(attempt, retry_after, self._rng)
+        if time.monotonic() - started + wait_s > self.policy.max_total:
+            return None
+        return wait_s
+
+    def _warn(self, batch: Batch, attempt: int, why: str, wait_s: float) -> None:
+        if self.log is not None:
+            self.log.warning(
+                "Batch %d of %s (lines %d-%d): %s; retrying in %.2fs (attempt %d of %d)",
+                batch.sequence, batch.part_name, batch.first_line, batch.last_line, why, wait_s, attempt + 1,
+                self.policy.max_attempts,
+            )  # fmt: skip
+
+    # -- caller's thread --------------------------------------------------------------------------------
+    def submit(self, batch: Batch) -> list[BatchResult]:
+        """Queue ``batch``; blocks while ``max_in_flight`` batches are pending and returns those that finished."""
+        done: list[BatchResult] = []
+        if len(self._pending) >= self.max_in_flight:
+            done = self._collect(block=True)
+        self._pending.add(self._pool.submit(self._send, batch))
+        return done + self._collect(block=False)
+
+    def _collect(self, *, block: bool) -> list[BatchResult]:
+        if not self._pending:
+            return []
+        finished, _ = wait(self._pending, timeout=None if block else 0, return_when=FIRST_COMPLETED)
+        self._pending -= finished
+        return [f.result() for f in finished]
+
+    def drain(self) -> list[BatchResult]:
+        """Wait for every pending batch and return the results."""
+        results: list[BatchResult] = []
+        while self._pending:
+            results.extend(self._collect(block=True))
+        return results
+
+    def close(self) -> None:
+        self._pool.shutdown(wait=True, cancel_futures=True)

@@ -1,0 +1,437 @@
+"""Imports into Lytics: local files (and object storage), SFTP files (optionally PGP-encrypted) and DataFrames.
+
+All three share one engine (:mod:`airflow_provider_lytics.imports`): rows are streamed, validated against the
+Lytics limits, rejected rows go to a quarantine file with their line numbers, valid rows are uploaded in batches
+to ``/collect/bulk`` (the bulk host by default) with a bounded number in flight, and every acknowledged batch is
+checkpointed so a retried task re-sends nothing Lytics already acknowledged. Counts go to the log and to XCom
+(the return value); the target stream is an asset/dataset outlet ``lytics://stream/<name>``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from typing import TYPE_CHECKING, Any
+
+from airflow.providers.common.compat.sdk import AirflowException, BaseOperator
+
+if TYPE_CHECKING:
+    from airflow_provider_lytics.imports.sources import SourceFile
+
+XCOM_IMPORT_FILES = "lytics_import_files"
+
+
+def lytics_stream_asset(stream: str) -> Any:
+    """The asset (dataset on Airflow 2) that stands for a Lytics stream: ``lytics://stream/<name>``."""
+    from airflow.providers.common.compat.sdk import Asset
+
+    return Asset(f"lytics://stream/{stream}")
+
+
+class _ToLyticsOperator(BaseOperator):
+    """Shared options of the import operators (see the subclasses for the sources).
+
+    :param stream: target Lytics stream (created on first use).
+    :param lytics_conn_id: Lytics connection.
+    :param file_format: ``csv``, ``ndjson`` or ``json`` (array or concatenated objects); inferred from the file
+        name when omitted.
+    :param compression: ``infer`` (by content), ``gzip``, ``zip`` or ``none``.
+    :param encoding: text encoding of the input (rows that do not decode are quarantined).
+    :param delimiter: CSV delimiter: ``,``, tab, ``|`` or ``;``.
+    :param columns: CSV column names; replace the header row, or name the columns when ``has_header=False``.
+    :param constant_fields: fields added to every record, e.g. ``{"source_file": "{{ ds }}.csv"}``.
+    :param timestamp_field: record field holding the event time (passed to Lytics).
+    :param batch_bytes: upload body size (default 8 MB; at most 10 MB on the API host).
+    :param batch_rows: rows per upload at most.
+    :param max_in_flight: uploads in flight at once (threads).
+    :param use_bulk_host: send to the bulk host (large bodies); ``False`` uses the API host (10 MB cap).
+    :param gzip_batches: gzip each upload body (less bandwidth, more CPU).
+    :param max_rejected_rows: fail the task when more rows are rejected (here or by Lytics).
+    :param max_rejected_fraction: fail the task when a larger fraction of rows is rejected (0..1).
+    :param quarantine_path: where rejected rows go (NDJSON, ``.gz`` for gzip); local path, or a remote path on
+        ``quarantine_sftp_conn_id``. Default: no file, rejects are only counted and logged.
+    :param checkpoint: ``auto`` (Airflow 3.3 task state store, else an Airflow Variable), ``task_state``,
+        ``variable``, ``none`` or an absolute file path on durable storage.
+    :param progress_interval: seconds between progress lines in the log.
+    :param dry_run: validate everything locally and send a sample with Lytics's ``dryrun`` (nothing stored).
+    :param dry_run_sample: rows sent in a dry run.
+    :param emit_asset: add the ``lytics://stream/<stream>`` outlet (when ``stream`` is not templated).
+    """
+
+    template_fields: Sequence[str] = ("stream", "constant_fields", "timestamp_field", "quarantine_path", "checkpoint")
+    template_fields_renderers = {"constant_fields": "json"}
+    ui_color = "#e8f4ff"
+
+    def __init__(
+        self,
+        *,
+        stream: str,
+        lytics_conn_id: str = "lytics_default",
+        file_format: str | None = None,
+        compression: str = "infer",
+        encoding: str = "utf-8",
+        delimiter: str = ",",
+        quotechar: str = '"',
+        columns: Sequence[str] | None = None,
+        has_header: bool = True,
+        constant_fields: Mapping[str, Any] | None = None,
+        timestamp_field: str | None = None,
+        batch_bytes: int = 8 * 1024 * 1024,
+        batch_rows: int = 50_000,
+        max_in_flight: int = 2,
+        use_bulk_host: bool = True,
+        gzip_batches: bool = False,
+        max_rejected_rows: int | None = None,
+        max_rejected_fraction: float | None = None,
+        quarantine_path: str | None = None,
+        quarantine_sftp_conn_id: str | None = None,
+        checkpoint: str = "auto",
+        progress_interval: float = 30.0,
+        dry_run: bool = False,
+        dry_run_sample: int = 1000,
+        emit_asset: bool = True,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        self.stream = stream
+        self.lytics_conn_id = lytics_conn_id
+        self.file_format = file_format
+        self.compression = compression
+        self.encoding = encoding
+        self.delimiter = delimiter
+        self.quotechar = quotechar
+        self.columns = list(columns) if columns else None
+        self.has_header = has_header
+        self.constant_fields = dict(constant_fields) if constant_fields else None
+        self.timestamp_field = timestamp_field
+        self.batch_bytes = batch_bytes
+        self.batch_rows = batch_rows
+        self.max_in_flight = max_in_flight
+        self.use_bulk_host = use_bulk_host
+        self.gzip_batches = gzip_batches
+        self.max_rejected_rows = max_rejected_rows
+        self.max_rejected_fraction = max_rejected_fraction
+        self.quarantine_path = quarantine_path
+        self.quarantine_sftp_conn_id = quarantine_sftp_conn_id
+        self.checkpoint = checkpoint
+        self.progress_interval = progress_interval
+        self.dry_run = dry_run
+        self.dry_run_sample = dry_run_sample
+        if emit_asset and not dry_run and isinstance(stream, str) and stream and "{{" not in stream:
+            self.outlets = [*(self.outlets or []), lytics_stream_asset(stream)]
+        self._settings()  # fail at DAG parse time on bad options, not hours later on a worker
+
+    # -- engine -------------------------------------------------------------------------------------------
+    def _settings(self) -> Any:
+        from airflow_provider_lytics.imports.runner import ImportSettings
+
+        stream = self.stream if "{{" not in str(self.stream) else "placeholder"
+        try:
+            return ImportSettings(
+                stream=stream, file_format=self.file_format, compression=self.compression, encoding=self.encoding,
+                delimiter=self.delimiter, quotechar=self.quotechar, columns=self.columns, has_header=self.has_header,
+                constant_fields=self.constant_fields if not _templated(self.constant_fields) else None,
+                timestamp_field=self.timestamp_field, batch_bytes=self.batch_bytes, batch_rows=self.batch_rows,
+                gzip_batches=self.gzip_batches, use_bulk_host=self.use_bulk_host, max_in_flight=self.max_in_flight,
+                max_rejected_rows=self.max_rejected_rows, max_rejected_fraction=self.max_rejected_fraction,
+                progress_interval=self.progress_interval, dry_run=self.dry_run, dry_run_sample=self.dry_run_sample,
+            )  # fmt: skip
+        except ValueError as exc:
+            raise AirflowException(f"{type(self).__name__} {self.task_id!r}: {exc}") from None
+
+    def _hooks(self, count: int) -> list[Any]:
+        from airflow_provider_lytics.client.retry import RetryPolicy
+        from airflow_provider_lytics.hooks.lytics import LyticsHook
+
+        hooks = []
+        for _ in range(count):
+            hook = LyticsHook(self.lytics_conn_id, retry_policy=RetryPolicy(max_attempts=1))
+            hook.settings  # noqa: B018 -- resolve the connection here, never in upload threads
+            hooks.append(hook)
+        return hooks
+
+    @contextlib.contextmanager
+    def _sources(self, context: Mapping[str, Any]) -> Iterator[list[SourceFile]]:
+        raise NotImplementedError
+
+    def _after_success(self, context: Mapping[str, Any]) -> None:
+        """Hook for subclasses (watermarks, archiving); runs only when the import succeeded."""
+
+    def execute(self, context: Any) -> dict[str, Any]:
+        from airflow_provider_lytics.imports.checkpoint import store_for_context
+        from airflow_provider_lytics.imports.quarantine import QuarantineWriter
+        from airflow_provider_lytics.imports.runner import ImportBatchError, ImportRunner, ImportThresholdError
+
+        settings = self._settings()
+        settings.stream = self.stream
+        settings.__post_init__()  # validate the rendered stream and constants
+        store = store_for_context(context, "none" if self.dry_run else self.checkpoint)
+        remote_quarantine = bool(self.quarantine_sftp_conn_id and self.quarantine_path)
+        local_q = None if remote_quarantine else self.quarantine_path
+        quarantine = QuarantineWriter(local_q) if (self.quarantine_path or not remote_quarantine) else None
+        hooks = self._hooks(settings.max_in_flight)
+        self.log.info("Import into stream %r: checkpoints in %s", self.stream, store.description)
+        error: Exception | None = None
+        runner = ImportRunner(settings, hooks, log=self.log, checkpoint=store, quarantine=quarantine)
+        try:
+            with self._sources(context) as sources:
+                if not sources:
+                    self.log.info("No input files to import")
+                try:
+                    runner.run(sources)
+                except (ImportThresholdError, ImportBatchError) as exc:
+                    error = exc
+                if error is None:
+                    self._after_success(context)
+        except BaseException:
+            if quarantine is not None:
+                quarantine.abort()
+            raise
+        finally:
+            for hook in hooks:
+                hook.close()
+        qpath = getattr(runner, "quarantine_path", None)
+        if qpath and not self.quarantine_path:
+            os.unlink(qpath)  # counted and logged; the user asked for no file
+            qpath = None
+        if qpath and remote_quarantine:
+            qpath = self._upload_quarantine(qpath)
+        result = {"stream": self.stream, **runner.counts.as_dict(), "quarantine_path": qpath, "dry_run": self.dry_run}
+        if self.dry_run:
+            result.update(runner.dry_run_report)
+        self._log_result(result, quarantine)
+        ti = context.get("ti") if hasattr(context, "get") else None
+        if error is not None:
+            if ti is not None:
+                ti.xcom_push(key="lytics_import_counts", value=result)
+            raise AirflowException(str(error)) from error
+        if not self.dry_run:
+            store.clear()
+        return result
+
+    def _upload_quarantine(self, local: str) -> str:
+        from airflow_provider_lytics.hooks.sftp import LyticsSftpHook
+
+        remote = str(self.quarantine_path)
+        try:
+            with LyticsSftpHook(str(self.quarantine_sftp_conn_id)).session() as sftp:
+                sftp.upload_file(local, remote, overwrite=True, makedirs=True)
+        finally:
+            os.unlink(local)
+        return f"sftp://{self.quarantine_sftp_conn_id}{'' if remote.startswith('/') else '/'}{remote}"
+
+    def _log_result(self, result: Mapping[str, Any], quarantine: Any) -> None:
+        self.log.info(
+            "Import into %r%s: %d files, %d rows read, %d sent (%d accepted by Lytics, %d rejected by Lytics), "
+            "%d rejected here, %d possible duplicates after lost responses, %d skipped as already acknowledged",
+            self.stream, " (dry run)" if self.dry_run else "", result["files"], result["rows_read"],
+            result["rows_sent"], result["accepted"], result["rejected_by_lytics"], result["rejected_here"],
+            result["possible_duplicates"], result["skipped_acknowledged"],
+        )  # fmt: skip
+        if quarantine is not None and quarantine.samples:
+            self.log.warning("Rejected rows, first of %d: %s", quarantine.count, quarantine.samples)
+        if self.dry_run:
+            self.log.info(
+                "Dry run: Lytics would accept %s of %s sample rows; nothing was stored",
+                result.get("sample_accepted", 0), result.get("sample_rows", 0),
+            )  # fmt: skip
+
+
+def _templated(value: Any) -> bool:
+    return "{{" in repr(value)
+
+
+class LocalFilesToLyticsOperator(_ToLyticsOperator):
+    """Import local files (paths or glob patterns, ``**`` for recursion) or Airflow object storage URLs
+    (``s3://bucket/in/*.csv``, ``file:///data/x.csv``) into a Lytics stream.
+
+    :param paths: one path/pattern/URL or a list of them. Files are imported in name order.
+    :param watermark_by: ``none`` (every matching file), ``mtime`` or ``name`` (dated names): only files newer than
+        the watermark stored after the last successful run (``watermark_key``).
+    :param watermark_key: Airflow Variable holding the watermark (default: per dag and task).
+    :param date_format: date pattern in file names for ``watermark_by="name"``.
+    :param min_age_seconds: skip files modified more recently (still being written).
+    """
+
+    template_fields: Sequence[str] = (*_ToLyticsOperator.template_fields, "paths", "watermark_key")
+
+    def __init__(
+        self,
+        *,
+        paths: str | Sequence[str],
+        watermark_by: str = "none",
+        watermark_key: str | None = None,
+        date_format: str = "%Y-%m-%d",
+        min_age_seconds: float = 0.0,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        self.paths = paths
+        self.watermark_by = watermark_by
+        self.watermark_key = watermark_key
+        self.date_format = date_format
+        self.min_age_seconds = min_age_seconds
+        if watermark_by not in ("none", "mtime", "name"):
+            raise AirflowException(f"watermark_by must be 'none', 'mtime' or 'name', got {watermark_by!r}")
+        self._new_watermark: str | None = None
+
+    def _key(self, context: Mapping[str, Any]) -> str:
+        from airflow_provider_lytics.imports.watermark import default_watermark_key
+
+        return self.watermark_key or default_watermark_key(self.dag_id, self.task_id)
+
+    @contextlib.contextmanager
+    def _sources(self, context: Mapping[str, Any]) -> Iterator[list[SourceFile]]:
+        from airflow_provider_lytics.imports.sources import expand_local
+
+        sources = expand_local(self.paths)
+        if self.watermark_by != "none" or self.min_age_seconds:
+            from airflow_provider_lytics.imports.watermark import read_watermark, select_new
+            from airflow_provider_lytics.io.sftp_select import RemoteFile
+
+            by_name = {s.name: s for s in sources}
+            files = [RemoteFile(s.name, s.size or 0, s.mtime or 0.0) for s in sources]
+            current = read_watermark(self._key(context)) if self.watermark_by != "none" else None
+            selection = select_new(files, current, by=self.watermark_by, date_format=self.date_format,
+                                   min_age_seconds=self.min_age_seconds)  # fmt: skip
+            sources = [by_name[f.path] for f in selection.files]
+            self._new_watermark = selection.watermark
+            self.log.info("Watermark %s: %d new file(s)", current, len(sources))
+        _push(context, XCOM_IMPORT_FILES, [s.name for s in sources])
+        yield sources
+
+    def _after_success(self, context: Mapping[str, Any]) -> None:
+        if self.watermark_by != "none" and self._new_watermark and not self.dry_run:
+            from airflow_provider_lytics.imports.watermark import write_watermark
+
+            write_watermark(self._key(context), self._new_watermark)
+            self.log.info("Watermark %s is now %s", self._key(context), self._new_watermark)
+
+
+class SFTPToLyticsOperator(LocalFilesToLyticsOperator):
+    """Import files from an SFTP server (e.g. the Lytics managed SFTP), decrypting PGP on the fly.
+
+    Files are downloaded and decrypted as a stream straight into the import (nothing staged on disk).
+
+    :param sftp_conn_id: Airflow ``sftp`` connection.
+    :param remote_dir: remote directory to look in.
+    :param glob: file name pattern (``users_*.csv.gpg``); or use ``regex``.
+    :param pgp_conn_id: Airflow ``pgp`` connection with the private key (+ passphrase): files are decrypted.
+    :param after_load: ``keep``, ``archive`` (into ``archive_dir``) or ``delete`` the imported files on success.
+    """
+
+    template_fields: Sequence[str] = (*_ToLyticsOperator.template_fields, "remote_dir", "glob", "regex",
+                                      "watermark_key", "archive_dir")  # fmt: skip
+
+    def __init__(
+        self,
+        *,
+        sftp_conn_id: str = "sftp_default",
+        remote_dir: str = ".",
+        glob: str | None = None,
+        regex: str | None = None,
+        pgp_conn_id: str | None = None,
+        after_load: str = "keep",
+        archive_dir: str | None = None,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(paths=[], **kwargs)
+        self.sftp_conn_id = sftp_conn_id
+        self.remote_dir = remote_dir
+        self.glob = glob
+        self.regex = regex
+        self.pgp_conn_id = pgp_conn_id
+        if after_load not in ("keep", "archive", "delete"):
+            raise AirflowException(f"after_load must be 'keep', 'archive' or 'delete', got {after_load!r}")
+        if after_load == "archive" and not archive_dir:
+            raise AirflowException("after_load='archive' needs archive_dir (e.g. 'processed')")
+        self.after_load = after_load
+        self.archive_dir = archive_dir
+        self._session: Any = None
+        self._selected: list[Any] = []
+
+    @contextlib.contextmanager
+    def _sources(self, context: Mapping[str, Any]) -> Iterator[list[SourceFile]]:
+        from airflow_provider_lytics.hooks.sftp import LyticsSftpHook
+        from airflow_provider_lytics.imports.sources import sftp_sources
+        from airflow_provider_lytics.imports.watermark import read_watermark, select_new
+
+        decryptor: Callable[[Any], Any] | None = None
+        if self.pgp_conn_id:
+            from airflow_provider_lytics.hooks.pgp import PgpHook
+
+            pgp = PgpHook(self.pgp_conn_id)
+            pgp.get_cipher().check_private_key()
+            decryptor = pgp.open_decryptor
+        with LyticsSftpHook(self.sftp_conn_id).session() as sftp:
+            self._session = sftp
+            files = sftp.list_files(self.remote_dir, glob=self.glob, regex=self.regex)
+            current = read_watermark(self._key(context)) if self.watermark_by != "none" else None
+            selection = select_new(files, current, by=self.watermark_by, date_format=self.date_format,
+                                   min_age_seconds=self.min_age_seconds)  # fmt: skip
+            self._selected, self._new_watermark = selection.files, selection.watermark
+            self.log.info(
+                "SFTP %s:%s: %d matching file(s), %d new since watermark %s",
+                self.sftp_conn_id, self.remote_dir, len(files), len(selection.files), current,
+            )  # fmt: skip
+            _push(context, XCOM_IMPORT_FILES, [f.path for f in selection.files])
+            yield sftp_sources(sftp, selection.files, decryptor)
+
+    def _after_success(self, context: Mapping[str, Any]) -> None:
+        if self.dry_run:
+            return
+        if self.after_load != "keep" and self._selected:
+            done = self._session.finish(self._selected, action=self.after_load, archive_dir=self.archive_dir)
+            self.log.info("After load (%s): %s", self.after_load, done or [f.path for f in self._selected])
+        super()._after_success(context)
+
+
+class DataFrameToLyticsOperator(_ToLyticsOperator):
+    """Import a pandas DataFrame, or the DataFrame(s) a callable returns or yields (chunks stream through).
+
+    Rows become JSON records (timestamps ISO-8601, missing values dropped unless ``keep_nulls``). To resume after
+    a retry the callable must produce the same rows in the same order; the row position is the line number.
+
+    :param dataframe: a DataFrame (for small data: it becomes part of the task definition) ...
+    :param python_callable: ... or a callable returning a DataFrame or an iterator of DataFrames.
+    :param op_kwargs: keyword arguments for the callable.
+    :param keep_nulls: send missing values as JSON null instead of leaving the field out.
+    """
+
+    template_fields: Sequence[str] = (*_ToLyticsOperator.template_fields, "op_kwargs")
+
+    def __init__(
+        self,
+        *,
+        dataframe: Any = None,
+        python_callable: Callable[..., Any] | None = None,
+        op_kwargs: Mapping[str, Any] | None = None,
+        keep_nulls: bool = False,
+        **kwargs: Any,
+    ) -> None:
+        kwargs.setdefault("file_format", "ndjson")
+        super().__init__(**kwargs)
+        if (dataframe is None) == (python_callable is None):
+            raise AirflowException("Pass exactly one of dataframe= or python_callable= to DataFrameToLyticsOperator")
+        if python_callable is not None and not callable(python_callable):
+            raise AirflowException("python_callable must be callable")
+        self.dataframe = dataframe
+        self.python_callable = python_callable
+        self.op_kwargs = dict(op_kwargs or {})
+        self.keep_nulls = keep_nulls
+
+    @contextlib.contextmanager
+    def _sources(self, context: Mapping[str, Any]) -> Iterator[list[SourceFile]]:
+        from airflow_provider_lytics.imports.sources import dataframe_source
+
+        frames = self.dataframe if self.python_callable is None else self.python_callable(**self.op_kwargs)
+        if frames is None:
+            raise AirflowException("python_callable returned None: return a DataFrame or an iterator of DataFrames")
+        yield [dataframe_source(frames, name=f"dataframe:{self.task_id}", drop_nulls=not self.keep_nulls)]
+
+
+def _push(context: Mapping[str, Any], key: str, value: Any) -> None:
+    ti = context.get("ti") if hasattr(context, "get") else None
+    if ti is not None:
+        ti.xcom_push(key=key, value=value)
