@@ -10,8 +10,8 @@ checkpointed so a retried task re-sends nothing Lytics already acknowledged. Cou
 from __future__ import annotations
 
 import contextlib
-import os
 from collections.abc import Callable, Iterator, Mapping, Sequence
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from airflow.providers.common.compat.sdk import AirflowException, BaseOperator
@@ -169,7 +169,7 @@ class _ToLyticsOperator(BaseOperator):
         store = store_for_context(context, "none" if self.dry_run else self.checkpoint)
         remote_quarantine = bool(self.quarantine_sftp_conn_id and self.quarantine_path)
         local_q = None if remote_quarantine else self.quarantine_path
-        quarantine = QuarantineWriter(local_q) if (self.quarantine_path or not remote_quarantine) else None
+        quarantine = QuarantineWriter(local_q)  # without a path: a temporary file, uploaded or dropped at the end
         hooks = self._hooks(settings.max_in_flight)
         self.log.info("Import into stream %r: checkpoints in %s", self.stream, store.description)
         error: Exception | None = None
@@ -193,7 +193,7 @@ class _ToLyticsOperator(BaseOperator):
                 hook.close()
         qpath = getattr(runner, "quarantine_path", None)
         if qpath and not self.quarantine_path:
-            os.unlink(qpath)  # counted and logged; the user asked for no file
+            Path(qpath).unlink()  # counted and logged; the user asked for no file
             qpath = None
         if qpath and remote_quarantine:
             qpath = self._upload_quarantine(qpath)
@@ -218,7 +218,7 @@ class _ToLyticsOperator(BaseOperator):
             with LyticsSftpHook(str(self.quarantine_sftp_conn_id)).session() as sftp:
                 sftp.upload_file(local, remote, overwrite=True, makedirs=True)
         finally:
-            os.unlink(local)
+            Path(local).unlink()
         return f"sftp://{self.quarantine_sftp_conn_id}{'' if remote.startswith('/') else '/'}{remote}"
 
     def _log_result(self, result: Mapping[str, Any], quarantine: Any) -> None:
