@@ -229,7 +229,7 @@ def test_xcom_delivery_is_capped() -> None:
 
 
 def test_go_templates_survive_airflow_jinja_rendering(tmp_path) -> None:
-    from airflow.sdk import DAG
+    from airflow.providers.common.compat.sdk import DAG
 
     go_templates = {
         "title": (
