@@ -197,11 +197,12 @@ class ImportRunner:
         c.rejected_by_lytics += result.rejected
         c.batches_sent += 1
         c.bytes_sent += len(batch.body)
-        if result.possible_duplicate:
-            c.possible_duplicates += batch.rows
+        if result.duplicate_sends:
+            c.possible_duplicates += batch.rows * result.duplicate_sends
             self.log.warning(
-                "Batch %d of %s (lines %d-%d, %d rows) was re-sent after a lost response: Lytics may hold these "
-                "rows twice", batch.sequence, batch.part_name, batch.first_line, batch.last_line, batch.rows,
+                "Batch %d of %s (lines %d-%d, %d rows) was re-sent %d time(s) after a lost response: Lytics may "
+                "hold these rows more than once", batch.sequence, batch.part_name, batch.first_line, batch.last_line,
+                batch.rows, result.duplicate_sends,
             )  # fmt: skip
         self._save()
 

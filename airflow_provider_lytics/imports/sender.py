@@ -2,7 +2,7 @@
 
 The loop is ours (the hook is used with one attempt per call) so that every resend is accounted for: a batch
 re-sent after a failure where Lytics may already have taken it (connection dropped after the request went out,
-timeout) is flagged ``possible_duplicate``; a batch re-sent after 429/5xx or a refused connection is not.
+timeout) adds one to ``duplicate_sends``; a batch re-sent after 429/5xx or a refused connection is not.
 """
 
 from __future__ import annotations
@@ -39,7 +39,8 @@ class BatchResult:
     accepted: int = 0
     rejected: int = 0
     attempts: int = 1
-    possible_duplicate: bool = False
+    #: Sends of this batch that Lytics may have taken already (lost responses, plus an earlier try in flight).
+    duplicate_sends: int = 0
     error: BaseException | None = None
 
 
@@ -90,12 +91,16 @@ class BatchSender:
             self._hooks.put(hook)
 
     def _send_with(self, hook: LyticsHook, batch: Batch) -> BatchResult:
-        result = BatchResult(batch, possible_duplicate=batch.possible_duplicate)
+        result = BatchResult(batch, duplicate_sends=int(batch.possible_duplicate))
+        lost = False  # the previous attempt may have reached Lytics
         started = time.monotonic()
         attempt = 0
         while True:
             attempt += 1
             result.attempts = attempt
+            if lost:
+                result.duplicate_sends += 1
+                lost = False
             try:
                 data = hook.bulk_upload(
                     self.stream, batch.body, content_type=batch.content_type, gzipped=batch.gzipped, **self.options
@@ -105,10 +110,8 @@ class BatchSender:
                 wait_s = self._next_wait(attempt, started, None)
                 if wait_s is None:
                     result.error = err
-                    result.possible_duplicate |= ambiguous
                     return result
-                if ambiguous:
-                    result.possible_duplicate = True
+                lost = ambiguous
                 self._warn(batch, attempt, f"{'lost response' if ambiguous else 'no connection'} ({err})", wait_s)
             except (LyticsRateLimitError, LyticsServerError) as err:
                 wait_s = self._next_wait(attempt, started, getattr(err, "retry_after", None))
