@@ -210,3 +210,30 @@ def test_bad_api_key_fails_users_without_leaking_it(lytics_conn_env, emulator, s
     assert API_KEY not in caplog.text and API_KEY not in results.read_text()
     assert API_KEY not in json.dumps([e for _, e in emulator.backend.db.iter_events("enrichment")])
     assert _profile("user.0@acme0.io")["enrich_status"] == "failed"
+
+
+def test_example_dag_runs_against_the_emulators(lytics_conn_env, emulator, service, tmp_path) -> None:
+    import importlib.util
+    from pathlib import Path
+
+    from airflow_provider_lytics.hooks.lytics import LyticsHook
+
+    path = Path(__file__).resolve().parents[2] / "dags" / "lytics_enrichment_round_trip.py"
+    spec = importlib.util.spec_from_file_location("lytics_enrichment_round_trip", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)  # type: ignore[union-attr]
+    dag = module.dag
+    assert {t.task_id for t in dag.tasks} == {"preview", "enrich", "report"}
+
+    emulator.backend.store.ingest("crm", [{"email": f"fan{i}@studio{i % 2}.io"} for i in range(5)])
+    LyticsHook().create_segment('FILTER EXISTS email FROM user ALIAS demo_enrichment_audience WITH name = "Demo"')
+    context = {"ds": "2026-11-28", "params": {"audience_slug": "demo_enrichment_audience"}}
+    preview, enrich = dag.get_task("preview"), dag.get_task("enrich")
+    for op in (preview, enrich):
+        op.render_template_fields(context)
+    assert preview.execute(context)["would_send"] == 5 and service.requests() == []
+    enrich.results_path = str(tmp_path / "results.ndjson")
+    summary = enrich.execute(context)
+    assert summary["enriched"] == 5 and summary["written"] == 5
+    assert _profile("fan1@studio1.io")["enrich_company_name"] == "Studio1"
+    assert preview.execute(context)["would_send"] == 0
