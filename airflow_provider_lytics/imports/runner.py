@@ -176,12 +176,15 @@ class ImportRunner:
 
     def _on_result(self, result: BatchResult) -> None:
         batch, c = result.batch, self.counts
+        part = self._parts[batch.part_key]
+        rng = [batch.first_line, batch.last_line]
         if result.error is not None:
             if self._failure is None:
                 self._failure = result
+            if not result.maybe_delivered and not batch.possible_duplicate and rng in part.inflight:
+                part.inflight.remove(rng)  # Lytics refused it every time: certainly not delivered
+                self._save()
             return
-        part = self._parts[batch.part_key]
-        rng = [batch.first_line, batch.last_line]
         if rng in part.inflight:
             part.inflight.remove(rng)
         if self.s.dry_run:

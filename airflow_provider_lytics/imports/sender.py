@@ -41,6 +41,8 @@ class BatchResult:
     attempts: int = 1
     #: Sends of this batch that Lytics may have taken already (lost responses, plus an earlier try in flight).
     duplicate_sends: int = 0
+    #: For a failed batch: whether any attempt may have reached Lytics (then a later resend may duplicate it).
+    maybe_delivered: bool = False
     error: BaseException | None = None
 
 
@@ -107,6 +109,7 @@ class BatchSender:
                 )
             except LyticsTransportError as err:
                 ambiguous = _ambiguous(err)
+                result.maybe_delivered |= ambiguous
                 wait_s = self._next_wait(attempt, started, None)
                 if wait_s is None:
                     result.error = err
