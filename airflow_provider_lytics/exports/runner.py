@@ -258,9 +258,9 @@ class AudienceExport:
             columns = list(fields) if fields else None
             if columns is not None and membership:
                 columns.append(MEMBERSHIP_COLUMN)
+            fp_columns = list(columns) if columns is not None else None  # the same in every run kind
             if run_kind == "incremental" and columns is not None and spec.id_field not in columns:
                 columns.insert(0, spec.id_field)  # removed members are identified by id alone
-            fp_columns = columns
             out_columns = columns
             one_file_changes = run_kind == "incremental" and spec.change_output == "column"
             if one_file_changes and out_columns is not None:
