@@ -166,6 +166,10 @@ class ImportRunner:
     def _dispatch(self, sender: BatchSender, batch: Batch | None) -> None:
         if batch is None or self._failure is not None:
             return
+        for result in sender.wait_for_slot():
+            self._on_result(result)
+        if self._failure is not None:
+            return
         part = self._parts[batch.part_key]
         batch.possible_duplicate = part.earlier_inflight.overlaps(batch.first_line, batch.last_line)
         if not self.s.dry_run:

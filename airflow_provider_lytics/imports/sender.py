@@ -149,6 +149,12 @@ class BatchSender:
             )  # fmt: skip
 
     # -- caller's thread --------------------------------------------------------------------------------
+    def wait_for_slot(self) -> list[BatchResult]:
+        """Block until fewer than ``max_in_flight`` batches are pending; returns the results that finished."""
+        if len(self._pending) >= self.max_in_flight:
+            return self._collect(block=True)
+        return self._collect(block=False)
+
     def submit(self, batch: Batch) -> list[BatchResult]:
         """Queue ``batch``; blocks while ``max_in_flight`` batches are pending and returns those that finished."""
         done: list[BatchResult] = []
