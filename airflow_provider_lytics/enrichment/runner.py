@@ -121,6 +121,9 @@ class EnrichmentRunner:
         self.failures: list[dict[str, Any]] = []
         self.skipped: list[dict[str, Any]] = []
         self._stop = threading.Event()
+        self._batch: list[Identifiers] = []
+        self._pending: set[Future] = set()
+        self._executor: ThreadPoolExecutor | None = None
         self._lock = threading.Lock()
 
     # -- main loop ------------------------------------------------------------------------------------------
@@ -128,9 +131,11 @@ class EnrichmentRunner:
         """Consume ``profiles`` and return the counts; an exception from ``on_result`` stops the run."""
         counts = self.counts
         started = self.now()
-        batch: list[Identifiers] = []
-        pending: set[Future] = set()
-        executor = None if self.dry_run else ThreadPoolExecutor(self.workers, thread_name_prefix="lytics-enrich")
+        self._batch = batch = []
+        self._pending = pending = set()
+        self._executor = executor = (
+            None if self.dry_run else ThreadPoolExecutor(self.workers, thread_name_prefix="lytics-enrich")
+        )
         if executor is not None:
             self.enricher.open()
         try:
@@ -148,12 +153,9 @@ class EnrichmentRunner:
                     continue
                 batch.append(ids)
                 if len(batch) >= self.enricher.batch_size:
-                    self._dispatch(executor, batch, pending)
-                    batch = []
-            if batch:
-                self._dispatch(executor, batch, pending)
-            while pending:
-                self._drain(pending, FIRST_COMPLETED)
+                    self._dispatch(executor, batch[:], pending)
+                    batch.clear()
+            self.settle()
         except BaseException:
             self._stop.set()
             raise
@@ -162,6 +164,15 @@ class EnrichmentRunner:
                 executor.shutdown(wait=True, cancel_futures=True)
                 self.enricher.close()
         return counts
+
+    def settle(self) -> None:
+        """Send the partial batch and wait for every request in flight; results reach ``on_result`` before this
+        returns. Profile sources call it before restarting a scan (e.g. after a cursor expired)."""
+        if self._batch:
+            self._dispatch(self._executor, self._batch[:], self._pending)
+            self._batch.clear()
+        while self._pending:
+            self._drain(self._pending, FIRST_COMPLETED)
 
     def _dispatch(self, executor: ThreadPoolExecutor | None, batch: list[Identifiers], pending: set[Future]) -> None:
         if executor is None:

@@ -29,6 +29,7 @@ from airflow_provider_lytics.enrichment.mapping import RecordBuilder
 
 if TYPE_CHECKING:
     from airflow_provider_lytics.client.retry import RetryPolicy
+    from airflow_provider_lytics.enrichment.runner import EnrichmentRunner
     from airflow_provider_lytics.hooks.lytics import LyticsHook
 
 _STREAM_NAME = re.compile(r"^[A-Za-z0-9_\-.]{1,128}$")
@@ -134,6 +135,9 @@ class LyticsEnrichmentOperator(BaseOperator):
     :param max_failures: stop the run once more users than this have failed.
     :param max_failure_rate: fail the task at the end if failed / sent exceeds this fraction.
     :param results_path: NDJSON audit file, one line per user sent (identifiers, status, reason).
+    :param scan_page_size: profiles per scan page (1-100).
+    :param max_scan_restarts: times the audience scan may restart after its cursor expired (users already
+        processed in this run are passed over; needs ``record_failures`` so every processed user is marked).
     :return: the counts (``scanned``, ``skipped_fresh``, ``skipped_no_identifier``, ``sent``/``would_send``,
         ``enriched``, ``not_found``, ``failed``, ``requests``, ``retries``, ``written``) and failure samples.
     """
@@ -163,6 +167,8 @@ class LyticsEnrichmentOperator(BaseOperator):
         max_failures: int | None = None,
         max_failure_rate: float | None = None,
         results_path: str | None = None,
+        scan_page_size: int = 100,
+        max_scan_restarts: int = 5,
         lytics_conn_id: str = "lytics_default",
         **kwargs: Any,
     ) -> None:
@@ -185,6 +191,10 @@ class LyticsEnrichmentOperator(BaseOperator):
             raise ValueError(f"the enricher needs {unknown}, which identifier_fields {list(identifier_fields)} lacks")
         if not 1 <= max_in_flight <= 64:
             raise ValueError(f"max_in_flight must be between 1 and 64, got {max_in_flight}")
+        if not 1 <= scan_page_size <= 100:
+            raise ValueError(
+                f"scan_page_size must be between 1 and 100 (the Lytics scan maximum), got {scan_page_size}"
+            )
         if write_batch_size < 1:
             raise ValueError(f"write_batch_size must be at least 1, got {write_batch_size}")
         if rate_limit is not None and not rate_limit > 0:
@@ -213,6 +223,8 @@ class LyticsEnrichmentOperator(BaseOperator):
         self.max_failures = max_failures
         self.max_failure_rate = max_failure_rate
         self.results_path = results_path
+        self.scan_page_size = scan_page_size
+        self.max_scan_restarts = max_scan_restarts
         self.lytics_conn_id = lytics_conn_id
 
     # -- audience -------------------------------------------------------------------------------------------
@@ -220,10 +232,47 @@ class LyticsEnrichmentOperator(BaseOperator):
         """Profile fields the scan returns: the identifiers plus the freshness fields, nothing else."""
         return list(dict.fromkeys([*self.identifier_fields, *self.freshness.read_fields()]))
 
-    def _profiles(self, hook: LyticsHook) -> Iterator[Mapping[str, Any]]:
+    def _scan(self, hook: LyticsHook) -> Iterator[Mapping[str, Any]]:
+        kwargs: dict[str, Any] = {"fields": self.scan_fields(), "limit": self.scan_page_size}
         if self.segment is not None:
-            return hook.scan(self.segment, fields=self.scan_fields())
-        return hook.scan(filter_ql=self.filter_ql, fields=self.scan_fields())
+            return hook.scan(self.segment, **kwargs)
+        return hook.scan(filter_ql=self.filter_ql, **kwargs)
+
+    def _profiles(self, hook: LyticsHook, runner: EnrichmentRunner, writer: _StreamWriter, run_at: datetime,
+                  state: dict[str, int]) -> Iterator[Mapping[str, Any]]:  # fmt: skip
+        """The audience, restarting the scan when its cursor expires (a slow third party can outlast it).
+
+        Before a restart every result so far is settled and written, and profiles already checked in this run
+        (``<prefix>_checked_at`` at or after the run start) are passed over, so nobody is sent twice.
+        """
+        from airflow_provider_lytics.client.errors import LyticsCursorExpiredError
+        from airflow_provider_lytics.enrichment.freshness import parse_time
+
+        checked_field = self.freshness.fields["checked_at"]
+        since = run_at.replace(microsecond=0)
+        restarted = False
+        while True:
+            progress = False
+            try:
+                for profile in self._scan(hook):
+                    if restarted:
+                        checked = parse_time(profile.get(checked_field))
+                        if checked is not None and checked >= since:
+                            state["already_processed"] += 1
+                            continue
+                    progress = True
+                    yield profile
+                return
+            except LyticsCursorExpiredError:
+                if state["scan_restarts"] >= self.max_scan_restarts or (restarted and not progress):
+                    raise
+                state["scan_restarts"] += 1
+                self.log.warning("The audience scan cursor expired; settling %d in-flight requests and restarting "
+                                 "the scan (restart %d of at most %d)", len(runner._pending), state["scan_restarts"],
+                                 self.max_scan_restarts)  # fmt: skip
+                runner.settle()
+                writer.flush()
+                restarted = True
 
     # -- execution ------------------------------------------------------------------------------------------
     def execute(self, context: Any) -> dict[str, Any]:
@@ -241,6 +290,7 @@ class LyticsEnrichmentOperator(BaseOperator):
         audit = _Audit(None if self.dry_run else self.results_path)
         now = datetime.now(timezone.utc)
         runner: EnrichmentRunner | None = None
+        scan_state = {"scan_restarts": 0, "already_processed": 0}
 
         def on_result(ids: Identifiers, result: EnrichmentResult) -> EnrichmentResult:
             record = self.builder.build(ids, result, now)
@@ -282,7 +332,7 @@ class LyticsEnrichmentOperator(BaseOperator):
             " [dry run: nothing is sent or written]" if self.dry_run else "",
         )  # fmt: skip
         try:
-            counts = runner.run(self._profiles(hook))
+            counts = runner.run(self._profiles(hook, runner, writer, now, scan_state))
         finally:
             try:
                 writer.flush()  # results already paid for are kept even when the run stops early
@@ -292,7 +342,8 @@ class LyticsEnrichmentOperator(BaseOperator):
         summary: dict[str, Any] = {**counts.as_dict(), "written": writer.written, "write_rejected": writer.rejected,
                                    "write_requests": writer.requests, "dry_run": self.dry_run, "stream": self.stream,
                                    "enricher": self.enricher.name, "run_at": format_time(now),
-                                   "failures_sample": runner.failures, "skipped_sample": runner.skipped}  # fmt: skip
+                                   "failures_sample": runner.failures, "skipped_sample": runner.skipped,
+                                   **scan_state}  # fmt: skip
         if self.results_path and not self.dry_run:
             summary["results_path"] = self.results_path
         self.log.info("Enrichment %s: %s", "dry run" if self.dry_run else "done",

@@ -237,3 +237,23 @@ def test_example_dag_runs_against_the_emulators(lytics_conn_env, emulator, servi
     assert summary["enriched"] == 5 and summary["written"] == 5
     assert _profile("fan1@studio1.io")["enrich_company_name"] == "Studio1"
     assert preview.execute(context)["would_send"] == 0
+
+
+def test_scan_restarts_after_cursor_expiry_without_resending(lytics_conn_env, emulator, monkeypatch) -> None:
+    import time
+
+    _seed(emulator, 10)
+    monkeypatch.setattr(emulator.backend.store.scans, "ttl", 0.1)  # a slow third party outlasts the cursor
+    seen: list[str] = []
+
+    def slow_lookup(ids: dict) -> dict:
+        time.sleep(0.06)
+        seen.append(ids["email"])
+        return {"segment": "b2b"}
+
+    summary = _operator(enricher=slow_lookup, scan_page_size=4, max_in_flight=1).execute({})
+
+    assert summary["scan_restarts"] >= 1 and summary["already_processed"] >= 4
+    assert sorted(seen) == sorted(set(seen)) and len(seen) == 10  # every user sent exactly once
+    assert (summary["sent"], summary["enriched"], summary["scanned"]) == (10, 10, 10)
+    assert _profile("user.9@acme0.io")["enrich_segment"] == "b2b"
