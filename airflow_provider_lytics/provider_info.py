@@ -47,7 +47,11 @@ def provider_info(version: str) -> dict[str, Any]:
         "operators": [
             {
                 "integration-name": INTEGRATION,
-                "python-modules": [f"{PACKAGE}.operators.jobs", f"{PACKAGE}.operators.messaging"],
+                "python-modules": [
+                    f"{PACKAGE}.operators.jobs",
+                    f"{PACKAGE}.operators.messaging",
+                    f"{PACKAGE}.operators.file_transfer",
+                ],
             },
         ],
         "sensors": [
