@@ -1,0 +1,47 @@
+"""One-time import: validate a CSV with a dry run, then load it into a Lytics stream, resumably.
+
+Needs ``lytics_default``. The input path, stream and quarantine location are params. The import's counts are the
+task's XCom return value; the stream is published as the asset ``lytics://stream/crm_customers``, so downstream
+DAGs can be scheduled on it.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from airflow.providers.common.compat.sdk import dag
+
+from airflow_provider_lytics.operators.imports import LocalFilesToLyticsOperator
+
+INPUT = "/tmp/lytics-demo/import/customers*.csv*"
+QUARANTINE = "/tmp/lytics-demo/import/quarantine/{{ ds }}-customers.ndjson"
+
+
+@dag(
+    dag_id="lytics_import_one_time",
+    schedule=None,
+    start_date=datetime(2026, 1, 1),
+    catchup=False,
+    tags=["lytics", "import"],
+    doc_md=__doc__,
+)
+def lytics_import_one_time() -> None:
+    common = {
+        "paths": INPUT,
+        "stream": "crm_customers",
+        "timestamp_field": "updated_at",
+        "constant_fields": {"import_run": "{{ run_id }}"},
+        "quarantine_path": QUARANTINE,
+    }
+    validate = LocalFilesToLyticsOperator(task_id="dry_run", dry_run=True, dry_run_sample=500, **common)
+    load = LocalFilesToLyticsOperator(
+        task_id="load",
+        max_rejected_fraction=0.01,  # fail (after writing the quarantine) if more than 1% of rows are bad
+        max_in_flight=2,
+        retries=3,  # a retry resumes from the last acknowledged batch
+        **common,
+    )
+    validate >> load
+
+
+lytics_import_one_time()
