@@ -189,6 +189,11 @@ class LyticsEnrichmentOperator(BaseOperator):
         unknown = sorted(set(enricher.required_fields) - set(identifier_fields))
         if unknown:
             raise ValueError(f"the enricher needs {unknown}, which identifier_fields {list(identifier_fields)} lacks")
+        if enricher.any_of_fields and not set(enricher.any_of_fields) & set(identifier_fields):
+            raise ValueError(
+                f"the enricher needs one of {list(enricher.any_of_fields)}; add it to identifier_fields "
+                f"{list(identifier_fields)}"
+            )
         if not 1 <= max_in_flight <= 64:
             raise ValueError(f"max_in_flight must be between 1 and 64, got {max_in_flight}")
         if not 1 <= scan_page_size <= 100:

@@ -174,6 +174,9 @@ def test_config_errors_say_what_to_fix() -> None:
         LyticsEnrichmentOperator(task_id="t", enricher=dict)
     with pytest.raises(ValueError, match="identifier_fields"):
         LyticsEnrichmentOperator(task_id="t", segment="s", enricher=HttpEnricher("c", endpoint="/u/{user_id}"))
+    with pytest.raises(ValueError, match="needs one of"):
+        LyticsEnrichmentOperator(task_id="t", segment="s", identifier_fields=["user_id"],
+                                 enricher=EmailDomainLookupEnricher("c"))  # fmt: skip
     with pytest.raises(ValueError, match="Enricher"):
         LyticsEnrichmentOperator(task_id="t", segment="s", enricher="clearbit")  # type: ignore[arg-type]
     with pytest.raises(EnrichmentConfigError, match="freshness_days"):
