@@ -8,6 +8,8 @@ comes back with the same profiles, segments, streams and raw events.
 from __future__ import annotations
 
 import contextlib
+import gc
+import logging
 import re
 import threading
 import time
@@ -23,7 +25,7 @@ from airflow_provider_lytics.emulator.identity import (
     materialise,
 )
 from airflow_provider_lytics.emulator.ingest import structure_error
-from airflow_provider_lytics.emulator.persistence import StateDB
+from airflow_provider_lytics.emulator.persistence import StateDB, encode
 from airflow_provider_lytics.emulator.scan import DEFAULT_TTL_SECONDS, ScanRegistry
 from airflow_provider_lytics.emulator.segments import SegmentError, SegmentRegistry, parse
 from airflow_provider_lytics.emulator.streams import StreamStats, table_columns
@@ -33,8 +35,13 @@ DEFAULT_IDENTITY_FIELDS = ("_uid", "email", "user_id", "external_id")
 SCAN_DEFAULT_LIMIT = 20
 SCAN_MAX_LIMIT = 100
 _COMMIT_BATCH = 5000
+#: Seconds between background writes of changed profiles (the most a hard crash can lose).
+WRITE_INTERVAL = 0.5
+#: Seconds a long collect request may hold background writes back before they run anyway.
+MAX_DEFER = 30.0
 _STREAM_NAME = re.compile(r"^[A-Za-z0-9_\-.]{1,128}$")
 _DATA_KINDS = ("profile", "stream", "segment")
+_log = logging.getLogger(__name__)
 _NUMERIC = re.compile(r"^-?\d+(\.\d+)?([eE][-+]?\d+)?$")
 
 
@@ -55,7 +62,14 @@ class ScanPage:
 
 
 class ProfileStore:
-    """Profiles, identity graph, streams, segments and scans for one emulator; safe to share between threads."""
+    """Profiles, identity graph, streams, segments and scans for one emulator; safe to share between threads.
+
+    Raw events are written to the database with every ingest batch. Changed profiles and stream statistics are
+    written behind: a writer thread flushes them every ``write_interval`` seconds, :meth:`flush` does it on
+    demand and closing the database does it a last time, so a clean shutdown keeps everything. A hard crash
+    (``kill -9``, power loss) loses at most the profile changes of the last ``write_interval`` seconds; the raw
+    events of every acknowledged request are already stored.
+    """
 
     def __init__(
         self,
@@ -64,6 +78,7 @@ class ProfileStore:
         *,
         scan_ttl: float = DEFAULT_TTL_SECONDS,
         clock: Callable[[], float] = time.monotonic,
+        write_interval: float = WRITE_INTERVAL,
     ) -> None:
         self.db = db
         self.graph = IdentityGraph(identity_fields)
@@ -73,13 +88,19 @@ class ProfileStore:
         self.scans = ScanRegistry(scan_ttl, clock)
         self.streams: dict[str, StreamStats] = {}
         self.version = 0
+        self.write_interval = write_interval
         self._pending: dict[str, None] = {}
         self._tombstones: list[str] = []
+        self._dirty_streams: dict[str, None] = {}
+        self._flush_lock = threading.Lock()
+        self._writer: threading.Thread | None = None
         self._defer_depth = 0
+        self._defer_since = 0.0
         self._sizes: dict[str, tuple[tuple[int, int], int]] = {}
         self.graph.load(doc for doc in db.load("profile").values() if "merged_into" not in doc)
         for doc in db.load("stream").values():
             self.streams[doc["name"]] = StreamStats.from_doc(doc)
+        db.on_close(self.flush)
 
     # -- ingest ------------------------------------------------------------------------------------------
     def check_record(self, record: Any, *, flat: bool = False) -> str | None:
@@ -149,71 +170,124 @@ class ProfileStore:
         arrival = now_ms()
         ts_field = ts_field or "_ts"
         graph = self.graph
-        with self._lock:
-            dirty: dict[str, None] = {}
-            removed: list[str] = []
+        keys_for, apply = graph.keys_for, graph.apply
+        with self._lock, gc_paused():
+            self.db.append_events(stream, batch)
+            dirty = self._pending
             for record in batch:
-                keys = graph.keys_for(record)
+                keys = keys_for(record)
                 if not keys:
                     continue
                 raw_ts = record.get(ts_field)
                 ts = (parse_time_ms(raw_ts) if raw_ts is not None else None) or arrival
-                pid, gone = graph.apply(record, keys, stream, ts)
+                pid, gone = apply(record, keys, stream, ts)
                 dirty[pid] = None
                 for other in gone:
                     dirty.pop(other, None)
-                    removed.append(other)
-            self.db.append_events(stream, batch)
-            for pid in removed:
-                self._pending.pop(pid, None)
-                self._tombstones.append(pid)
-            self._pending.update(dirty)
-            if not self._defer_depth:
-                self._flush_profiles()
+                    self._tombstones.append(other)
             stats = self.streams.get(stream)
             if stats is None:
                 stats = self.streams[stream] = StreamStats(stream)
             stats.observe(batch, arrival)
-            self.db.put("stream", stream, stats.to_doc())
+            self._dirty_streams[stream] = None
             self.version += 1
+            self._start_writer()
 
     @contextlib.contextmanager
     def deferred_writes(self) -> Iterator[None]:
-        """Coalesce profile writes until the block ends (one write per changed profile, in batches).
+        """Hold background profile writes back while the block runs (a whole collect request, a seeding run).
 
-        Raw events and stream statistics are still written per batch; the profiles changed inside the block are
-        written when it exits, even on error. Used for a whole collect request and by the seeder.
+        Writing while a bulk upload is being merged would only compete with it for the interpreter; the
+        profiles changed inside the block are written within ``write_interval`` after it ends (or after
+        :data:`MAX_DEFER` seconds of a very long block), coalesced to one write per profile.
         """
         with self._lock:
+            if not self._defer_depth:
+                self._defer_since = time.monotonic()
             self._defer_depth += 1
         try:
             yield
         finally:
             with self._lock:
                 self._defer_depth -= 1
-                if not self._defer_depth:
-                    self._flush_profiles()
+                if self._pending or self._tombstones or self._dirty_streams:
+                    self._start_writer()
 
-    def _flush_profiles(self) -> None:
-        """Write pending profiles and merge tombstones in batches (caller holds the lock).
+    # -- write-behind ------------------------------------------------------------------------------------
+    def flush(self) -> None:
+        """Write every changed profile, merge tombstone and stream document to the database now.
 
-        Profiles are stored under their creation sequence (``profile_key``), so bulk loads append to the index.
+        Profiles are encoded in batches under the store lock (so each document is a consistent snapshot) and
+        written outside it, so ingest continues while SQLite works. Profiles are stored under their creation
+        sequence (``profile_key``), so bulk loads append to the index.
         """
-        profiles, graph = self.graph.profiles, self.graph
-        pending = [profiles[pid] for pid in self._pending if pid in profiles]
-        for i in range(0, len(pending), _COMMIT_BATCH):
-            self.db.put_many("profile", ((profile_key(p["seq"]), p) for p in pending[i : i + _COMMIT_BATCH]))
-        # A merged-away profile's slot gets a tombstone (batched, instead of one delete transaction each).
-        self.db.put_many(
-            "profile",
-            (
-                (profile_key(graph.merged_seq.pop(pid)), {"id": pid, "merged_into": graph.redirect(pid)})
-                for pid in self._tombstones
-                if pid in graph.merged_seq
-            ),
-        )
-        self._pending.clear()
-        self._tombstones.clear()
+        with self._flush_lock:
+            if self.db.closed:
+                return
+            with self._lock:
+                pids = list(self._pending)
+                self._pending.clear()
+                names = list(self._dirty_streams)
+                self._dirty_streams.clear()
+                stream_rows = [(n, encode(self.streams[n].to_doc())) for n in names if n in self.streams]
+            try:
+                self._write_profiles(pids)
+                with self._lock:
+                    graph = self.graph
+                    tombstones = [
+                        (
+                            profile_key(graph.merged_seq.pop(pid)),
+                            encode({"id": pid, "merged_into": graph.redirect(pid)}),
+                        )
+                        for pid in self._tombstones
+                        if pid in graph.merged_seq
+                    ]
+                    self._tombstones.clear()
+                self.db.put_encoded("profile", tombstones)
+                self.db.put_encoded("stream", stream_rows)
+            except BaseException:
+                with self._lock:  # written again by the next flush
+                    self._pending.update(dict.fromkeys(pids))
+                    self._dirty_streams.update(dict.fromkeys(names))
+                raise
+
+    def _write_profiles(self, pids: list[str]) -> None:
+        profiles = self.graph.profiles
+        for i in range(0, len(pids), _COMMIT_BATCH):
+            with self._lock, gc_paused():
+                rows = []
+                for pid in pids[i : i + _COMMIT_BATCH]:
+                    profile = profiles.get(pid)
+                    if profile is not None:  # merged away since: its tombstone follows
+                        rows.append((profile_key(profile["seq"]), encode(profile)))
+            with gc_paused():
+                self.db.put_encoded("profile", rows)
+
+    def _start_writer(self) -> None:
+        """Start the background writer unless it runs (caller holds the lock)."""
+        if self._writer is None and not self.db.closed:
+            self._writer = threading.Thread(target=self._write_behind, name="lytics-emulator-writer", daemon=True)
+            self._writer.start()
+
+    def _write_behind(self) -> None:
+        """Flush every ``write_interval`` seconds; exit after two idle intervals (restarted by the next change)."""
+        idle = 0
+        while True:
+            time.sleep(self.write_interval)
+            with self._lock:
+                changed = bool(self._pending or self._tombstones or self._dirty_streams)
+                if self.db.closed or (not changed and idle >= 1):
+                    self._writer = None
+                    return
+                held = self._defer_depth and time.monotonic() - self._defer_since < MAX_DEFER
+            if not changed or held:
+                idle = 0 if held else idle + 1
+                continue
+            idle = 0
+            try:
+                self.flush()
+            except Exception:  # keep the data in memory and retry; say why the database refused it
+                _log.exception("writing emulator profiles to %s failed; retrying", self.db.path or "memory")
 
     def stream_event_count(self, stream: str) -> int:
         """Raw events received on ``stream`` (dry runs excluded)."""
@@ -222,7 +296,7 @@ class ProfileStore:
 
     def reset(self) -> None:
         """Forget every profile, stream, segment, open scan and raw event (memory and database)."""
-        with self._lock:
+        with self._flush_lock, self._lock:
             self.graph.clear()
             self.streams.clear()
             self.segments.clear()
@@ -230,6 +304,7 @@ class ProfileStore:
             self._sizes.clear()
             self._pending.clear()
             self._tombstones.clear()
+            self._dirty_streams.clear()
             self.version += 1
             _purge(self.db, _DATA_KINDS)
 
@@ -443,6 +518,35 @@ class ProfileStore:
     def stream_list(self) -> list[StreamStats]:
         with self._lock:
             return [self.streams[name] for name in sorted(self.streams)]
+
+
+_gc_lock = threading.Lock()
+_gc_pauses = 0
+_gc_resume = False
+
+
+@contextlib.contextmanager
+def gc_paused() -> Iterator[None]:
+    """Pause automatic garbage collection for one ingest batch (re-entrant and thread-safe).
+
+    Merging a batch allocates many small objects; each allocation burst would otherwise trigger collections
+    that traverse the whole (large, long-lived) profile graph again and again, which costs more than the
+    merge itself. Collection resumes when the last concurrent batch ends, and the objects of the batch are
+    collected then as usual.
+    """
+    global _gc_pauses, _gc_resume
+    with _gc_lock:
+        if _gc_pauses == 0:
+            _gc_resume = gc.isenabled()
+            gc.disable()
+        _gc_pauses += 1
+    try:
+        yield
+    finally:
+        with _gc_lock:
+            _gc_pauses -= 1
+            if _gc_pauses == 0 and _gc_resume:
+                gc.enable()
 
 
 def profile_key(seq: int) -> str:
