@@ -30,6 +30,7 @@ from airflow_provider_lytics.enrichment.request_template import (
     render_value,
     template_values,
 )
+from airflow_provider_lytics.hooks.base import mask
 
 if TYPE_CHECKING:
     import requests
@@ -92,10 +93,10 @@ class HttpCaller:
         conn = BaseHook.get_connection(self.http_conn_id)
         settings = settings_from_connection(conn)
         if conn.password:
-            _mask(conn.password)
+            mask(conn.password)
         for name, value in settings.headers.items():
             if name.lower() in SENSITIVE_HEADERS:
-                _mask(value)
+                mask(value)
         self._token = conn.password if (conn.password and not conn.login) else None
         self._settings = settings
 
@@ -329,12 +330,3 @@ def _safe(url: str) -> str:
 def _excerpt(text: str, limit: int = 160) -> str:
     text = " ".join((text or "").split())
     return text if len(text) <= limit else text[: limit - 3] + "..."
-
-
-def _mask(secret: str) -> None:
-    try:
-        from airflow.providers.common.compat.sdk import mask_secret
-
-        mask_secret(secret)
-    except Exception:  # best effort outside a running task
-        pass

@@ -15,14 +15,12 @@ from functools import cached_property
 from typing import IO, TYPE_CHECKING, Any
 from urllib.parse import quote
 
-from airflow.providers.common.compat.sdk import BaseHook
-
 from airflow_provider_lytics import __version__
-from airflow_provider_lytics.client.config import LyticsSettings, settings_from_connection
+from airflow_provider_lytics.client.config import LyticsSettings
 from airflow_provider_lytics.client.envelope import Envelope, build_error, entity_not_found, parse_success
 from airflow_provider_lytics.client.errors import LyticsConfigError, LyticsError, LyticsTransportError
 from airflow_provider_lytics.client.retry import RetryPolicy, RetryTracker, parse_retry_after
-from airflow_provider_lytics.forms import LYTICS_CONN_FIELDS, LYTICS_UI_FIELD_BEHAVIOUR, legacy_form_widgets
+from airflow_provider_lytics.hooks.base import LyticsBaseHook
 
 if TYPE_CHECKING:
     import requests
@@ -53,52 +51,20 @@ def _ids_param(ids: Iterable[str]) -> str:
     return ",".join(str(i) for i in ids)
 
 
-class LyticsHook(BaseHook):
-    """Talk to the Lytics REST API through an Airflow ``lytics`` connection.
+class LyticsHook(LyticsBaseHook):
+    """Talk to the Lytics REST API through an Airflow ``lytics`` connection (see :class:`LyticsBaseHook`)."""
 
-    :param lytics_conn_id: Airflow connection id (type ``lytics``): token in Password, API URL in Host,
-        extras ``bulk_url``, ``account_id``, ``timeout``.
-    :param retry_policy: overrides the default :class:`RetryPolicy`.
-    """
-
-    conn_name_attr = "lytics_conn_id"
-    default_conn_name = "lytics_default"
-    conn_type = "lytics"
-    hook_name = "Lytics"
-
-    def __init__(self, lytics_conn_id: str = default_conn_name, *, retry_policy: RetryPolicy | None = None) -> None:
-        super().__init__()
-        self.lytics_conn_id = lytics_conn_id
-        self.retry_policy = retry_policy or RetryPolicy()
+    def __init__(self, lytics_conn_id: str = LyticsBaseHook.default_conn_name, *,
+                 retry_policy: RetryPolicy | None = None) -> None:  # fmt: skip
+        super().__init__(lytics_conn_id, retry_policy=retry_policy)
         self._sleep = time.sleep
         self._clock = time.monotonic
-
-    # -- connection ---------------------------------------------------------------------------------------
-    @classmethod
-    def get_ui_field_behaviour(cls) -> dict[str, Any]:
-        """Connection form for Airflow 2.11-3.1 (3.2+ reads the same data from the provider info)."""
-        return {key: (list(value) if isinstance(value, list) else dict(value)) for key, value in
-                LYTICS_UI_FIELD_BEHAVIOUR.items()}  # fmt: skip
-
-    @classmethod
-    def get_connection_form_widgets(cls) -> dict[str, Any]:
-        """Extra fields for Airflow 2.11's connection form (3.2+ reads ``conn-fields`` instead)."""
-        return legacy_form_widgets(LYTICS_CONN_FIELDS)
 
     @cached_property
     def settings(self) -> LyticsSettings:
         """Resolved once per hook; the token is registered with Airflow's secret masker."""
         conn = self.get_connection(self.lytics_conn_id)
-        settings = settings_from_connection(
-            conn_id=self.lytics_conn_id,
-            host=conn.host,
-            port=conn.port,
-            schema=conn.schema,
-            password=conn.password,
-            extra=conn.extra_dejson,
-        )
-        _mask(settings.token)
-        return settings
+        return self._settings_from(conn, conn.extra_dejson)
 
     @cached_property
     def session(self) -> requests.Session:
@@ -446,15 +412,6 @@ class LyticsHook(BaseHook):
     def get_auth(self, auth_id: str) -> dict[str, Any]:
         """``GET /v2/auth/{id}``. Safe to retry."""
         return self.request("GET", f"/v2/auth/{quote_path(auth_id)}").data
-
-
-def _mask(secret: str) -> None:
-    try:
-        from airflow.providers.common.compat.sdk import mask_secret
-
-        mask_secret(secret)
-    except Exception:  # masking is best effort outside a running task (e.g. plain scripts)
-        pass
 
 
 def _connect_phase(err: BaseException) -> bool:

@@ -16,30 +16,23 @@ import time
 from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING, Any
 
-from airflow.providers.common.compat.sdk import BaseHook
-
-from airflow_provider_lytics.client.config import LyticsSettings, settings_from_connection
+from airflow_provider_lytics.client.config import LyticsSettings
 from airflow_provider_lytics.client.envelope import Envelope, build_error, entity_not_found, parse_success
 from airflow_provider_lytics.client.errors import LyticsTransportError
 from airflow_provider_lytics.client.retry import RetryPolicy, RetryTracker, parse_retry_after
-from airflow_provider_lytics.hooks.lytics import SCAN_PAGE_LIMIT, USER_AGENT, ScanPage, _mask, quote_path
+from airflow_provider_lytics.hooks.base import LyticsBaseHook
+from airflow_provider_lytics.hooks.lytics import SCAN_PAGE_LIMIT, USER_AGENT, ScanPage, quote_path
 
 if TYPE_CHECKING:
     import aiohttp
 
 
-class LyticsAsyncHook(BaseHook):
+class LyticsAsyncHook(LyticsBaseHook):
     """Async twin of :class:`~airflow_provider_lytics.hooks.lytics.LyticsHook` for polling from triggers."""
 
-    conn_name_attr = "lytics_conn_id"
-    default_conn_name = "lytics_default"
-    conn_type = "lytics"
-    hook_name = "Lytics"
-
-    def __init__(self, lytics_conn_id: str = default_conn_name, *, retry_policy: RetryPolicy | None = None) -> None:
-        super().__init__()
-        self.lytics_conn_id = lytics_conn_id
-        self.retry_policy = retry_policy or RetryPolicy()
+    def __init__(self, lytics_conn_id: str = LyticsBaseHook.default_conn_name, *,
+                 retry_policy: RetryPolicy | None = None) -> None:  # fmt: skip
+        super().__init__(lytics_conn_id, retry_policy=retry_policy)
         self._settings: LyticsSettings | None = None
         self._session: aiohttp.ClientSession | None = None
         self._lock = asyncio.Lock()
@@ -60,15 +53,7 @@ class LyticsAsyncHook(BaseHook):
 
                 conn = await get_async_connection(self.lytics_conn_id, hook=type(self))
                 extra = await get_async_extra_dejson(conn)
-                self._settings = settings_from_connection(
-                    conn_id=self.lytics_conn_id,
-                    host=conn.host,
-                    port=conn.port,
-                    schema=conn.schema,
-                    password=conn.password,
-                    extra=extra,
-                )
-                _mask(self._settings.token)
+                self._settings = self._settings_from(conn, extra)
             return self._settings
 
     async def _get_session(self) -> aiohttp.ClientSession:

@@ -20,6 +20,7 @@ from typing import IO, TYPE_CHECKING, Any
 
 from airflow.providers.common.compat.sdk import AirflowException, BaseOperator
 
+from airflow_provider_lytics.hooks.base import mask
 from airflow_provider_lytics.templating import MessageTemplates, Preview
 
 if TYPE_CHECKING:
@@ -243,11 +244,11 @@ class LyticsProfileMessageOperator(BaseOperator):
 
         conn = BaseHook.get_connection(self.http_conn_id)
         if conn.password:
-            _mask(conn.password)
+            mask(conn.password)
         settings = settings_from_connection(conn, self.endpoint)
         for name, value in settings.headers.items():
             if name.lower() in ("authorization", "x-api-key", "api-key", "cookie"):
-                _mask(value)
+                mask(value)
         single = self.batch_size == 1 and not self.envelope_key
         self.log.info("Delivering to %s in batches of %d%s", settings.safe_url, self.batch_size,
                       f" at most {self.rate_limit:g} requests/s" if self.rate_limit else "")  # fmt: skip
@@ -357,12 +358,3 @@ def _as_profile(item: Any, where: str) -> Mapping[str, Any]:
     if not isinstance(item, Mapping):
         raise AirflowException(f"{where} is a {type(item).__name__}, not a profile object: pass JSON objects")
     return item
-
-
-def _mask(secret: str) -> None:
-    try:
-        from airflow.providers.common.compat.sdk import mask_secret
-
-        mask_secret(secret)
-    except Exception:  # best effort outside a running task
-        pass
