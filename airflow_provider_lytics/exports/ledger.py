@@ -56,7 +56,7 @@ class MemberLedger:
 
     def __init__(self, workdir: str | Path, previous_db: str | Path | None = None) -> None:
         self.path = Path(workdir) / "ledger.sqlite"
-        self._conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
+        self._conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False, uri=True)
         c = self._conn
         c.execute("PRAGMA journal_mode=OFF")
         c.execute("PRAGMA synchronous=OFF")
@@ -77,10 +77,7 @@ class MemberLedger:
 
     def _attach_previous(self, previous_db: str | Path) -> None:
         try:
-            self._conn.execute("ATTACH DATABASE ? AS prev", (f"file:{previous_db}?mode=ro",))
-        except sqlite3.Error:
-            self._conn.execute("ATTACH DATABASE ? AS prev", (str(previous_db),))
-        try:
+            self._conn.execute("ATTACH DATABASE ? AS prev", (Path(previous_db).resolve().as_uri() + "?mode=ro",))
             meta = dict(self._conn.execute("SELECT key, value FROM prev.meta"))
             self._conn.execute("SELECT id, fp FROM prev.members LIMIT 1").fetchall()
         except sqlite3.DatabaseError as exc:
