@@ -2,8 +2,11 @@
 
 A profile document (persisted as is) looks like::
 
-    {"id": "<32 hex>", "seq": n, "created": ms, "modified": ms, "events": n, "streams": [...],
-     "keys": [[field, value], ...], "fields": {name: value}, "ft": ms, "times": {name: event ms}}
+    {"id": "<32 hex>", "seq": n, "created": ms, "modified": ms, "events": n, "streams": (...),
+     "keys": [(field, value), ...], "fields": {name: value}, "ft": ms, "times": {name: event ms}}
+
+In memory ``streams`` is a tuple (shared between the profiles of a single stream) and each key is the same
+tuple object the identifier index uses; both are stored as JSON arrays.
 
 ``times`` records the event time that set each field, so an event that arrives late never overwrites a newer
 value; fields set by the first event and never changed since are not listed and carry the time ``ft`` (this
@@ -66,6 +69,8 @@ class IdentityGraph:
         #: Persistence sequence of merged-away profiles (their storage slot receives a tombstone).
         self.merged_seq: dict[str, int] = {}
         self._next_seq = 0
+        #: One shared ``(stream,)`` tuple per stream for the many profiles seen on a single stream.
+        self._streams: dict[str, tuple[str, ...]] = {}
 
     # -- identifiers -------------------------------------------------------------------------------------
     def normalise(self, field: str, value: Any) -> str:
@@ -149,10 +154,13 @@ class IdentityGraph:
         for name in [n for n, v in fields.items() if type(v) is list]:
             fields[name] = _union([], fields[name])
         unique = list(dict.fromkeys(keys)) if len(keys) > 1 else keys
+        streams = self._streams.get(stream)
+        if streams is None:
+            streams = self._streams[stream] = (stream,)
         self._next_seq += 1
         self.profiles[pid] = {
-            "id": pid, "seq": self._next_seq, "created": ts, "modified": ts, "events": 1, "streams": [stream],
-            "keys": [list(k) for k in unique], "fields": fields, "ft": ts, "times": {},
+            "id": pid, "seq": self._next_seq, "created": ts, "modified": ts, "events": 1, "streams": streams,
+            "keys": unique, "fields": fields, "ft": ts, "times": {},
         }  # fmt: skip
         index = self.index
         for key in unique:
@@ -163,7 +171,7 @@ class IdentityGraph:
         into["created"] = min(into["created"], other["created"])
         into["modified"] = max(into["modified"], other["modified"])
         into["events"] += other["events"]
-        into["streams"] = _union(into["streams"], other["streams"])
+        into["streams"] = tuple(_union(list(into["streams"]), other["streams"]))
         fields = into["fields"]
         times = into["times"]
         for name, value in other["fields"].items():
@@ -174,13 +182,12 @@ class IdentityGraph:
             elif ts >= field_time(into, name):
                 fields[name] = value
                 times[name] = ts
-        known = {tuple(k) for k in into["keys"]}
+        known = set(into["keys"])
         for key in other["keys"]:
-            key = tuple(key)
             self.index[key] = into["id"]
             if key not in known:
                 known.add(key)
-                into["keys"].append(list(key))
+                into["keys"].append(key)
         del self.profiles[other["id"]]
 
     def _apply_event(
@@ -190,14 +197,14 @@ class IdentityGraph:
         for key in keys:
             if index.get(key) != pid:
                 index[key] = pid
-                profile["keys"].append(list(key))
+                profile["keys"].append(key)
         profile["events"] += 1
         if ts < profile["created"]:
             profile["created"] = ts
         if ts > profile["modified"]:
             profile["modified"] = ts
         if stream not in profile["streams"]:
-            profile["streams"].append(stream)
+            profile["streams"] = (*profile["streams"], stream)
         fields, times, ft = profile["fields"], profile["times"], profile["ft"]
         for name, value in record.items():
             if name[:1] == "_" or value is None or value == "":
@@ -216,21 +223,26 @@ class IdentityGraph:
 
     # -- views -------------------------------------------------------------------------------------------
     def load(self, docs: Iterable[dict[str, Any]]) -> None:
+        """Add stored profile documents (as persisted: lists where memory holds tuples)."""
         for doc in docs:
             doc.setdefault("ft", -1)
             if "seq" not in doc:
                 self._next_seq += 1
                 doc["seq"] = self._next_seq
             self._next_seq = max(self._next_seq, doc["seq"])
+            streams = tuple(doc["streams"])
+            doc["streams"] = self._streams.setdefault(streams[0], streams) if len(streams) == 1 else streams
+            doc["keys"] = keys = [(field, value) for field, value in doc["keys"]]
             self.profiles[doc["id"]] = doc
-            for field, value in doc["keys"]:
-                self.index[(field, value)] = doc["id"]
+            for key in keys:
+                self.index[key] = doc["id"]
 
     def clear(self) -> None:
         self.profiles.clear()
         self.index.clear()
         self._merged.clear()
         self.merged_seq.clear()
+        self._streams.clear()
         self._next_seq = 0
 
 

@@ -9,10 +9,11 @@ from __future__ import annotations
 
 import codecs
 import csv
+import itertools
 import json
 import re
 import zlib
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -26,6 +27,8 @@ BATCH_SIZE = 5000
 #: A JSON value still incomplete after this many buffered characters is treated as malformed.
 MAX_PENDING_CHARS = 4 * 1024 * 1024
 DELIMITERS = {",": ",", "t": "\t", "\t": "\t", "tab": "\t", "\\t": "\t", "|": "|", ";": ";"}
+#: Identifier values up to this many characters cannot exceed the 256-byte limit (4 bytes per character at most).
+MAX_PLAIN_ID_CHARS = 64
 _WS = re.compile(r"[ \t\n\r]*")
 
 
@@ -220,20 +223,46 @@ def iter_json(texts: Iterable[str]) -> Iterator[_Item]:
 
 # -- CSV ----------------------------------------------------------------------------------------------------
 def _lines(texts: Iterable[str]) -> Iterator[str]:
-    pending = ""
-    for chunk in texts:
-        parts = (pending + chunk).split("\n")
-        pending = parts.pop()
-        for part in parts:
-            yield part + "\n"
-    if pending:
-        yield pending
+    """Split decoded chunks into lines that keep their ``\\n`` (the csv module needs it inside quoted fields)."""
+
+    def per_chunk() -> Iterator[list[str]]:
+        pending = ""
+        for chunk in texts:
+            parts = (pending + chunk).split("\n") if pending else chunk.split("\n")
+            pending = parts.pop()
+            yield [part + "\n" for part in parts]
+        if pending:
+            yield [pending]
+
+    return itertools.chain.from_iterable(per_chunk())
+
+
+def _read_header(reader: Any) -> list[str] | None:
+    """The header row (names stripped and validated), or ``None`` for a body without any row."""
+    while True:
+        try:
+            row = next(reader)
+        except StopIteration:
+            return None
+        except csv.Error as exc:
+            raise BadInput(f"CSV header row is malformed at line {reader.line_num}: {exc}") from None
+        if not row or (len(row) == 1 and not row[0].strip()):
+            continue
+        headers = [h.strip() for h in row]
+        for i, name in enumerate(headers):
+            if not name:
+                raise BadInput(f"CSV header row has an empty column name at position {i + 1}")
+        if len(set(headers)) != len(headers):
+            raise BadInput(f"CSV header row repeats a column name: {', '.join(headers)}")
+        return headers
 
 
 def iter_csv(texts: Iterable[str], options: IngestOptions) -> Iterator[_Item]:
     """Yield CSV rows as records (``value`` is a dict, or a string naming what is wrong with the row)."""
     reader = csv.reader(_lines(texts), delimiter=options.delimiter, strict=True)
-    headers = options.headers
+    headers = options.headers if options.headers is not None else _read_header(reader)
+    if headers is None:
+        return
     append = options.append
     while True:
         try:
@@ -241,19 +270,9 @@ def iter_csv(texts: Iterable[str], options: IngestOptions) -> Iterator[_Item]:
         except StopIteration:
             return
         except csv.Error as exc:
-            if headers is None:
-                raise BadInput(f"CSV header row is malformed at line {reader.line_num}: {exc}") from None
             yield _Item(reader.line_num, f"malformed CSV at line {reader.line_num}: {exc}", 0, True)
             continue
         if not row or (len(row) == 1 and not row[0].strip()):
-            continue
-        if headers is None:
-            headers = [h.strip() for h in row]
-            for i, name in enumerate(headers):
-                if not name:
-                    raise BadInput(f"CSV header row has an empty column name at position {i + 1}")
-            if len(set(headers)) != len(headers):
-                raise BadInput(f"CSV header row repeats a column name: {', '.join(headers)}")
             continue
         size = sum(map(len, row)) + len(row)
         if len(row) != len(headers):
@@ -264,6 +283,65 @@ def iter_csv(texts: Iterable[str], options: IngestOptions) -> Iterator[_Item]:
         if append:
             record.update(append)
         yield _Item(reader.line_num, record, size, True)
+
+
+def csv_batches(
+    texts: Iterable[str],
+    options: IngestOptions,
+    check: Callable[..., str | None],
+    identity_fields: Sequence[str],
+    reject: Callable[[int, str], None],
+) -> Iterator[list[dict[str, Any]]]:
+    """CSV rows as batches of up to :data:`BATCH_SIZE` accepted records (the bulk-ingest hot path).
+
+    Does what :func:`iter_csv` plus the per-record checks of :func:`run_ingest` do, in one loop without a
+    per-row item object. Bad rows go to ``reject(line, reason)``, which may raise to abort the request.
+    """
+    reader = csv.reader(_lines(texts), delimiter=options.delimiter, strict=True)
+    headers = options.headers if options.headers is not None else _read_header(reader)
+    if headers is None:
+        return
+    width = len(headers)
+    append = options.append
+    # Identifier columns whose length must be checked; ``append`` values are checked record by record.
+    id_positions = [i for i, h in enumerate(headers) if h in identity_fields]
+    check_all = bool(append) and any(name in identity_fields for name in append)
+    batch: list[dict[str, Any]] = []
+    while True:
+        try:
+            row = next(reader)
+        except StopIteration:
+            break
+        except csv.Error as exc:
+            reject(reader.line_num, f"malformed CSV at line {reader.line_num}: {exc}")
+            continue
+        if len(row) != width or width == 1:
+            if not row or (len(row) == 1 and not row[0].strip()):
+                continue
+            if len(row) != width:
+                line = reader.line_num
+                reject(line, f"line {line} has {len(row)} fields but the header has {width}")
+                continue
+        size = sum(map(len, row)) + width
+        if size > BATCH_RECORD_LIMIT:
+            line = reader.line_num
+            reject(line, f"record at line {line} is {size} bytes; the limit is {BATCH_RECORD_LIMIT} bytes")
+            continue
+        pairs = zip(headers, row, strict=False)  # widths already compared
+        record = {h: v for h, v in pairs if v != ""} if "" in row else dict(pairs)
+        if append:
+            record.update(append)
+        if check_all or any(len(row[i]) > MAX_PLAIN_ID_CHARS for i in id_positions):
+            problem = check(record, flat=True)
+            if problem:
+                reject(reader.line_num, f"record at line {reader.line_num}: {problem}")
+                continue
+        batch.append(record)
+        if len(batch) >= BATCH_SIZE:
+            yield batch
+            batch = []
+    if batch:
+        yield batch
 
 
 # -- driver -------------------------------------------------------------------------------------------------
@@ -287,12 +365,23 @@ def run_ingest(store: ProfileStore, stream: str, chunks: Iterable[bytes], option
     Records are committed batch by batch (so memory stays flat); when a CSV row aborts the request without
     ``droperrors``, ``BadInput.accepted`` says how many records were stored before it.
     """
+    from airflow_provider_lytics.emulator.store import gc_paused
+
     texts = decode_text(chunks, gzipped)
-    items = iter_csv(texts, options) if options.fmt == "csv" else iter_json(texts)
     run = _Run(store, stream, options)
     with store.deferred_writes():
         try:
-            run.consume(items)
+            if options.fmt == "csv":
+                batches = csv_batches(texts, options, store.check_record, store.identity_fields, run.reject_line)
+                while True:
+                    with gc_paused():  # parsing and merging a batch allocate many objects; collect once after
+                        batch = next(batches, None)
+                        if batch is None:
+                            break
+                        run.flush(batch)
+                        del batch  # not alive while the next one is parsed
+            else:
+                run.consume(iter_json(texts))
         except BadInput as exc:
             exc.accepted = run.summary.message_count
             raise
@@ -306,41 +395,40 @@ class _Run:
         self.store, self.stream, self.options = store, stream, options
         self.summary = IngestSummary()
         self.batch: list[Any] = []
-        self.lines: list[int] = []
 
     def consume(self, items: Iterator[_Item]) -> None:
         flat = self.options.fmt == "csv"
         check = self.store.check_record
         for item in items:
             if isinstance(item.value, str) and flat:
-                self.reject(item, item.value)
+                self.reject_line(item.line, item.value)
                 continue
             limit = BATCH_RECORD_LIMIT if item.batch else SINGLE_RECORD_LIMIT
             if item.size > limit:
-                self.reject(item, f"record at line {item.line} is {item.size} bytes; the limit is {limit} bytes")
+                reason = f"record at line {item.line} is {item.size} bytes; the limit is {limit} bytes"
+                self.reject_line(item.line, reason)
                 continue
             problem = check(item.value, flat=flat)
             if problem:
-                self.reject(item, f"record at line {item.line}: {problem}")
+                self.reject_line(item.line, f"record at line {item.line}: {problem}")
                 continue
             self.batch.append(item.value)
-            self.lines.append(item.line)
             if len(self.batch) >= BATCH_SIZE:
-                self.flush()
+                self.flush(self.batch)
+                self.batch = []
         if self.batch:
-            self.flush()
+            self.flush(self.batch)
+            self.batch = []
 
-    def flush(self) -> None:
+    def flush(self, batch: list[Any]) -> None:
+        """Store one batch of already validated records."""
         opts = self.options
-        result = self.store.ingest(self.stream, self.batch, timestamp_field=opts.timestamp_field, dryrun=opts.dryrun,
+        result = self.store.ingest(self.stream, batch, timestamp_field=opts.timestamp_field, dryrun=opts.dryrun,
                                    filename=opts.filename, validated=True)  # fmt: skip
         self.summary.message_count += result.message_count
-        self.summary.rejected_count += result.rejected_count
-        self.summary.rejections.extend((self.lines[i], reason) for i, reason in result.rejections)
-        self.batch, self.lines = [], []
 
-    def reject(self, item: _Item, reason: str) -> None:
+    def reject_line(self, line: int, reason: str) -> None:
         if self.options.fmt == "csv" and not self.options.droperrors:
             raise BadInput(f"{reason}; fix the row or pass droperrors=true to skip bad rows")
         self.summary.rejected_count += 1
-        self.summary.rejections.append((item.line, reason))
+        self.summary.rejections.append((line, reason))

@@ -146,6 +146,12 @@ class ProfileStore:
         """
         check_stream_name(stream)
         result = IngestResult()
+        if validated and isinstance(records, list):  # already checked and in memory: commit slices directly
+            for i in range(0, len(records), _COMMIT_BATCH):
+                part = records[i : i + _COMMIT_BATCH]
+                self._commit(stream, part, timestamp_field, dryrun)
+                result.message_count += len(part)
+            return result
         batch: list[Mapping[str, Any]] = []
         for index, record in enumerate(records):
             if not validated:
