@@ -381,8 +381,7 @@ class AudienceExport:
             files: list[FileResult] = []
             for out in outputs:
                 files.extend(out.close())
-            outputs_done = list(outputs)
-            outputs.clear()
+            outputs.clear()  # all closed: nothing left to abort
 
             # reconciliation: every unique member scanned is accounted for, and written where it should be
             written = sum(f.rows for f in files)
@@ -440,7 +439,6 @@ class AudienceExport:
                     watermark,
                     spec.name,
                 )
-            del outputs_done
             return ExportResult(
                 export_name=spec.name, mode=spec.mode, run_kind=run_kind, destination=self.dest.uri(), files=files,
                 counts=counts, size_at_start=stats.size_at_start, rows_scanned=stats.rows,
