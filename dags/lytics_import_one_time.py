@@ -37,7 +37,6 @@ def lytics_import_one_time() -> None:
     load = LocalFilesToLyticsOperator(
         task_id="load",
         max_rejected_fraction=0.01,  # fail (after writing the quarantine) if more than 1% of rows are bad
-        max_in_flight=2,
         retries=3,  # a retry resumes from the last acknowledged batch
         **common,
     )

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from airflow_provider_lytics.imports.batching import (
+    API_HOST_MAX_BATCH_BYTES,
     DEFAULT_BATCH_BYTES,
     DEFAULT_BATCH_ROWS,
     Batch,
@@ -57,11 +58,11 @@ class ImportSettings:
     has_header: bool = True
     constant_fields: Mapping[str, Any] | None = None
     timestamp_field: str | None = None
-    batch_bytes: int = DEFAULT_BATCH_BYTES
+    batch_bytes: int | None = None  # default: 32 MB on the bulk host, just under 10 MB on the API host
     batch_rows: int = DEFAULT_BATCH_ROWS
     gzip_batches: bool = False
     use_bulk_host: bool = True
-    max_in_flight: int = 2
+    max_in_flight: int = 1
     max_record_bytes: int = BATCH_RECORD_LIMIT
     max_rejected_rows: int | None = None
     max_rejected_fraction: float | None = None
@@ -78,6 +79,8 @@ class ImportSettings:
             raise ValueError(f"stream must be a Lytics stream name such as 'crm_users', got {self.stream!r}")
         self.delimiter = normalize_delimiter(self.delimiter)
         self.constant_fields = check_constants(self.constant_fields)
+        if self.batch_bytes is None:
+            self.batch_bytes = DEFAULT_BATCH_BYTES if self.use_bulk_host else API_HOST_MAX_BATCH_BYTES
         check_batch_limits(self.batch_bytes, self.batch_rows, self.use_bulk_host)
         if not 1 <= self.max_in_flight <= 16:
             raise ValueError(f"max_in_flight must be between 1 and 16, got {self.max_in_flight}")
@@ -231,7 +234,7 @@ class ImportRunner:
                 rows = open_rows(fmt, stream, part_name, encoding=s.encoding, constants=s.constant_fields,
                                  max_record_bytes=s.max_record_bytes, delimiter=s.delimiter, quotechar=s.quotechar,
                                  columns=s.columns, has_header=s.has_header)  # fmt: skip
-                builder = BatchBuilder(part_key, part_name, fmt=fmt, batch_bytes=s.batch_bytes,
+                builder = BatchBuilder(part_key, part_name, fmt=fmt, batch_bytes=s.batch_bytes or DEFAULT_BATCH_BYTES,
                                        batch_rows=s.batch_rows, gzip_bodies=s.gzip_batches)  # fmt: skip
                 if s.send_filename:
                     sender.options["filename"] = part_name.split("!")[-1].rsplit("/", 1)[-1]
