@@ -48,7 +48,7 @@ def make_csv(path: Path, rows: int) -> None:
             out.write(
                 f"{i},user{i}@example.com,First{rnd.randint(0, 99999)},Last{rnd.randint(0, 99999)},"
                 f"City{rnd.randint(0, 999)},{rnd.choice(['free', 'pro', 'team'])},{rnd.random():.6f},"
-                f"2026-{rnd.randint(1, 12):02d}-{rnd.randint(1, 28):02d},{'x' * rnd.randint(60, 90)}\n"
+                f"2026-{rnd.randint(1, 12):02d}-{rnd.randint(1, 28):02d},{'x' * rnd.randint(95, 130)}\n"
             )
 
 
@@ -62,22 +62,24 @@ def worker(args: argparse.Namespace) -> None:
             pass
 
     op = LocalFilesToLyticsOperator(task_id="bench", paths=args.file, stream=STREAM, checkpoint=args.checkpoint,
-                                    max_in_flight=args.in_flight, batch_bytes=args.batch_mb * 1024 * 1024,
-                                    progress_interval=10)  # fmt: skip
+                                    max_in_flight=args.in_flight, progress_interval=10, dry_run=args.dry_run,
+                                    batch_bytes=args.batch_mb * 1024 * 1024 if args.batch_mb else None)  # fmt: skip
     start = time.perf_counter()
     result = op.execute({"ti": TI(), "run_id": "bench"})
     seconds = time.perf_counter() - start
     rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    print(json.dumps({"seconds": seconds, "rss_mb": rss, "rows_sent": result["rows_sent"]}))
+    sent = result["rows_read"] if args.dry_run else result["rows_sent"]
+    print(json.dumps({"seconds": seconds, "rss_mb": rss, "rows_sent": sent, "rows_read": result["rows_read"]}))
 
 
-def run_ours(args: argparse.Namespace, api: str, bulk: str, ckpt: Path) -> dict:
+def run_ours(args: argparse.Namespace, api: str, bulk: str, ckpt: Path, dry_run: bool = False) -> dict:
     env = dict(os.environ)
     env["AIRFLOW_CONN_LYTICS_DEFAULT"] = json.dumps(
         {"conn_type": "lytics", "host": api, "password": TOKEN, "extra": {"bulk_url": bulk}}
     )
     cmd = [sys.executable, __file__, "--worker", "--file", str(args.file), "--checkpoint", str(ckpt),
            "--in-flight", str(args.in_flight), "--batch-mb", str(args.batch_mb)]  # fmt: skip
+    cmd += ["--dry-run"] if dry_run else []
     out = subprocess.run(cmd, env=env, capture_output=True, text=True, check=True, timeout=3600)
     return json.loads(out.stdout.strip().splitlines()[-1])
 
@@ -97,8 +99,15 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--rows", type=int, default=1_000_000)
     parser.add_argument("--runs", type=int, default=3)
-    parser.add_argument("--in-flight", type=int, default=2)
-    parser.add_argument("--batch-mb", type=int, default=8)
+    parser.add_argument("--in-flight", type=int, default=1)
+    parser.add_argument("--batch-mb", type=int, default=0, help="upload body MB (default: the operator's, 32)")
+    parser.add_argument(
+        "--memory-rows",
+        type=int,
+        default=0,
+        help="also read+validate a file of this many rows (dry run: 1000-row sample sent) for peak RSS",
+    )
+    parser.add_argument("--dry-run", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--file", help=argparse.SUPPRESS)
     parser.add_argument("--checkpoint", default="none", help=argparse.SUPPRESS)
@@ -145,6 +154,14 @@ def main() -> None:
                                    for r in v),
         }  # fmt: skip
         _ = stored
+        if args.memory_rows:
+            args.file.unlink()
+            args.file = tmp / "big.csv"
+            make_csv(args.file, args.memory_rows)
+            big = run_ours(args, api, bulk, tmp / "ckpt.json", dry_run=True)
+            summary.update({"memory_file_mb": round(args.file.stat().st_size / 1e6, 1),
+                            "memory_rows_read": big["rows_read"], "memory_read_validate_s": round(big["seconds"], 1),
+                            "memory_peak_rss_mb": round(big["rss_mb"], 1)})  # fmt: skip
         print(json.dumps(summary, indent=2))
     finally:
         emulator.terminate()
