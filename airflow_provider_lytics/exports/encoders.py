@@ -95,7 +95,10 @@ class CsvEncoder(RowEncoder):
 
     def write_rows(self, rows: Sequence[Mapping[str, Any]]) -> None:
         cols, join = self.columns, self.join
-        self._writer.writerows([[_scalar_text(row.get(c), join) for c in cols] for row in rows])  # type: ignore[union-attr]
+        text = _scalar_text
+        self._writer.writerows(
+            [[v if (v := row.get(c)).__class__ is str else text(v, join) for c in cols] for row in rows]  # type: ignore[union-attr]
+        )
         self.rows += len(rows)
         if self._buf.size >= FLUSH_BYTES:
             self._emit(self._buf.take())

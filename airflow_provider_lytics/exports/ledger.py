@@ -98,13 +98,20 @@ class MemberLedger:
         return int(self._conn.execute("SELECT count(*) FROM prev.members").fetchone()[0])
 
     # -- per page ------------------------------------------------------------------------------------------------
-    def classify(self, entries: Sequence[tuple[str, bytes]]) -> list[str | None]:
-        """For each ``(id, fingerprint)``: ``added``/``changed``/``unchanged``, or ``None`` for a duplicate."""
+    def classify(self, entries: Sequence[tuple[str, bytes]], *, check_seen: bool = False) -> list[str | None]:
+        """For each ``(id, fingerprint)``: ``added``/``changed``/``unchanged``, or ``None`` for a duplicate.
+
+        Optimistic: a page is inserted without first looking up its ids (a scan pass has no duplicates); if an
+        id is already there (a page repeated after a cursor restart), the insert is rolled back and the page is
+        classified again with the lookup.
+        """
         if not entries:
             return []
         ids = [e[0] for e in entries]
         marks = ",".join("?" * len(ids))
-        seen = {r[0] for r in self._conn.execute(f"SELECT id FROM members WHERE id IN ({marks})", ids)}
+        seen: set[str] = set()
+        if check_seen:
+            seen = {r[0] for r in self._conn.execute(f"SELECT id FROM members WHERE id IN ({marks})", ids)}
         prev: dict[str, bytes] = {}
         if self.has_previous:
             prev = dict(self._conn.execute(f"SELECT id, fp FROM prev.members WHERE id IN ({marks})", ids))
@@ -119,7 +126,17 @@ class MemberLedger:
             fresh.append((member_id, fp))
             old = prev.get(member_id)
             out.append("added" if old is None else ("unchanged" if old == fp else "changed"))
-        self._conn.executemany("INSERT INTO members (id, fp) VALUES (?, ?)", fresh)
+        conn = self._conn
+        conn.execute("SAVEPOINT page")
+        try:
+            conn.executemany("INSERT INTO members (id, fp) VALUES (?, ?)", fresh)
+        except sqlite3.IntegrityError:
+            conn.execute("ROLLBACK TO page")
+            conn.execute("RELEASE page")
+            if check_seen:  # cannot happen: every id was looked up
+                raise
+            return self.classify(entries, check_seen=True)
+        conn.execute("RELEASE page")
         return out
 
     def removed(self) -> Iterator[str]:
