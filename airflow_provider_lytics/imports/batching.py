@@ -33,6 +33,7 @@ class Batch:
     content_type: str
     gzipped: bool = False
     possible_duplicate: bool = False
+    filename: str | None = None
 
 
 def check_batch_limits(batch_bytes: int, batch_rows: int, use_bulk_host: bool) -> None:
@@ -63,8 +64,10 @@ class BatchBuilder:
         batch_bytes: int = DEFAULT_BATCH_BYTES,
         batch_rows: int = DEFAULT_BATCH_ROWS,
         gzip_bodies: bool = False,
+        filename: str | None = None,
     ) -> None:
         self.part_key, self.part_name = part_key, part_name
+        self.filename = filename
         self.content_type = "application/csv" if fmt == "csv" else "application/json"
         self.header_text = header_text
         self.batch_bytes, self.batch_rows = batch_bytes, batch_rows
@@ -120,6 +123,6 @@ class BatchBuilder:
             body = gzip.compress(body, compresslevel=1)
         self.sequence += 1
         batch = Batch(self.part_key, self.part_name, self.sequence, self.first_line, self.last_line, self.rows, body,
-                      self.content_type, self.gzip_bodies)  # fmt: skip
+                      self.content_type, self.gzip_bodies, filename=self.filename)  # fmt: skip
         self._reset()
         return batch

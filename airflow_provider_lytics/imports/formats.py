@@ -75,6 +75,15 @@ class CountingReader(io.RawIOBase):
     def readable(self) -> bool:
         return True
 
+    def seekable(self) -> bool:
+        return self.inner.seekable()  # a local zip is then read in place, not spooled
+
+    def seek(self, offset: int, whence: int = 0) -> int:
+        return self.inner.seek(offset, whence)
+
+    def tell(self) -> int:
+        return self.inner.tell()
+
     def readinto(self, buffer: bytearray | memoryview) -> int:  # type: ignore[override]
         data = self.inner.read(len(buffer))
         n = len(data)

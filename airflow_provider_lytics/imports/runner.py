@@ -234,10 +234,10 @@ class ImportRunner:
                 rows = open_rows(fmt, stream, part_name, encoding=s.encoding, constants=s.constant_fields,
                                  max_record_bytes=s.max_record_bytes, delimiter=s.delimiter, quotechar=s.quotechar,
                                  columns=s.columns, has_header=s.has_header)  # fmt: skip
+                filename = part_name.split("!")[-1].rsplit("/", 1)[-1] if s.send_filename else None
                 builder = BatchBuilder(part_key, part_name, fmt=fmt, batch_bytes=s.batch_bytes or DEFAULT_BATCH_BYTES,
-                                       batch_rows=s.batch_rows, gzip_bodies=s.gzip_batches)  # fmt: skip
-                if s.send_filename:
-                    sender.options["filename"] = part_name.split("!")[-1].rsplit("/", 1)[-1]
+                                       batch_rows=s.batch_rows, gzip_bodies=s.gzip_batches,
+                                       filename=filename)  # fmt: skip
                 quarantine = self.quarantine
                 for row in rows:
                     c.rows_read += 1

@@ -104,8 +104,9 @@ class BatchSender:
                 result.duplicate_sends += 1
                 lost = False
             try:
+                options = {**self.options, **({"filename": batch.filename} if batch.filename else {})}
                 data = hook.bulk_upload(
-                    self.stream, batch.body, content_type=batch.content_type, gzipped=batch.gzipped, **self.options
+                    self.stream, batch.body, content_type=batch.content_type, gzipped=batch.gzipped, **options
                 )
             except LyticsTransportError as err:
                 ambiguous = _ambiguous(err)
