@@ -6,14 +6,16 @@ in ``failed``. State is derived from the clock whenever a job is read, and a sma
 moving (and starts registered runners) when nobody is reading. Everything is written through to the StateDB so a
 restarted emulator resumes where it stopped. No HTTP here: ``jobs_routes`` maps this onto ``/v2/job`` and
 ``/api/work``.
+
+The workflow/provider catalog (``catalog``), authorizations (``auths``), the errors (``job_errors``), time helpers
+(``job_time``) and JobRequest validation (``job_requests``) live in their own modules; every name that used to be
+defined here is re-exported, so ``from airflow_provider_lytics.emulator.jobs import ...`` keeps working.
 """
 
 from __future__ import annotations
 
 import copy
-import hashlib
 import logging
-import re
 import secrets
 import threading
 import time
@@ -21,326 +23,69 @@ from collections.abc import Callable
 from concurrent.futures import CancelledError, Future, ThreadPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
-from datetime import time as dtime
 from typing import Any
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from airflow_provider_lytics.emulator.auths import AuthRegistry
+from airflow_provider_lytics.emulator.catalog import _WORKFLOW_ALIASES as _WORKFLOW_ALIASES
+from airflow_provider_lytics.emulator.catalog import (
+    PROVIDERS,
+    WORKFLOWS,
+    Provider,
+    Workflow,
+    _stable_id,
+    resolve_provider,
+    resolve_workflow,
+)
+from airflow_provider_lytics.emulator.job_errors import (
+    AuthNotFound,
+    JobError,
+    JobNotFound,
+    RateLimited,
+    WorkflowNotFound,
+)
+from airflow_provider_lytics.emulator.job_requests import _BOOL_FIELDS as _BOOL_FIELDS
+from airflow_provider_lytics.emulator.job_requests import _DICT_FIELDS as _DICT_FIELDS
+from airflow_provider_lytics.emulator.job_requests import _STR_FIELDS as _STR_FIELDS
+from airflow_provider_lytics.emulator.job_requests import _check_timezone as _check_timezone
+from airflow_provider_lytics.emulator.job_requests import _is_bool as _is_bool
+from airflow_provider_lytics.emulator.job_requests import _validate_quiet as _validate_quiet
+from airflow_provider_lytics.emulator.job_requests import validate_job_body
+from airflow_provider_lytics.emulator.job_time import _DURATION as _DURATION
+from airflow_provider_lytics.emulator.job_time import _TIME_OF_DAY as _TIME_OF_DAY
+from airflow_provider_lytics.emulator.job_time import _UNITS as _UNITS
+from airflow_provider_lytics.emulator.job_time import parse_duration, parse_rfc3339, quiet_window_end, rfc3339
 from airflow_provider_lytics.emulator.persistence import StateDB
+
+# Every name defined here before the catalog, authorizations, errors, time helpers and request validation moved
+# out stays importable: public names are listed in __all__, private ones are re-exported with ``import x as x``.
+__all__ = [
+    "PROVIDERS",
+    "WORKFLOWS",
+    "AuthNotFound",
+    "AuthRegistry",
+    "JobEngine",
+    "JobError",
+    "JobNotFound",
+    "JobTimings",
+    "Provider",
+    "RateLimited",
+    "Runner",
+    "Workflow",
+    "WorkflowNotFound",
+    "parse_duration",
+    "parse_rfc3339",
+    "quiet_window_end",
+    "resolve_provider",
+    "resolve_workflow",
+    "rfc3339",
+    "spec_status",
+    "user_id_for",
+    "validate_job_body",
+]
 
 Runner = Callable[[dict[str, Any]], dict[str, Any]]
 
 log = logging.getLogger(__name__)
-
-# ----------------------------------------------------------------------------------------------------------------
-# Errors: each carries the HTTP status and v2 error code the routes answer with.
-# ----------------------------------------------------------------------------------------------------------------
-
-
-class JobError(Exception):
-    """A request the engine refuses; ``status``/``code`` say how the API reports it."""
-
-    status = 400
-    code = "JOB-BADREQ-002"
-
-    def __init__(self, message: str, *, status: int | None = None, code: str | None = None) -> None:
-        super().__init__(message)
-        self.message = message
-        if status is not None:
-            self.status = status
-        if code is not None:
-            self.code = code
-
-
-class JobNotFound(JobError):
-    status = 404
-    code = "JOB-NOTFOUND-004"
-
-
-class WorkflowNotFound(JobError):
-    status = 400
-    code = "WF-NOTFOUND-005"
-
-
-class AuthNotFound(JobError):
-    status = 404
-    code = "AUTH-NOTFOUND-006"
-
-
-class RateLimited(JobError):
-    status = 429
-    code = "JOB-BADREQ-002"
-
-
-# ----------------------------------------------------------------------------------------------------------------
-# Catalog of providers and workflows (ids are stable 32-char hex derived from the slug).
-# ----------------------------------------------------------------------------------------------------------------
-
-
-def _stable_id(kind: str, slug: str) -> str:
-    return hashlib.md5(f"{kind}:{slug}".encode(), usedforsecurity=False).hexdigest()
-
-
-@dataclass(frozen=True)
-class Provider:
-    slug: str
-    name: str
-    namespace: str
-    categories: tuple[str, ...]
-    auth_method: str = ""
-    no_auth: bool = False
-    description: str = ""
-
-    @property
-    def id(self) -> str:
-        return _stable_id("provider", self.slug)
-
-    def as_api(self) -> dict[str, Any]:
-        return {
-            "id": self.id,
-            "slug": self.slug,
-            "name": self.name,
-            "namespace": self.namespace,
-            "description": self.description,
-            "categories": list(self.categories),
-            "auth_method": self.auth_method,
-            "auth_description": "",
-            "no_auth": self.no_auth,
-            "hidden": False,
-        }
-
-
-@dataclass(frozen=True)
-class Workflow:
-    slug: str
-    name: str
-    provider: str
-    category: str  # "import" | "export" | "enrichment"
-    one_shot: bool = False  # default when the config does not say continuous true/false
-    required: tuple[str, ...] = ()  # config keys the job cannot run without
-    description: str = ""
-
-    @property
-    def id(self) -> str:
-        return _stable_id("workflow", self.slug)
-
-    @property
-    def provider_id(self) -> str:
-        return PROVIDERS[self.provider].id
-
-    def as_api(self) -> dict[str, Any]:
-        return {
-            "id": self.id,
-            "slug": self.slug,
-            "name": self.name,
-            "description": self.description,
-            "provider_id": self.provider_id,
-            "provider_slug": self.provider,
-            "category": self.category,
-            "hidden": False,
-        }
-
-
-PROVIDERS: dict[str, Provider] = {
-    p.slug: p
-    for p in (
-        Provider("lytics", "Lytics", "lytics", ("import", "export"), no_auth=True, description="Built-in jobs"),
-        Provider(
-            "sftp", "SFTP", "sftp", ("import", "export"), auth_method="sftp", description="Client or managed SFTP"
-        ),
-        Provider("webhook", "Webhooks", "webhook", ("export", "enrichment"), auth_method="header_param_auth"),
-        Provider("google", "Google Cloud", "gcs", ("import", "export"), auth_method="service_account"),
-        Provider("amazon", "Amazon Web Services", "aws", ("import", "export"), auth_method="access_key"),
-    )
-}
-
-WORKFLOWS: dict[str, Workflow] = {
-    w.slug: w
-    for w in (
-        Workflow("lytics_simple_csv_export", "CSV Export", "lytics", "export", one_shot=True),
-        Workflow("sample_export", "Sample Export", "lytics", "export", one_shot=True),
-        Workflow("eventscopy", "Events Copy", "lytics", "export", one_shot=True),
-        Workflow("csv_import", "CSV Import", "lytics", "import", one_shot=True),
-        Workflow("sftp_import", "SFTP Import", "sftp", "import"),
-        Workflow("sftp_export", "SFTP Export", "sftp", "export"),
-        Workflow("gcs_import", "Google Cloud Storage Import", "google", "import"),
-        Workflow("s3_import", "Amazon S3 Import", "amazon", "import"),
-        Workflow("webhook_triggers", "Audience Triggers", "webhook", "export", required=("segment_ids", "webhook_url")),
-        Workflow(
-            "webhook_enrichment", "User Enrichment", "webhook", "enrichment", required=("segment_ids", "webhook_url")
-        ),
-    )
-}
-
-#: Spec-style kebab-case paths (``/v2/job/sftp-import``) and vendor names that mean the same workflow.
-_WORKFLOW_ALIASES = {"lytics-sftp-export": "sftp_export", "lytics_sftp_export": "sftp_export"}
-
-
-def resolve_workflow(name: str | None) -> Workflow:
-    """The workflow for a slug, its kebab-case form or its id; :class:`WorkflowNotFound` otherwise."""
-    if not name or not isinstance(name, str):
-        raise WorkflowNotFound("workflow is required: give it in the path (/v2/job/{workflow}) or the body")
-    key = _WORKFLOW_ALIASES.get(name, name.replace("-", "_"))
-    if key in WORKFLOWS:
-        return WORKFLOWS[key]
-    for wf in WORKFLOWS.values():
-        if wf.id == name:
-            return wf
-    known = ", ".join(sorted(WORKFLOWS))
-    raise WorkflowNotFound(f"unknown workflow {name!r}; known workflows: {known}")
-
-
-def resolve_provider(name: str | None) -> Provider | None:
-    if not name:
-        return None
-    if name in PROVIDERS:
-        return PROVIDERS[name]
-    for p in PROVIDERS.values():
-        if name in (p.id, p.namespace):
-            return p
-    return None
-
-
-# ----------------------------------------------------------------------------------------------------------------
-# Small helpers: timestamps, durations, quiet windows.
-# ----------------------------------------------------------------------------------------------------------------
-
-
-def rfc3339(ts: float | None) -> str | None:
-    """Epoch seconds as RFC3339 UTC with milliseconds (``2026-01-01T00:00:00.000Z``)."""
-    if ts is None:
-        return None
-    return datetime.fromtimestamp(ts, timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
-
-
-def parse_rfc3339(value: str, field_name: str) -> float:
-    try:
-        return datetime.fromisoformat(value.replace("Z", "+00:00")).timestamp()
-    except (ValueError, AttributeError):
-        raise JobError(
-            f"{field_name} must be an RFC3339 timestamp such as 2026-01-31T00:00:00Z, got {value!r}"
-        ) from None
-
-
-_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smhdw]?)\s*$")
-_UNITS = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
-
-
-def parse_duration(value: str) -> float:
-    """``90s``/``30m``/``1h``/``2d``/``1w`` (or plain seconds) to seconds."""
-    match = _DURATION.match(str(value))
-    if not match or float(match.group(1)) <= 0:
-        raise JobError(f"duration must look like 30m, 1h or 2d, got {value!r}")
-    return float(match.group(1)) * _UNITS[match.group(2)]
-
-
-_TIME_OF_DAY = re.compile(r"^([01]?\d|2[0-3]):([0-5]\d)$")
-
-
-def quiet_window_end(ts: float, time_of_day: str | None, tz: str | None, period_hours: float | None) -> float | None:
-    """End of the daily quiet window containing ``ts``, or None when ``ts`` is outside every window."""
-    if not time_of_day or not period_hours:
-        return None
-    match = _TIME_OF_DAY.match(time_of_day)
-    if not match:
-        return None
-    zone = ZoneInfo(tz or "UTC")
-    local = datetime.fromtimestamp(ts, zone)
-    for offset in (0, -1):
-        day = local.date() + timedelta(days=offset)
-        start = datetime.combine(day, dtime(int(match.group(1)), int(match.group(2))), tzinfo=zone).timestamp()
-        end = start + float(period_hours) * 3600
-        if start <= ts < end:
-            return end
-    return None
-
-
-# ----------------------------------------------------------------------------------------------------------------
-# Request validation: JobRequest -> the stored fields.
-# ----------------------------------------------------------------------------------------------------------------
-
-_BOOL_FIELDS = ("hidden", "verbose_logging", "drop_events_during_quiet_window")
-_DICT_FIELDS = ("meta", "monitoring", "anomaly_rule")
-_STR_FIELDS = ("description", "tag")
-
-
-def _is_bool(value: Any) -> bool:
-    return isinstance(value, bool)
-
-
-def validate_job_body(body: Any, workflow: Workflow) -> dict[str, Any]:
-    """Check a JobRequest and return the writable fields with defaults for everything omitted (PUT semantics)."""
-    if not isinstance(body, dict):
-        raise JobError("request body must be a JSON object describing the job", code="JSON-BADREQ-025")
-    name = body.get("name")
-    if not isinstance(name, str) or not name.strip():
-        raise JobError("name is required: a non-empty string naming the job")
-    config = body.get("config")
-    if not isinstance(config, dict):
-        raise JobError("config is required: a JSON object with the workflow's settings (may be {})")
-    missing = [key for key in workflow.required if config.get(key) in (None, "", [])]
-    if missing:
-        raise JobError(f"config for workflow {workflow.slug} is missing required field(s): {', '.join(missing)}")
-    for key in ("continuous", "continuous_update"):
-        if key in config and not _is_bool(config[key]):
-            raise JobError(f"config.{key} must be true or false")
-    out: dict[str, Any] = {"name": name.strip(), "config": copy.deepcopy(config)}
-    auth_ids = body.get("auth_ids")
-    if auth_ids is None:
-        auth_ids = []
-    if not isinstance(auth_ids, list) or not all(isinstance(a, str) and a for a in auth_ids):
-        raise JobError("auth_ids must be a list of authorization id strings")
-    out["auth_ids"] = list(auth_ids)
-    for key in _STR_FIELDS:
-        value = body.get(key)
-        if value is not None and not isinstance(value, str):
-            raise JobError(f"{key} must be a string")
-        out[key] = value or ""
-    for key in _BOOL_FIELDS:
-        value = body.get(key)
-        if value is not None and not _is_bool(value):
-            raise JobError(f"{key} must be true or false")
-        out[key] = bool(value)
-    for key in _DICT_FIELDS:
-        value = body.get(key)
-        if value is not None and not isinstance(value, dict):
-            raise JobError(f"{key} must be a JSON object")
-        out[key] = copy.deepcopy(value) if value is not None else ({} if key == "meta" else None)
-    expires_at = body.get("expires_at")
-    if expires_at in (None, ""):
-        out["expires_at"] = None
-    elif isinstance(expires_at, str):
-        parse_rfc3339(expires_at, "expires_at")
-        out["expires_at"] = expires_at
-    else:
-        raise JobError("expires_at must be an RFC3339 timestamp string")
-    out.update(_validate_quiet(body))
-    return out
-
-
-def _validate_quiet(body: dict[str, Any]) -> dict[str, Any]:
-    tod, tz, period = body.get("quiet_time_of_day"), body.get("quiet_timezone"), body.get("quiet_period")
-    if tod in (None, "") and period in (None, 0):
-        if tz not in (None, ""):
-            _check_timezone(tz)
-        return {"quiet_time_of_day": None, "quiet_timezone": tz or None, "quiet_period": None}
-    if not isinstance(tod, str) or not _TIME_OF_DAY.match(tod):
-        raise JobError("quiet_time_of_day must be HH:MM (24-hour) when quiet_period is set, e.g. 02:00")
-    if isinstance(period, bool) or not isinstance(period, (int, float)) or not 0 < period < 24:
-        raise JobError("quiet_period must be a number of hours greater than 0 and less than 24")
-    if tz not in (None, ""):
-        _check_timezone(tz)
-    return {"quiet_time_of_day": tod, "quiet_timezone": tz or None, "quiet_period": period}
-
-
-def _check_timezone(tz: Any) -> None:
-    try:
-        if not isinstance(tz, str):
-            raise ValueError
-        ZoneInfo(tz)
-    except (ZoneInfoNotFoundError, ValueError):
-        raise JobError(f"quiet_timezone must be an IANA time zone such as America/New_York, got {tz!r}") from None
-
 
 # ----------------------------------------------------------------------------------------------------------------
 # Timings and status vocabularies.
@@ -393,144 +138,6 @@ def spec_status(live: str) -> str:
     if live.startswith("fault-"):
         return "fault"
     return _SPEC_STATUS.get(live, "unknown")
-
-
-# ----------------------------------------------------------------------------------------------------------------
-# Authorizations: secrets are write-only and never leave this object except through ``secret_config``.
-# ----------------------------------------------------------------------------------------------------------------
-
-
-class AuthRegistry:
-    """Authorizations per account. API views never include ``config``, and neither does the StateDB: only the public
-    part is persisted (kind ``auth``), secrets stay in memory. After an emulator restart the authorizations are
-    listed as before, but their secrets must be supplied again (re-create the authorization) before a runner can
-    use them."""
-
-    def __init__(self, db: StateDB, clock: Callable[[], float]) -> None:
-        self._db = db
-        self._clock = clock
-        self._lock = threading.RLock()
-        self._auths: dict[str, dict[str, Any]] = {k: {**v, "config": None} for k, v in db.load("auth").items()}
-
-    def _persist(self, doc: dict[str, Any]) -> None:
-        self._db.put("auth", doc["id"], {k: v for k, v in doc.items() if k != "config"})
-
-    def create(self, account_id: str, user_id: str, body: Any, auth_type: str | None = None) -> dict[str, Any]:
-        """Validate and store an authorization from a v2 AuthRequest or a v1 ``{provider_id, config[]}`` body."""
-        if not isinstance(body, dict):
-            raise JobError("request body must be a JSON object describing the authorization", code="JSON-BADREQ-025")
-        label = body.get("label") if body.get("label") is not None else body.get("name")
-        if not isinstance(label, str) or not label.strip():
-            raise JobError("label is required: a non-empty string naming the authorization", code="AUTH-BADREQ-008")
-        config = body.get("config")
-        if isinstance(config, list):  # v1 form: [{"name": ..., "value": ...}]
-            if not all(isinstance(item, dict) and isinstance(item.get("name"), str) for item in config):
-                raise JobError("config entries must be objects with name and value", code="AUTH-BADREQ-008")
-            config = {item["name"]: item.get("value") for item in config}
-        if not isinstance(config, dict):
-            raise JobError("config is required: a JSON object of the authorization's settings", code="AUTH-BADREQ-008")
-        provider_ref = body.get("provider_id") or body.get("provider_slug")
-        if not provider_ref:
-            raise JobError("provider_id or provider_slug is required", code="AUTH-BADREQ-008")
-        provider = resolve_provider(provider_ref)
-        if provider is None:
-            known = ", ".join(sorted(PROVIDERS))
-            raise JobError(f"unknown provider {provider_ref!r}; known: {known}", code="PROVIDER-NOTFOUND-016")
-        kind = auth_type or body.get("type") or provider.auth_method or "generic"
-        if not isinstance(kind, str):
-            raise JobError("type must be a string", code="AUTH-BADREQ-008")
-        now = rfc3339(self._clock())
-        doc = {
-            "id": secrets.token_hex(16),
-            "account_id": account_id,
-            "user_id": user_id,
-            "label": label.strip(),
-            "description": body.get("description") or "",
-            "provider_id": provider.id,
-            "provider_slug": provider.slug,
-            "provider_name": provider.name,
-            "type": kind,
-            "status": "healthy",
-            "created": now,
-            "updated": now,
-            "last_accessed_at": None,
-            "config": copy.deepcopy(config),
-        }
-        with self._lock:
-            self._auths[doc["id"]] = doc
-            self._persist(doc)
-        return self.view(doc)
-
-    def _find(self, account_id: str, auth_id: str) -> dict[str, Any] | None:
-        doc = self._auths.get(auth_id)
-        return doc if doc is not None and doc["account_id"] == account_id else None
-
-    def get(self, account_id: str, auth_id: str) -> dict[str, Any] | None:
-        with self._lock:
-            doc = self._find(account_id, auth_id)
-            return self.view(doc) if doc else None
-
-    def exists(self, account_id: str, auth_id: str) -> bool:
-        with self._lock:
-            return self._find(account_id, auth_id) is not None
-
-    def list(self, account_id: str) -> list[dict[str, Any]]:
-        with self._lock:
-            docs = [d for d in self._auths.values() if d["account_id"] == account_id]
-        return [self.view(d) for d in sorted(docs, key=lambda d: d["created"])]
-
-    def delete(self, account_id: str, auth_id: str) -> dict[str, Any]:
-        with self._lock:
-            doc = self._find(account_id, auth_id)
-            if doc is None:
-                raise AuthNotFound(f"authorization {auth_id} not found in this account")
-            del self._auths[auth_id]
-            self._db.delete("auth", auth_id)
-        return self.view(doc)
-
-    def list_all(self) -> list[str]:
-        with self._lock:
-            return list(self._auths)
-
-    def clear(self) -> None:
-        with self._lock:
-            self._auths.clear()
-
-    def secret_config(self, account_id: str, auth_id: str) -> dict[str, Any]:
-        """The stored secret settings, for emulator runners only (never for an API response)."""
-        with self._lock:
-            doc = self._find(account_id, auth_id)
-            if doc is None:
-                raise AuthNotFound(f"authorization {auth_id} not found in this account")
-            if doc["config"] is None:
-                raise JobError(
-                    f"authorization {auth_id} has no secret settings in this emulator process: secrets are kept in "
-                    "memory only, so after a restart create the authorization again",
-                    code="AUTH-BADREQ-008",
-                )
-            doc["last_accessed_at"] = rfc3339(self._clock())
-            self._persist(doc)
-            return copy.deepcopy(doc["config"])
-
-    @staticmethod
-    def view(doc: dict[str, Any]) -> dict[str, Any]:
-        out = {k: copy.deepcopy(v) for k, v in doc.items() if k != "config"}
-        out["unhealthy"] = doc["status"] == "unhealthy"
-        return out
-
-    @staticmethod
-    def v1_view(doc: dict[str, Any], aid: int) -> dict[str, Any]:
-        return {
-            "id": doc["id"],
-            "aid": aid,
-            "account_id": doc["account_id"],
-            "name": doc["label"],
-            "provider_id": doc["provider_id"],
-            "provider_name": doc["provider_name"],
-            "user_id": doc["user_id"],
-            "created": doc["created"],
-            "updated": doc["updated"],
-        }
 
 
 # ----------------------------------------------------------------------------------------------------------------
