@@ -79,3 +79,21 @@ def rows_of(path: Path, *, gpg_home: Path | None = None, delimiter: str = ",") -
 
         return pq.read_table(io.BytesIO(data)).to_pylist()
     return list(csv.DictReader(io.StringIO(data.decode()), delimiter=delimiter))
+
+
+def make_recipient_key(base: Path) -> tuple[str, Path]:
+    """One unprotected Curve25519 key pair in a gpg home under ``base``: (armored public key, home)."""
+    home = base / "gnupg"
+    home.mkdir(mode=0o700, parents=True)
+    spec = (
+        "Key-Type: EDDSA\nKey-Curve: ed25519\nSubkey-Type: ECDH\nSubkey-Curve: cv25519\n"
+        "Name-Real: Export test\nName-Email: export@example.com\nExpire-Date: 0\n%no-protection\n%commit\n"
+    )
+    gpg = ["gpg", "--homedir", str(home), "--batch", "--no-tty"]
+    subprocess.run([*gpg, "--gen-key"], input=spec.encode(), check=True, capture_output=True, timeout=60)
+    public = subprocess.run([*gpg, "--armor", "--export"], check=True, capture_output=True, timeout=60).stdout
+    return public.decode(), home
+
+
+def stop_agent(home: Path) -> None:
+    subprocess.run(["gpgconf", "--homedir", str(home), "--kill", "all"], capture_output=True, check=False)

@@ -10,7 +10,7 @@ import pytest
 from airflow_provider_lytics.exports.destinations import LocalDestination, SftpDestination
 from airflow_provider_lytics.exports.outputs import EncryptionOptions, FormatOptions
 from airflow_provider_lytics.exports.runner import AudienceExport, ExportSpec
-from tests.exports.helpers import FIELDS, fast_hook, rows_of, seed, user
+from tests.exports.helpers import FIELDS, fast_hook, make_recipient_key, rows_of, seed, stop_agent, user
 from tests.integration.sftp_fixtures import *  # noqa: F403
 from tests.integration.sftp_fixtures import use_connection
 
@@ -24,12 +24,13 @@ def audience(emulator, lytics_conn_env):
 
 
 @pytest.fixture(scope="module")
-def pgp_keys(tmp_path_factory):
+def recipient(tmp_path_factory):
+    """(armored public key, gpg home holding the private key) for the gpg CLI side."""
     if shutil.which("gpg") is None:
         pytest.skip("needs the gpg binary")
-    from tests.integration.test_pgp import make_test_keys
-
-    return make_test_keys(tmp_path_factory.getbasetemp() / "export-pgp-keys")
+    public, home = make_recipient_key(tmp_path_factory.mktemp("export-pgp"))
+    yield public, home
+    stop_agent(home)
 
 
 def _expected_ids() -> set[str]:
@@ -61,10 +62,10 @@ def test_csv_options_delimiter_no_header_and_join(audience, tmp_path):
 
 
 @pytest.mark.parametrize("armor", [False, True])
-def test_pgp_encrypted_gzip_decrypts_with_gpg_cli(audience, tmp_path, pgp_keys, armor):
+def test_pgp_encrypted_gzip_decrypts_with_gpg_cli(audience, tmp_path, recipient, armor):
     from airflow_provider_lytics.io.pgp import PgpCipher
 
-    cipher = PgpCipher(public_key=pgp_keys["ed"].public)
+    cipher = PgpCipher(public_key=recipient[0])
     enc = EncryptionOptions(pgp=cipher, armor=armor, compress=False)
     spec = ExportSpec(segment="actives", fields=FIELDS, fmt=FormatOptions(compression="gzip"), encryption=enc)
     result = AudienceExport(spec, fast_hook(), LocalDestination(str(tmp_path))).run()
@@ -72,12 +73,12 @@ def test_pgp_encrypted_gzip_decrypts_with_gpg_cli(audience, tmp_path, pgp_keys, 
     assert path.name.endswith(".csv.gz.asc" if armor else ".csv.gz.gpg")
     if armor:
         assert path.read_bytes().startswith(b"-----BEGIN PGP MESSAGE-----")
-    rows = rows_of(path, gpg_home=pgp_keys.cli_home)
+    rows = rows_of(path, gpg_home=recipient[1])
     assert {r["user_id"] for r in rows} == _expected_ids()
 
 
 def test_sftp_destination_with_pgp_split_and_manifest(
-    audience, tmp_path, pgp_keys, emulator_target_fixture, monkeypatch
+    audience, tmp_path, recipient, emulator_target_fixture, monkeypatch
 ):
     import json
 
@@ -85,7 +86,7 @@ def test_sftp_destination_with_pgp_split_and_manifest(
 
     target = emulator_target_fixture
     use_connection(monkeypatch, "export_sftp", target.connection())
-    enc = EncryptionOptions(pgp=PgpCipher(public_key=pgp_keys["ed"].public), compress=False)
+    enc = EncryptionOptions(pgp=PgpCipher(public_key=recipient[0]), compress=False)
     spec = ExportSpec(
         segment="actives", fields=FIELDS, fmt=FormatOptions(compression="gzip"), encryption=enc,
         split_rows=100, manifest=True, file_name="users_{TIMESTAMP}_{PART}",
@@ -102,7 +103,7 @@ def test_sftp_destination_with_pgp_split_and_manifest(
     for f in result.files:
         local = target.local("out") / f.name
         assert local.stat().st_size == f.bytes
-        seen += [r["user_id"] for r in rows_of(local, gpg_home=pgp_keys.cli_home)]
+        seen += [r["user_id"] for r in rows_of(local, gpg_home=recipient[1])]
     assert sorted(seen) == sorted(_expected_ids())
     manifest = json.loads((target.local("out") / Path(result.manifest).name).read_text())
     assert manifest["rows_written"] == N and [m["sha256"] for m in manifest["files"]] == [

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import gzip
 import json
+import shutil
 import socketserver
 import threading
 from email import message_from_bytes, policy
@@ -13,7 +14,9 @@ from types import SimpleNamespace
 import pytest
 
 from airflow_provider_lytics.operators.exports import LyticsAudienceExportOperator
-from tests.exports.helpers import FIELDS, seed, user
+from tests.exports.helpers import FIELDS, make_recipient_key, rows_of, seed, stop_agent, user
+from tests.integration.sftp_fixtures import *  # noqa: F403
+from tests.integration.sftp_fixtures import use_connection
 
 N = 40
 
@@ -168,3 +171,25 @@ def test_object_storage_incremental_result_xcom_and_asset_extra(audience, tmp_pa
 def test_operator_argument_errors(kwargs, message):
     with pytest.raises(ValueError, match=message):
         LyticsAudienceExportOperator(task_id="bad", segment="actives", fields=FIELDS, **kwargs)
+
+
+@pytest.mark.skipif(shutil.which("gpg") is None, reason="needs the gpg binary")
+def test_pgp_connection_sftp_split_files_decrypt_with_gpg_cli(audience, tmp_path, monkeypatch, emulator_target_fixture):
+    public, home = make_recipient_key(tmp_path / "keys")
+    try:
+        monkeypatch.setenv(
+            "AIRFLOW_CONN_PARTNER_PGP", json.dumps({"conn_type": "pgp", "extra": {"public_key": public}})
+        )
+        use_connection(monkeypatch, "partner_sftp", emulator_target_fixture.connection())
+        op = LyticsAudienceExportOperator(
+            task_id="enc", segment="actives", fields=FIELDS, compression="zip", pgp_conn_id="partner_pgp",
+            destination="sftp", sftp_conn_id="partner_sftp", path=emulator_target_fixture.remote("in"),
+            split_rows=15, file_name="actives_{TIMESTAMP}_{PART}",
+        )  # fmt: skip
+        result = op.execute({})
+        names = [f["name"] for f in result["files"]]
+        assert len(names) == 3 and all(n.endswith(".csv.zip.gpg") for n in names)
+        ids = [r["user_id"] for n in names for r in rows_of(emulator_target_fixture.local("in") / n, gpg_home=home)]
+        assert sorted(ids) == sorted(f"u{i:06d}" for i in range(N))
+    finally:
+        stop_agent(home)
