@@ -1,15 +1,19 @@
-"""Emulator throughput: bulk CSV ingest (curl vs python requests streaming) and segment scan paging.
+"""Emulator throughput: bulk CSV ingest (curl vs python requests streaming), segment scan paging, seeding.
 
 Runs ``lytics-emulator serve`` as a subprocess (so its peak RSS is its own), resets it between runs and reports
-medians. Targets: ingest >= 50,000 rows/s, scan >= 20,000 rows/s.
+medians. Targets: ingest >= 50,000 rows/s, scan >= 20,000 rows/s, ``seed_population(100_000)`` in a few seconds.
 
-    .venv/bin/python benchmarks/emulator_throughput.py [--rows 200000] [--scan-rows 100000] [--runs 3] [--json]
+    .venv/bin/python benchmarks/emulator_throughput.py [--rows 200000] [--scan-rows 100000] [--seed-users 100000]
+                                                       [--runs 3] [--db] [--json]
+
+``--db`` serves with a SQLite state file (``serve --db``) instead of the default in-memory state.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import re
 import shutil
 import statistics
@@ -41,9 +45,10 @@ def write_csv(path: Path, rows: int, prefix: str) -> int:
 
 
 class ServeProcess:
-    def __init__(self) -> None:
+    def __init__(self, db_path: Path | None = None) -> None:
+        db_args = ["--db", str(db_path)] if db_path else []
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "airflow_provider_lytics.emulator.cli", "serve", "--port", "0"],
+            [sys.executable, "-m", "airflow_provider_lytics.emulator.cli", "serve", "--port", "0", *db_args],
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             text=True,
@@ -115,23 +120,35 @@ def scan_segment(url: str, segment: str, limit: int = 100) -> tuple[float, int, 
     return time.perf_counter() - started, rows, pages
 
 
+def seed_users(url: str, users: int) -> tuple[float, dict]:
+    started = time.perf_counter()
+    response = requests.post(f"{url}/_emulator/seed", params={"users": users, "seed": 1}, timeout=600)
+    response.raise_for_status()
+    return time.perf_counter() - started, response.json()["counts"]
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rows", type=int, default=200_000, help="CSV rows per ingest run")
     parser.add_argument("--scan-rows", type=int, default=100_000, help="segment members to scan")
+    parser.add_argument("--seed-users", type=int, default=100_000, help="users for the seeding measurement")
     parser.add_argument("--runs", type=int, default=3, help="runs per measurement (median reported)")
+    parser.add_argument("--db", action="store_true", help="serve with a SQLite state file instead of memory")
     parser.add_argument("--json", action="store_true", help="print the figures as JSON")
     args = parser.parse_args()
     if shutil.which("curl") is None:
         parser.error("curl is needed for the baseline client")
 
-    results: dict[str, object] = {"rows": args.rows, "scan_rows": args.scan_rows, "runs": args.runs}
+    results: dict[str, object] = {
+        "rows": args.rows, "scan_rows": args.scan_rows, "seed_users": args.seed_users, "runs": args.runs,
+        "state": "sqlite file" if args.db else "memory", "loadavg_before": [round(x, 2) for x in os.getloadavg()],
+    }  # fmt: skip
     with tempfile.TemporaryDirectory() as tmp:
         csv_path = Path(tmp) / "ingest.csv"
         results["csv_mb"] = round(write_csv(csv_path, args.rows, "u") / 1e6, 1)
         scan_csv = Path(tmp) / "scan.csv"
         write_csv(scan_csv, args.scan_rows, "s")
-        server = ServeProcess()
+        server = ServeProcess(Path(tmp) / "state.db" if args.db else None)
         try:
             for client, ingest in (("curl", ingest_curl), ("requests", ingest_requests)):
                 times = []
@@ -171,7 +188,16 @@ def main() -> int:
                 "pages": pages,
                 "runs_s": [round(t, 3) for t in times],
             }
+            times = []
+            for _ in range(args.runs):
+                server.reset()
+                seconds, counts = seed_users(server.url, args.seed_users)
+                if counts["users"] != args.seed_users:
+                    raise RuntimeError(f"seeding reported {counts}")
+                times.append(seconds)
+            results["seed"] = {"median_s": round(statistics.median(times), 3), "runs_s": [round(t, 3) for t in times]}
             results["server_peak_rss_mb"] = round(server.peak_rss_mb(), 1)
+            results["loadavg_after"] = [round(x, 2) for x in os.getloadavg()]
         finally:
             server.stop()
 
@@ -186,7 +212,9 @@ def main() -> int:
         s = results["scan"]
         print(f"scan limit=100      : {s['rows_per_s']:>9,} rows/s  ({s['median_s']} s, {s['pages']} pages)  "
               f"target {SCAN_TARGET:,}")  # fmt: skip
-        print(f"server peak RSS     : {results['server_peak_rss_mb']} MB")
+        print(f"seed {args.seed_users} users : {results['seed']['median_s']} s  (runs {results['seed']['runs_s']})")
+        print(f"server peak RSS     : {results['server_peak_rss_mb']} MB  (state in {results['state']})")
+        print(f"load average        : {results['loadavg_before']} before, {results['loadavg_after']} after")
     return 0
 
 

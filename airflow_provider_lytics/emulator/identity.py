@@ -41,6 +41,11 @@ def _profile_id(field: str, value: str) -> str:
 
 
 def _union(old: list, new: Iterable) -> list:
+    if not old and type(new) in (list, tuple):  # a first value list: order-preserving dedupe in C
+        try:
+            return list(dict.fromkeys(new))[:MAX_LIST_VALUES]
+        except TypeError:
+            pass
     merged = list(old)
     seen = set(map(_hashable, merged))
     for item in new:
@@ -87,6 +92,13 @@ class IdentityGraph:
         for field in self.identity_fields:
             raw = get(field)
             if raw is None or raw == "":
+                continue
+            if type(raw) is str:  # the common case: one plain string identifier
+                value = raw.strip().lower() if field == "email" else raw
+                if len(value) > MAX_IDENTIFIER_BYTES // 4 and len(value.encode()) > MAX_IDENTIFIER_BYTES:
+                    raise ValueError(f"identifier {field!r} is longer than {MAX_IDENTIFIER_BYTES} bytes")
+                if value:
+                    keys.append((field, value))
                 continue
             for item in raw if type(raw) is list else (raw,):
                 if type(item) is str:
@@ -151,8 +163,9 @@ class IdentityGraph:
         email = fields.get("email")
         if type(email) is str:
             fields["email"] = email.strip().lower()
-        for name in [n for n, v in fields.items() if type(v) is list]:
-            fields[name] = _union([], fields[name])
+        if list in map(type, fields.values()):  # multi-value fields: distinct values, capped
+            for name in [n for n, v in fields.items() if type(v) is list]:
+                fields[name] = _union([], fields[name])
         unique = list(dict.fromkeys(keys)) if len(keys) > 1 else keys
         streams = self._streams.get(stream)
         if streams is None:

@@ -11,6 +11,7 @@ import codecs
 import csv
 import itertools
 import json
+import operator
 import re
 import zlib
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
@@ -306,6 +307,8 @@ def csv_batches(
     # Identifier columns whose length must be checked; ``append`` values are checked record by record.
     id_positions = [i for i, h in enumerate(headers) if h in identity_fields]
     check_all = bool(append) and any(name in identity_fields for name in append)
+    # A getter that always returns a tuple (a second copy of the first position covers a single column).
+    id_values = operator.itemgetter(*id_positions, *id_positions[:1]) if id_positions else None
     batch: list[dict[str, Any]] = []
     while True:
         try:
@@ -331,7 +334,7 @@ def csv_batches(
         record = {h: v for h, v in pairs if v != ""} if "" in row else dict(pairs)
         if append:
             record.update(append)
-        if check_all or any(len(row[i]) > MAX_PLAIN_ID_CHARS for i in id_positions):
+        if check_all or (id_values is not None and max(map(len, id_values(row))) > MAX_PLAIN_ID_CHARS):
             problem = check(record, flat=True)
             if problem:
                 reject(reader.line_num, f"record at line {reader.line_num}: {problem}")

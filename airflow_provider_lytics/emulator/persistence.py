@@ -93,6 +93,11 @@ class StateDB:
         self._on_close: list[Callable[[], None]] = []
         self.closed = False
 
+    @property
+    def durable(self) -> bool:
+        """Whether the state outlives this object (a file), so a reopened StateDB can read it back."""
+        return self.path is not None
+
     # -- documents -------------------------------------------------------------------------------------
     def put(self, kind: str, key: str, doc: Any) -> None:
         text = encode(doc)

@@ -14,7 +14,7 @@ from collections.abc import Iterator
 from datetime import datetime, timezone
 from typing import Any
 
-from airflow_provider_lytics.emulator.store import ProfileStore
+from airflow_provider_lytics.emulator.store import ProfileStore, gc_paused
 from airflow_provider_lytics.emulator.values import rfc3339
 
 CRM_STREAM = "crm_users"
@@ -169,8 +169,14 @@ def seed_population(store: ProfileStore, users: int, seed: int = 0) -> dict[str,
     events = {CRM_STREAM: 0, WEB_STREAM: 0}
     with store.deferred_writes():
         for stream, source in ((CRM_STREAM, _crm(rng, users, today_ms)), (WEB_STREAM, _web(rng, users, today_ms))):
-            for batch in _batched(source):
-                events[stream] += store.ingest(stream, batch, validated=True).message_count
+            batches = _batched(source)
+            while True:
+                with gc_paused():  # generating and merging a batch: one collection afterwards, not dozens
+                    batch = next(batches, None)
+                    if batch is None:
+                        break
+                    events[stream] += store.ingest(stream, batch, validated=True).message_count
+                    del batch
     segments = []
     for text in SEED_SEGMENTS:
         doc, _ = store.segments.create({"segment_ql": text}, None, rename_taken_slug=False)

@@ -19,6 +19,7 @@ from typing import Any
 
 from airflow_provider_lytics.emulator.identity import (
     MAX_IDENTIFIER_BYTES,
+    UID_FIELD,
     IdentityGraph,
     ProfileView,
     column_name,
@@ -65,10 +66,12 @@ class ProfileStore:
     """Profiles, identity graph, streams, segments and scans for one emulator; safe to share between threads.
 
     Raw events are written to the database with every ingest batch. Changed profiles and stream statistics are
-    written behind: a writer thread flushes them every ``write_interval`` seconds, :meth:`flush` does it on
-    demand and closing the database does it a last time, so a clean shutdown keeps everything. A hard crash
-    (``kill -9``, power loss) loses at most the profile changes of the last ``write_interval`` seconds; the raw
-    events of every acknowledged request are already stored.
+    written behind: a writer thread flushes them every ``write_interval`` seconds (held back while a collect
+    request is still streaming in), :meth:`flush` does it on demand and closing the database does it a last
+    time, so a clean shutdown keeps everything. A hard crash (``kill -9``, power loss) loses the profile changes
+    not yet flushed: those of a request still in progress and of the last ``write_interval`` seconds; the raw
+    events of every stored batch are already on disk. With an in-memory database (``StateDB(None)``) profile
+    and stream documents are not written at all, since nothing could read them back.
     """
 
     def __init__(
@@ -96,6 +99,7 @@ class ProfileStore:
         self._writer: threading.Thread | None = None
         self._defer_depth = 0
         self._defer_since = 0.0
+        self._durable = db.durable
         self._sizes: dict[str, tuple[tuple[int, int], int]] = {}
         self.graph.load(doc for doc in db.load("profile").values() if "merged_into" not in doc)
         for doc in db.load("stream").values():
@@ -197,7 +201,14 @@ class ProfileStore:
             stats.observe(batch, arrival)
             self._dirty_streams[stream] = None
             self.version += 1
-            self._start_writer()
+            if self._durable:
+                self._start_writer()
+            else:  # nothing can ever read profile documents back from an in-memory database: keep them in memory only
+                for pid in self._tombstones:
+                    graph.merged_seq.pop(pid, None)
+                self._pending.clear()
+                self._tombstones.clear()
+                self._dirty_streams.clear()
 
     @contextlib.contextmanager
     def deferred_writes(self) -> Iterator[None]:
@@ -567,9 +578,19 @@ def check_stream_name(stream: Any) -> None:
 
 
 def render_profile(profile: dict[str, Any], wanted: set[str] | None) -> dict[str, Any]:
-    """Scan output for one stored profile; with a projection only the wanted fields are built."""
+    """Scan output for one stored profile, rendered straight from it (no intermediate materialised copy).
+
+    With a projection only the wanted fields are built.
+    """
     if wanted is None:
-        return render_row(materialise(profile), None)
+        out = {k: v if type(v) is str else render(v) for k, v in profile["fields"].items()}
+        out["_id"] = profile["id"]
+        out["_created"] = rfc3339(profile["created"])
+        out["_modified"] = rfc3339(profile["modified"])
+        out["_num_events"] = str(profile["events"])
+        out["_streamnames"] = list(profile["streams"])
+        out["_uids"] = [v for f, v in profile["keys"] if f == UID_FIELD]
+        return out
     view = ProfileView(profile)
     out = {}
     for name in wanted:
@@ -582,8 +603,8 @@ def render_profile(profile: dict[str, Any], wanted: set[str] | None) -> dict[str
 def render_row(view: Mapping[str, Any], wanted: set[str] | None) -> dict[str, Any]:
     """A profile as scan/entity output shows it: projected to ``wanted`` fields, values rendered as strings."""
     if wanted is None:
-        return {k: render(v) for k, v in view.items()}
-    return {k: render(v) for k, v in view.items() if k in wanted}
+        return {k: v if type(v) is str else render(v) for k, v in view.items()}
+    return {k: v if type(v) is str else render(v) for k, v in view.items() if k in wanted}
 
 
 def _purge(db: StateDB, kinds: Sequence[str]) -> None:

@@ -96,6 +96,17 @@ def _rfc3339(ms: int) -> str:
 
 def render(value: Any) -> Any:
     """Render a profile value the way Lytics scan/entity output does: numbers and booleans become strings."""
+    kind = type(value)
+    if kind is str:
+        return value
+    if kind is list:
+        return [v if type(v) is str else render(v) for v in value]
+    if kind is int:
+        return str(value)
+    return _render_other(value)
+
+
+def _render_other(value: Any) -> Any:
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, int):
