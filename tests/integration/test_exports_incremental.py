@@ -208,3 +208,33 @@ def test_state_for_other_configuration_is_refused(emulator, lytics_conn_env, tmp
         run(ExportSpec(segment="actives", fields=["email"], mode="incremental"), dest, clock)
     fresh = run(ExportSpec(segment="actives", fields=["email"], mode="incremental", reset_state=True), dest, clock)
     assert fresh.counts["added"] == 5
+
+
+def test_incremental_on_sftp_keeps_state_next_to_the_exports(
+    emulator, lytics_conn_env, emulator_target_fixture, monkeypatch
+):
+    target = emulator_target_fixture
+    use_connection(monkeypatch, "export_sftp", target.connection())
+    clock = Clock()
+    spec = ExportSpec(segment="actives", fields=FIELDS, mode="incremental", fmt=FormatOptions(compression="gzip"))
+    seed(emulator, [user(i) for i in range(60)])
+    results = []
+    for change in ([], [user(1, name="One"), user(2, status="gone"), user(70)]):
+        seed(emulator, change)
+        dest = SftpDestination("export_sftp", target.remote("feed"))  # a fresh session, as on another worker
+        try:
+            results.append(run(spec, dest, clock))
+        finally:
+            dest.close()
+    assert results[0].counts["added"] == 60
+    assert {k: results[1].counts[k] for k in ("added", "changed", "removed")} == {
+        "added": 1,
+        "changed": 1,
+        "removed": 1,
+    }
+    assert (target.local("feed") / STATE).is_file()
+    rows = {f.change: rows_of(target.local("feed") / f.name) for f in results[1].files}
+    assert [r["user_id"] for r in rows["added"]] == ["u000070"] and [r["first_name"] for r in rows["changed"]] == [
+        "One"
+    ]
+    assert not [p for p in target.local("feed").rglob("*.part")]
