@@ -448,3 +448,177 @@ def test_recent_scan_orders_by_last_change(store: ProfileStore) -> None:
     assert [r["email"] for r in page.data] == ["r0@e.com", "r4@e.com", "r3@e.com", "r2@e.com", "r1@e.com"]
     with pytest.raises(ValueError, match="sortorder"):
         store.scan(segment_ql="FILTER *", sortfield="email", sortorder="sideways")
+
+
+# -- persistence: write-behind, batched raw event log, codec ----------------------------------------------------
+def test_profiles_are_written_behind_and_on_close(tmp_path) -> None:
+    path = str(tmp_path / "state.db")
+    store = ProfileStore(StateDB(path), write_interval=3600)  # the writer never wakes up during this test
+    store.ingest("crm", _users(20))
+    store.ingest("crm", [{"email": "user1@example.com", "plan": "pro"}])
+    assert store.db.count_events("crm") == 21  # raw events are stored with the batch
+    assert store.db.load("profile") == {}  # profiles wait for the writer
+    store.flush()
+    stored = [doc for doc in store.db.load("profile").values() if "merged_into" not in doc]
+    assert len(stored) == 20 and any(doc["fields"].get("plan") == "pro" for doc in stored)
+    store.ingest("crm", [{"email": "late@example.com"}])
+    store.db.close()  # a clean close flushes what the writer has not written yet
+    reopened = ProfileStore(StateDB(path))
+    assert reopened.lookup("email", "late@example.com") is not None
+    assert reopened.lookup("email", "user1@example.com")["plan"] == "pro"
+    assert reopened.stream_event_count("crm") == 22
+    reopened.db.close()
+
+
+def test_background_writer_flushes_without_being_asked(tmp_path) -> None:
+    store = ProfileStore(StateDB(str(tmp_path / "state.db")), write_interval=0.05)
+    store.ingest("crm", _users(5))
+    for _ in range(200):  # bounded wait: the writer runs every 50 ms
+        if len(store.db.load("profile")) == 5:
+            break
+        threading.Event().wait(0.05)
+    assert len(store.db.load("profile")) == 5
+    assert "crm" in store.db.load("stream")
+    store.db.close()
+
+
+def test_background_writes_wait_for_a_deferred_block(tmp_path) -> None:
+    store = ProfileStore(StateDB(str(tmp_path / "state.db")), write_interval=0.01)
+    with store.deferred_writes():
+        store.ingest("crm", _users(5))
+        threading.Event().wait(0.2)  # many writer intervals pass while the block is open
+        assert store.db.load("profile") == {}
+    store.flush()
+    assert len(store.db.load("profile")) == 5
+    store.db.close()
+
+
+def test_a_failed_flush_keeps_the_changes_for_the_next_one(tmp_path, monkeypatch) -> None:
+    store = ProfileStore(StateDB(str(tmp_path / "state.db")), write_interval=3600)
+    store.ingest("crm", _users(3))
+    real = store.db.put_encoded
+
+    def refuse(kind, rows):
+        raise OSError("disk full")
+
+    monkeypatch.setattr(store.db, "put_encoded", refuse)
+    with pytest.raises(OSError, match="disk full"):
+        store.flush()
+    monkeypatch.setattr(store.db, "put_encoded", real)
+    store.flush()
+    assert len(store.db.load("profile")) == 3 and "crm" in store.db.load("stream")
+    store.db.close()
+
+
+def test_in_memory_state_keeps_profiles_only_in_memory(store: ProfileStore) -> None:
+    store.ingest("crm", _users(4))
+    store.ingest("crm", [{"email": "user0@example.com", "user_id": "u1"}])  # merges two profiles
+    store.flush()
+    assert store.db.load("profile") == {} and store.db.load("stream") == {}
+    assert store.db.count_events("crm") == 5 and store.profile_count() == 3
+    assert store.graph.merged_seq == {}  # no tombstone bookkeeping left behind
+
+
+def test_raw_event_log_is_stored_in_batches_and_read_back_in_order(monkeypatch) -> None:
+    from airflow_provider_lytics.emulator import persistence
+
+    monkeypatch.setattr(persistence, "EVENT_ROW_MAX", 3)
+    db = StateDB(None)
+    assert db.append_events("a", [{"n": i} for i in range(7)]) == 7  # 3 rows: 3 + 3 + 1 events
+    assert db.append_events("b", iter([{"n": 100}])) == 1
+    assert db.append_events("a", []) == 0
+    db.append_events("a", [{"n": 7}])
+    assert db._conn.execute("SELECT COUNT(*) FROM event_batches").fetchone()[0] == 5
+    assert [e["n"] for _, e in db.iter_events("a")] == list(range(8))
+    assert [(s, e["n"]) for s, e in db.iter_events()][6:9] == [("a", 6), ("b", 100), ("a", 7)]
+    assert (db.count_events(), db.count_events("a"), db.count_events("b"), db.count_events("c")) == (9, 8, 1, 0)
+    db.clear_events()
+    assert db.count_events() == 0 and list(db.iter_events()) == []
+
+
+def test_event_rows_of_earlier_versions_are_still_read(tmp_path) -> None:
+    path = str(tmp_path / "old.db")
+    db = StateDB(path)
+    db._conn.executemany("INSERT INTO events (stream, doc) VALUES (?, ?)", [("s", '{"n": 1}'), ("s", '{"n": NaN}')])
+    db.append_events("s", [{"n": 3}])
+    events = [e["n"] for _, e in db.iter_events("s")]
+    assert events[0] == 1 and events[1] != events[1] and events[2] == 3  # NaN written by the json module
+    assert db.count_events("s") == 3
+    db.clear()
+    assert db.count_events() == 0
+    db.close()
+    db.close()  # closing twice is harmless
+
+
+def test_codec_round_trips_what_json_alone_accepts() -> None:
+    from datetime import datetime
+    from decimal import Decimal
+
+    from airflow_provider_lytics.emulator.persistence import decode, encode
+
+    doc = {"big": 2**80, "n": 1.5, "list": [1, "a", None], "nested": {"t": True}, "tuple": (1, 2)}
+    assert decode(encode(doc)) == {**doc, "tuple": [1, 2]}
+    assert decode(encode({1: "int key"})) == {"1": "int key"}
+    assert decode(encode({"d": Decimal("2.50"), "when": datetime(2024, 5, 1, 12)})) == {
+        "d": "2.50",
+        "when": "2024-05-01T12:00:00",
+    }
+    assert decode('{"legacy": "text"}') == {"legacy": "text"}
+
+
+def test_gc_pause_is_reentrant_and_restores_the_previous_setting() -> None:
+    import gc
+
+    from airflow_provider_lytics.emulator.store import gc_paused
+
+    assert gc.isenabled()
+    with gc_paused():
+        assert not gc.isenabled()
+        with gc_paused():
+            assert not gc.isenabled()
+        assert not gc.isenabled()
+    assert gc.isenabled()
+    gc.disable()
+    try:
+        with gc_paused():
+            pass
+        assert not gc.isenabled()  # an application that disabled GC keeps it disabled
+    finally:
+        gc.enable()
+
+
+def test_scan_rows_render_like_materialised_profiles(store: ProfileStore) -> None:
+    from airflow_provider_lytics.emulator.identity import materialise
+    from airflow_provider_lytics.emulator.store import render_profile, render_row
+
+    store.ingest("crm", [{"email": "a@b.c", "_uid": "ck", "n": 3, "f": 2.5, "whole": 4.0, "ok": True,
+                          "tags": ["x", 2], "m": {"k": 1}}])  # fmt: skip
+    store.ingest("web", [{"_uid": "ck", "page": "/"}])
+    (profile,) = store.graph.profiles.values()
+    expected = render_row(materialise(profile), None)
+    assert render_profile(profile, None) == expected
+    assert expected["n"] == "3" and expected["whole"] == "4" and expected["ok"] == "true"
+    assert expected["tags"] == ["x", "2"] and expected["m"] == {"k": "1"} and expected["_num_events"] == "2"
+    assert render_profile(profile, {"email", "_uids", "missing"}) == {"email": "a@b.c", "_uids": ["ck"]}
+
+
+@pytest.mark.parametrize(
+    ("value", "accepted"),
+    [("a" * 65, True), ("a" * 256, True), ("a" * 257, False), ("\u00e9" * 129, False), ("\u00e9" * 128, True)],
+)
+def test_csv_identifier_length_is_checked_in_bytes(store: ProfileStore, value: str, accepted: bool) -> None:
+    body = f"email,user_id\nok@example.com,u1\nx@example.com,{value}\n".encode()
+    summary = run_ingest(store, "crm", [body], IngestOptions(fmt="csv", droperrors=True))
+    assert (summary.message_count, summary.rejected_count) == ((2, 0) if accepted else (1, 1))
+    if not accepted:
+        assert summary.rejections == [(3, "record at line 3: identifier 'user_id' is longer than 256 bytes")]
+
+
+def test_csv_append_identifiers_are_checked_and_single_columns_work(store: ProfileStore) -> None:
+    opts = IngestOptions(fmt="csv", droperrors=True, append={"user_id": "x" * 300})
+    summary = run_ingest(store, "crm", [b"email\na@example.com\n\n  \nb@example.com\n"], opts)
+    assert (summary.message_count, summary.rejected_count) == (0, 2)
+    summary = run_ingest(store, "crm", [b"email\na@example.com\n\n  \nb@example.com\n"], IngestOptions(fmt="csv"))
+    assert (summary.message_count, summary.rejected_count) == (2, 0)  # blank lines are skipped, not rows
+    summary = run_ingest(store, "crm", [b"plan\npro\n"], IngestOptions(fmt="csv"))  # no identifier column at all
+    assert summary.message_count == 1 and store.stream_event_count("crm") == 3
