@@ -29,6 +29,9 @@ MAX_IDENTIFIER_BYTES = 256
 MAX_LIST_VALUES = 1000
 #: Identity field whose values accumulate into the ``_uids`` list rather than a scalar field.
 UID_FIELD = "_uid"
+#: The ``times`` of every profile whose fields all carry its first event's time, shared to save memory.
+#: Never written to: code that records a field time first gives the profile its own dict.
+NO_TIMES: dict[str, int] = {}
 
 
 def column_name(field: str) -> str:
@@ -161,8 +164,8 @@ class IdentityGraph:
         pid = _profile_id(*keys[0])
         fields = {n: v for n, v in record.items() if v is not None and v != "" and n[:1] != "_"}
         email = fields.get("email")
-        if type(email) is str:
-            fields["email"] = email.strip().lower()
+        if type(email) is str:  # share the identifier's normalised string when there is one
+            fields["email"] = next((v for f, v in keys if f == "email"), None) or email.strip().lower()
         if list in map(type, fields.values()):  # multi-value fields: distinct values, capped
             for name in [n for n, v in fields.items() if type(v) is list]:
                 fields[name] = _union([], fields[name])
@@ -173,7 +176,7 @@ class IdentityGraph:
         self._next_seq += 1
         self.profiles[pid] = {
             "id": pid, "seq": self._next_seq, "created": ts, "modified": ts, "events": 1, "streams": streams,
-            "keys": unique, "fields": fields, "ft": ts, "times": {},
+            "keys": unique, "fields": fields, "ft": ts, "times": NO_TIMES,
         }  # fmt: skip
         index = self.index
         for key in unique:
@@ -187,6 +190,8 @@ class IdentityGraph:
         into["streams"] = tuple(_union(list(into["streams"]), other["streams"]))
         fields = into["fields"]
         times = into["times"]
+        if times is NO_TIMES:
+            times = into["times"] = {}
         for name, value in other["fields"].items():
             ts = field_time(other, name)
             if isinstance(value, list) and isinstance(fields.get(name), list):
@@ -219,6 +224,8 @@ class IdentityGraph:
         if stream not in profile["streams"]:
             profile["streams"] = (*profile["streams"], stream)
         fields, times, ft = profile["fields"], profile["times"], profile["ft"]
+        if times is NO_TIMES:
+            times = profile["times"] = {}
         for name, value in record.items():
             if name[:1] == "_" or value is None or value == "":
                 continue
@@ -246,6 +253,8 @@ class IdentityGraph:
             streams = tuple(doc["streams"])
             doc["streams"] = self._streams.setdefault(streams[0], streams) if len(streams) == 1 else streams
             doc["keys"] = keys = [(field, value) for field, value in doc["keys"]]
+            if not doc.get("times"):
+                doc["times"] = NO_TIMES
             self.profiles[doc["id"]] = doc
             for key in keys:
                 self.index[key] = doc["id"]

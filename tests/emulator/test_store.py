@@ -622,3 +622,20 @@ def test_csv_append_identifiers_are_checked_and_single_columns_work(store: Profi
     assert (summary.message_count, summary.rejected_count) == (2, 0)  # blank lines are skipped, not rows
     summary = run_ingest(store, "crm", [b"plan\npro\n"], IngestOptions(fmt="csv"))  # no identifier column at all
     assert summary.message_count == 1 and store.stream_event_count("crm") == 3
+
+
+def test_the_shared_empty_times_mapping_is_never_written(tmp_path) -> None:
+    from airflow_provider_lytics.emulator.identity import NO_TIMES
+
+    path = str(tmp_path / "state.db")
+    store = ProfileStore(StateDB(path))
+    store.ingest("crm", [{"email": "a@b.c", "plan": "free", "_ts": 2_000}, {"user_id": "u9", "plan": "x", "_ts": 5}])
+    store.ingest("crm", [{"email": "A@B.C", "plan": "pro", "_ts": 1_000}])  # late: must not overwrite
+    store.ingest("crm", [{"email": "a@b.c", "user_id": "u9", "tier": "gold", "_ts": 3_000}])  # merge
+    store.db.close()
+    reopened = ProfileStore(StateDB(path))
+    reopened.ingest("crm", [{"email": "a@b.c", "city": "Oslo", "_ts": 4_000}])
+    assert NO_TIMES == {}
+    profile = reopened.lookup("user_id", "u9")
+    assert (profile["plan"], profile["tier"], profile["city"]) == ("free", "gold", "Oslo")
+    reopened.db.close()
