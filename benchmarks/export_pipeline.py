@@ -34,7 +34,17 @@ HERE = Path(__file__).resolve()
 ROOT = HERE.parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(HERE.parent))
-FIELDS = ["user_id", "email", "first_name", "last_name", "country", "plan", "lifetime_value", "interests", "signup_date"]
+FIELDS = [
+    "user_id",
+    "email",
+    "first_name",
+    "last_name",
+    "country",
+    "plan",
+    "lifetime_value",
+    "interests",
+    "signup_date",
+]
 SEGMENT = "all_users"
 
 
@@ -51,8 +61,17 @@ def worker_emulator(args: argparse.Namespace) -> None:
     with EmulatorServer() as server:
         started = time.perf_counter()
         counts = seed_population(server.backend.store, args.users)
-        print(json.dumps({"url": server.url, "token": server.token, "seed_s": time.perf_counter() - started,
-                          "profiles": counts["profiles"]}), flush=True)  # fmt: skip
+        print(
+            json.dumps(
+                {
+                    "url": server.url,
+                    "token": server.token,
+                    "seed_s": time.perf_counter() - started,
+                    "profiles": counts["profiles"],
+                }
+            ),
+            flush=True,
+        )
         sys.stdin.read()
 
 
@@ -65,9 +84,12 @@ def worker_pipeline(args: argparse.Namespace) -> None:
 
     cipher = PgpCipher(public_key=Path(args.pubkey).read_text())
     spec = ExportSpec(
-        segment=SEGMENT, fields=FIELDS, fmt=FormatOptions(compression="gzip"),
-        encryption=EncryptionOptions(pgp=cipher, compress=False), file_name="bench_{TIMESTAMP}",
-    )  # fmt: skip
+        segment=SEGMENT,
+        fields=FIELDS,
+        fmt=FormatOptions(compression="gzip"),
+        encryption=EncryptionOptions(pgp=cipher, compress=False),
+        file_name="bench_{TIMESTAMP}",
+    )
     dest = SftpDestination("bench_sftp", args.remote)
     started = time.perf_counter()
     cpu0 = time.process_time()
@@ -75,9 +97,19 @@ def worker_pipeline(args: argparse.Namespace) -> None:
         result = AudienceExport(spec, LyticsHook(), dest).run()
     finally:
         dest.close()
-    print(json.dumps({"wall_s": time.perf_counter() - started, "cpu_s": time.process_time() - cpu0,
-                      "rows": result.rows_written, "size_at_start": result.size_at_start,
-                      "bytes": result.files[0].bytes, "path": result.files[0].path, "rss_peak_mb": _maxrss_mb()}))  # fmt: skip
+    print(
+        json.dumps(
+            {
+                "wall_s": time.perf_counter() - started,
+                "cpu_s": time.process_time() - cpu0,
+                "rows": result.rows_written,
+                "size_at_start": result.size_at_start,
+                "bytes": result.files[0].bytes,
+                "path": result.files[0].path,
+                "rss_peak_mb": _maxrss_mb(),
+            }
+        )
+    )
 
 
 def worker_scan_csv(args: argparse.Namespace) -> None:
@@ -102,6 +134,12 @@ def worker_scan_csv(args: argparse.Namespace) -> None:
             if not start or not body["data"]:
                 break
     print(json.dumps({"wall_s": time.perf_counter() - started, "rows": rows, "rss_peak_mb": _maxrss_mb()}))
+
+
+def _proc_cpu_s(pid: int) -> float:
+    """User + system CPU seconds of a process so far (from /proc), to show what the emulator itself costs."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def _child(kind: str, env: dict, **kwargs: object) -> dict:
@@ -139,8 +177,10 @@ def main() -> int:
         # gpg key pair (recipient) and SSH client key
         home = work / "gnupg"
         home.mkdir(mode=0o700)
-        spec = ("Key-Type: EDDSA\nKey-Curve: ed25519\nSubkey-Type: ECDH\nSubkey-Curve: cv25519\n"
-                "Name-Real: Export bench\nName-Email: bench@example.com\nExpire-Date: 0\n%no-protection\n%commit\n")  # fmt: skip
+        spec = (
+            "Key-Type: EDDSA\nKey-Curve: ed25519\nSubkey-Type: ECDH\nSubkey-Curve: cv25519\n"
+            "Name-Real: Export bench\nName-Email: bench@example.com\nExpire-Date: 0\n%no-protection\n%commit\n"
+        )
         gpg = ["gpg", "--homedir", str(home), "--batch", "--no-tty"]
         subprocess.run([*gpg, "--gen-key"], input=spec.encode(), check=True, capture_output=True)
         pub = work / "recipient.asc"
@@ -158,29 +198,75 @@ def main() -> int:
         remote.mkdir()
 
         # emulator with the audience
-        emu = subprocess.Popen([sys.executable, str(HERE), "--worker", "emulator", "--users", str(args.users)],
-                               stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)  # fmt: skip
+        emu = subprocess.Popen(
+            [sys.executable, str(HERE), "--worker", "emulator", "--users", str(args.users)],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
+        )
         procs.append(emu)
         info = json.loads(emu.stdout.readline())  # type: ignore[union-attr]
         print(f"emulator seeded {info['profiles']} profiles in {info['seed_s']:.1f} s", file=sys.stderr)
         env = dict(os.environ)
-        env["AIRFLOW_CONN_LYTICS_DEFAULT"] = json.dumps({"conn_type": "lytics", "host": info["url"], "password": info["token"]})
-        env["AIRFLOW_CONN_BENCH_SFTP"] = json.dumps({
-            "conn_type": "sftp", "host": "127.0.0.1", "port": port, "login": getpass.getuser(),
-            "extra": {"key_file": str(key), "host_key": host_line, "look_for_keys": "false"},
-        })  # fmt: skip
+        env["AIRFLOW_CONN_LYTICS_DEFAULT"] = json.dumps(
+            {"conn_type": "lytics", "host": info["url"], "password": info["token"]}
+        )
+        env["AIRFLOW_CONN_BENCH_SFTP"] = json.dumps(
+            {
+                "conn_type": "sftp",
+                "host": "127.0.0.1",
+                "port": port,
+                "login": getpass.getuser(),
+                "extra": {"key_file": str(key), "host_key": host_line, "look_for_keys": "false"},
+            }
+        )
         env["PYTHONPATH"] = str(ROOT)
 
         # sequential baseline with plain tools
         csv_path, gz_path, gpg_path = work / "scan.csv", work / "scan.csv.gz", work / "scan.csv.gz.gpg"
+        emu_cpu0 = _proc_cpu_s(emu.pid)
         scan = _child("scan-csv", env, url=info["url"], token=info["token"], out=csv_path)
+        emu_cpu_scan = _proc_cpu_s(emu.pid) - emu_cpu0
         t_gzip = _timed(["sh", "-c", f"gzip -6 -c {csv_path} > {gz_path}"])
-        fpr = next(line.split(":")[9] for line in subprocess.run([*gpg, "--with-colons", "--list-keys"], check=True,
-                   capture_output=True, text=True).stdout.splitlines() if line.startswith("fpr:"))  # fmt: skip
-        t_gpg = _timed([*gpg, "--trust-model", "always", "--compress-algo", "none", "-r", fpr, "-o", str(gpg_path),
-                        "--encrypt", str(gz_path)])  # fmt: skip
-        sftp = ["sftp", "-q", "-i", str(key), "-P", str(port), "-o", f"UserKnownHostsFile={known}",
-                "-o", "StrictHostKeyChecking=yes", "-o", "BatchMode=yes", "-b", "-", f"{getpass.getuser()}@127.0.0.1"]  # fmt: skip
+        fpr = next(
+            line.split(":")[9]
+            for line in subprocess.run(
+                [*gpg, "--with-colons", "--list-keys"], check=True, capture_output=True, text=True
+            ).stdout.splitlines()
+            if line.startswith("fpr:")
+        )
+        t_gpg = _timed(
+            [
+                *gpg,
+                "--trust-model",
+                "always",
+                "--compress-algo",
+                "none",
+                "-r",
+                fpr,
+                "-o",
+                str(gpg_path),
+                "--encrypt",
+                str(gz_path),
+            ]
+        )
+        sftp = [
+            "sftp",
+            "-q",
+            "-i",
+            str(key),
+            "-P",
+            str(port),
+            "-o",
+            f"UserKnownHostsFile={known}",
+            "-o",
+            "StrictHostKeyChecking=yes",
+            "-o",
+            "BatchMode=yes",
+            "-b",
+            "-",
+            f"{getpass.getuser()}@127.0.0.1",
+        ]
         t_sftp = _timed(sftp, input=f"put {gpg_path} {remote}/baseline.csv.gz.gpg\n".encode())
         stages = {"scan_to_csv": scan["wall_s"], "gzip": t_gzip, "gpg": t_gpg, "sftp_put": t_sftp}
         sizes = {"csv_mb": csv_path.stat().st_size / 1e6, "gz_mb": gz_path.stat().st_size / 1e6}
@@ -188,10 +274,19 @@ def main() -> int:
             p.unlink()
 
         # the pipeline
+        emu_cpu0 = _proc_cpu_s(emu.pid)
+        load_before = os.getloadavg()[0]
         pipe = _child("pipeline", env, pubkey=pub, remote=remote)
+        emu_cpu_pipe = _proc_cpu_s(emu.pid) - emu_cpu0
         uploaded = Path(pipe["path"])
-        lines = int(subprocess.run(["sh", "-c", f"{' '.join(gpg)} --decrypt {uploaded} 2>/dev/null | gzip -dc | wc -l"],
-                                   check=True, capture_output=True, text=True).stdout)  # fmt: skip
+        lines = int(
+            subprocess.run(
+                ["sh", "-c", f"{' '.join(gpg)} --decrypt {uploaded} 2>/dev/null | gzip -dc | wc -l"],
+                check=True,
+                capture_output=True,
+                text=True,
+            ).stdout
+        )
         slowest = max(stages.values())
         report = {
             "users": args.users,
@@ -204,6 +299,9 @@ def main() -> int:
             "pipeline_cpu_s": round(pipe["cpu_s"], 2),
             "pipeline_vs_slowest": round(pipe["wall_s"] / slowest, 3),
             "pipeline_rss_peak_mb": round(pipe["rss_peak_mb"], 1),
+            "emulator_cpu_s": {"baseline_scan": round(emu_cpu_scan, 1), "pipeline": round(emu_cpu_pipe, 1)},
+            "load_average_at_pipeline_start": round(load_before, 2),
+            "cpu_cores": os.cpu_count(),
             "scan_loop_rss_peak_mb": round(scan["rss_peak_mb"], 1),
             "sizes_mb": {k: round(v, 1) for k, v in sizes.items()},
             "uploaded_mb": round(pipe["bytes"] / 1e6, 1),
