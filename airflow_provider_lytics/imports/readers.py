@@ -21,6 +21,7 @@ from airflow_provider_lytics.imports.validate import BATCH_RECORD_LIMIT, size_pr
 
 _MAX_PENDING_CHARS = 8 * 1024 * 1024
 _READ_CHARS = 1 << 16
+_BLOCK_BYTES = 1 << 20
 
 
 @dataclass(slots=True)
@@ -76,16 +77,56 @@ class _Lines:
             finally:
                 wrapper.detach()
             return
-        encoding = "utf-8-sig" if codecs.lookup(self.encoding).name == "utf-8" else self.encoding
-        first = True
-        for raw in _buffered(self.stream):
+        yield from self._blocks()
+
+    def _blocks(self) -> Iterator[str]:
+        """Decode 1 MiB blocks cut at a newline; a block that does not decode is redone line by line."""
+        enc = self.encoding
+        read = self.stream.read
+        pending = b""
+        first = codecs.lookup(enc).name == "utf-8"
+        while True:
+            chunk = read(_BLOCK_BYTES)
+            if chunk:
+                data = pending + chunk
+                cut = data.rfind(b"\n")
+                if cut < 0:
+                    pending = data
+                    continue
+                data, pending = data[: cut + 1], data[cut + 1 :]
+            else:
+                data, pending = pending, b""
+                if not data:
+                    return
+            try:
+                text = data.decode("utf-8-sig" if first else enc)
+            except UnicodeDecodeError:
+                yield from self._per_line(data, first)
+            else:
+                parts = text.split("\n")
+                last = parts.pop()
+                for part in parts:
+                    self.number += 1
+                    yield part + "\n"
+                if last:
+                    self.number += 1
+                    yield last
+            first = False
+            if not chunk:
+                return
+
+    def _per_line(self, data: bytes, first: bool) -> Iterator[str]:
+        enc = self.encoding
+        pieces = data.split(b"\n")
+        last = pieces.pop()
+        lines = [p + b"\n" for p in pieces] + ([last] if last else [])
+        for i, raw in enumerate(lines):
             self.number += 1
             try:
-                text = raw.decode(encoding if first else self.encoding)
+                text = raw.decode("utf-8-sig" if first and i == 0 else enc)
             except UnicodeDecodeError as exc:
-                text = raw.decode(self.encoding, "replace")
-                self.bad[self.number] = f"not valid {self.encoding} text ({exc.reason} at byte {exc.start} of the line)"
-            first = False
+                text = raw.decode(enc, "replace")
+                self.bad[self.number] = f"not valid {enc} text ({exc.reason} at byte {exc.start} of the line)"
             yield text
 
 
@@ -145,56 +186,70 @@ class CsvRows:
         if self.constants:
             self._suffix = self.delimiter + _render_csv(list(self.constants.values()), self.delimiter)
 
-    def __iter__(self) -> Iterator[SourceRow]:
-        buf: list[str] = []
-        lines = self.lines
+    def _parse_quoted(self, first: str, rest: Iterator[str]) -> tuple[list[str] | None, str, str | None]:
+        """Parse one row that contains the quote character (it may span lines); returns fields, raw, error."""
+        buf = [first]
 
-        def source() -> Iterator[str]:
-            for text in lines:
+        def more() -> Iterator[str]:
+            yield first
+            for text in rest:
                 buf.append(text)
                 yield text
 
-        reader = csv.reader(source(), delimiter=self.delimiter, quotechar=self.quotechar, strict=True)
+        reader = csv.reader(more(), delimiter=self.delimiter, quotechar=self.quotechar, strict=True)
+        try:
+            fields = next(reader)
+        except csv.Error as exc:
+            return None, "".join(buf), f"malformed CSV: {exc}"
+        except StopIteration:
+            return [], "".join(buf), None
+        return fields, "".join(buf), None
+
+    def __iter__(self) -> Iterator[SourceRow]:
+        lines = self.lines
+        it = iter(lines)
         if self.columns and not self.has_header:
             self._set_header(self.columns, 0)
-        limit, suffix = self.max_record_bytes, self._suffix
-        while True:
-            start = lines.number + 1
-            try:
-                fields = next(reader)
-            except StopIteration:
-                break
-            except csv.Error as exc:
-                raw = "".join(buf)
-                buf.clear()
+        delim, quote, limit = self.delimiter, self.quotechar, self.max_record_bytes
+        suffix, width = self._suffix, len(self.header) if self.header else 0
+        for text in it:
+            start = lines.number
+            if quote in text or self.header is None:
+                fields, raw, error = self._parse_quoted(text, it)
+                if error is not None:
+                    if self.header is None:
+                        raise ImportInputError(f"{self.name}: CSV header row is malformed at line {start}: {error}")
+                    yield SourceRow(start, raw, None, error)
+                    continue
+                if not fields or (len(fields) == 1 and not fields[0].strip()):
+                    continue
                 if self.header is None:
-                    raise ImportInputError(f"{self.name}: CSV header row is malformed at line {start}: {exc}") from None
-                yield SourceRow(start, raw, None, f"malformed CSV: {exc}")
-                continue
-            raw = "".join(buf)
-            buf.clear()
-            if not fields or (len(fields) == 1 and not fields[0].strip()):
-                continue
-            if self.header is None:
-                self._set_header(self.columns or fields, start)
-                suffix = self._suffix
-                if lines.bad:
-                    raise ImportInputError(f"{self.name}: CSV header (line {start}) is {lines.bad[start]}")
-                continue
+                    if start in lines.bad:
+                        raise ImportInputError(f"{self.name}: CSV header (line {start}) is {lines.bad[start]}")
+                    self._set_header(self.columns or fields, start)
+                    suffix, width = self._suffix, len(self.header or ())
+                    continue
+                count = len(fields)
+            else:
+                raw = text
+                stripped = text.rstrip("\r\n")
+                if not stripped.strip():
+                    continue
+                count = stripped.count(delim) + 1
             if lines.bad:
                 bad = [lines.bad.pop(n) for n in range(start, lines.number + 1) if n in lines.bad]
                 if bad:
                     yield SourceRow(start, raw, None, bad[0])
                     continue
-            if len(fields) != len(self.header):
-                reason = f"row has {len(fields)} fields but the header has {len(self.header)}"
-                yield SourceRow(start, raw, None, reason)
+            if count != width:
+                yield SourceRow(start, raw, None, f"row has {count} fields but the header has {width}")
                 continue
             body = raw.rstrip("\r\n") + suffix
-            problem = size_problem(len(body.encode()), limit) if len(body) * 4 > limit else None
-            if problem:
-                yield SourceRow(start, raw, None, problem)
-                continue
+            if len(body) * 4 > limit:
+                problem = size_problem(len(body.encode()), limit)
+                if problem:
+                    yield SourceRow(start, raw, None, problem)
+                    continue
             yield SourceRow(start, raw, body)
         if self.header is None and self.columns:
             self._set_header(self.columns, 0)
