@@ -34,6 +34,7 @@ CREATE INDEX IF NOT EXISTS event_batches_stream ON event_batches (stream, seq);
 EVENT_ROW_MAX = 10_000
 #: Rows fetched per query when reading back (keeps reads of a large log flat in memory).
 _READ_CHUNK = 64
+_DOC_CHUNK = 5000
 
 
 try:  # msgspec ships with Airflow and encodes/decodes JSON several times faster than the json module
@@ -126,6 +127,22 @@ class StateDB:
         with self._lock:
             rows = self._conn.execute("SELECT key, doc FROM docs WHERE kind = ?", (kind,)).fetchall()
         return {key: decode(doc) for key, doc in rows}
+
+    def iter_docs(self, kind: str) -> Iterator[tuple[str, Any]]:
+        """Yield ``(key, doc)`` of ``kind`` in key order, reading a chunk of rows at a time (flat memory)."""
+        last, op = "", ">="  # the first chunk includes a key that is the empty string
+        while True:
+            with self._lock:
+                rows = self._conn.execute(
+                    f"SELECT key, doc FROM docs WHERE kind = ? AND key {op} ? ORDER BY key LIMIT ?",
+                    (kind, last, _DOC_CHUNK),
+                ).fetchall()
+            op = ">"
+            if not rows:
+                return
+            for key, doc in rows:
+                yield key, decode(doc)
+            last = rows[-1][0]
 
     # -- raw events ------------------------------------------------------------------------------------
     def append_events(self, stream: str, events: Iterable[dict[str, Any]]) -> int:

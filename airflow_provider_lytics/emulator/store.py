@@ -101,7 +101,8 @@ class ProfileStore:
         self._defer_since = 0.0
         self._durable = db.durable
         self._sizes: dict[str, tuple[tuple[int, int], int]] = {}
-        self.graph.load(doc for doc in db.load("profile").values() if "merged_into" not in doc)
+        with gc_paused():  # a restart decodes every stored profile: collect once afterwards, not repeatedly
+            self.graph.load(doc for _, doc in db.iter_docs("profile") if "merged_into" not in doc)
         for doc in db.load("stream").values():
             self.streams[doc["name"]] = StreamStats.from_doc(doc)
         db.on_close(self.flush)

@@ -639,3 +639,16 @@ def test_the_shared_empty_times_mapping_is_never_written(tmp_path) -> None:
     profile = reopened.lookup("user_id", "u9")
     assert (profile["plan"], profile["tier"], profile["city"]) == ("free", "gold", "Oslo")
     reopened.db.close()
+
+
+def test_documents_are_read_back_in_chunks(monkeypatch) -> None:
+    from airflow_provider_lytics.emulator import persistence
+
+    monkeypatch.setattr(persistence, "_DOC_CHUNK", 2)
+    db = StateDB(None)
+    db.put_many("thing", [("", {"n": 0}), *((f"k{i}", {"n": i}) for i in range(1, 6))])
+    db.put("other", "k1", {"n": 99})
+    assert [(k, d["n"]) for k, d in db.iter_docs("thing")] == [("", 0), *((f"k{i}", i) for i in range(1, 6))]
+    assert db.load("thing") == dict(db.iter_docs("thing"))
+    db.delete_kind("thing")
+    assert list(db.iter_docs("thing")) == [] and db.load("other") == {"k1": {"n": 99}}
