@@ -52,6 +52,7 @@ def provider_info(version: str) -> dict[str, Any]:
                     f"{PACKAGE}.operators.messaging",
                     f"{PACKAGE}.operators.file_transfer",
                     f"{PACKAGE}.operators.enrichment",
+                    f"{PACKAGE}.operators.exports",
                 ],
             },
         ],
