@@ -17,6 +17,9 @@ MAX_BATCH_BYTES = 256 * 1024 * 1024
 #: Headroom below the API host's 10 MB cap (multipart proxies and header rows).
 API_HOST_MAX_BATCH_BYTES = API_HOST_BODY_LIMIT - 64 * 1024
 _FLUSH_CHARS = 256 * 1024
+#: The first batch of a part is this small and each next one twice as large up to ``batch_bytes``, so Lytics
+#: starts working while the rest is still being read.
+RAMP_START_BYTES = 1024 * 1024
 
 
 @dataclass
@@ -73,6 +76,7 @@ class BatchBuilder:
         self.batch_bytes, self.batch_rows = batch_bytes, batch_rows
         self.gzip_bodies = gzip_bodies
         self.sequence = 0
+        self._limit = min(batch_bytes, RAMP_START_BYTES)
         self._reset()
 
     def _reset(self) -> None:
@@ -93,10 +97,11 @@ class BatchBuilder:
     def add(self, line: int, body: str) -> Batch | None:
         """Add one row; returns a full batch when adding it would pass a limit (the row starts the next batch)."""
         out = None
+        limit = self._limit
         estimate = self._size + self._pending_chars + len(body) + 1
-        if self.rows and (self.rows >= self.batch_rows or estimate > self.batch_bytes):
+        if self.rows and (self.rows >= self.batch_rows or estimate > limit):
             self._encode_pending()
-            if self.rows >= self.batch_rows or self._size + len(body.encode()) + 1 > self.batch_bytes:
+            if self.rows >= self.batch_rows or self._size + len(body.encode()) + 1 > limit:
                 out = self.take()
         if not self.rows:
             self.first_line = line
@@ -122,6 +127,7 @@ class BatchBuilder:
 
             body = gzip.compress(body, compresslevel=1)
         self.sequence += 1
+        self._limit = min(self.batch_bytes, self._limit * 2)  # ramp up: the first upload starts early
         batch = Batch(self.part_key, self.part_name, self.sequence, self.first_line, self.last_line, self.rows, body,
                       self.content_type, self.gzip_bodies, filename=self.filename)  # fmt: skip
         self._reset()
