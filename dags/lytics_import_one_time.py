@@ -1,8 +1,8 @@
 """One-time import: validate a CSV with a dry run, then load it into a Lytics stream, resumably.
 
-Needs ``lytics_default``. The input path, stream and quarantine location are params. The import's counts are the
-task's XCom return value; the stream is published as the asset ``lytics://stream/crm_customers``, so downstream
-DAGs can be scheduled on it.
+Needs ``lytics_default``. The input files (``input_glob``) and the quarantine directory (``quarantine_dir``) are
+params. The import's counts are the task's XCom return value; the stream is published as the asset
+``lytics://stream/crm_customers``, so downstream DAGs can be scheduled on it.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from airflow.providers.common.compat.sdk import dag
 from airflow_provider_lytics.operators.imports import LocalFilesToLyticsOperator
 
 INPUT = "/tmp/lytics-demo/import/customers*.csv*"
-QUARANTINE = "/tmp/lytics-demo/import/quarantine/{{ ds }}-customers.ndjson"
+QUARANTINE_DIR = "/tmp/lytics-demo/import/quarantine"
 
 
 @dag(
@@ -22,16 +22,17 @@ QUARANTINE = "/tmp/lytics-demo/import/quarantine/{{ ds }}-customers.ndjson"
     schedule=None,
     start_date=datetime(2026, 1, 1),
     catchup=False,
+    params={"input_glob": INPUT, "quarantine_dir": QUARANTINE_DIR},
     tags=["lytics", "import"],
     doc_md=__doc__,
 )
 def lytics_import_one_time() -> None:
     common = {
-        "paths": INPUT,
+        "paths": "{{ params.input_glob }}",
         "stream": "crm_customers",
         "timestamp_field": "updated_at",
         "constant_fields": {"import_run": "{{ run_id }}"},
-        "quarantine_path": QUARANTINE,
+        "quarantine_path": "{{ params.quarantine_dir }}/{{ ds }}-customers.ndjson",
     }
     validate = LocalFilesToLyticsOperator(task_id="dry_run", dry_run=True, dry_run_sample=500, **common)
     load = LocalFilesToLyticsOperator(
