@@ -153,18 +153,27 @@ def iter_json(texts: Iterable[str]) -> Iterator[_Item]:
     expect = "value"  # array state: "value", "value_or_end", "comma_or_end"
     held: _Item | None = None  # first stream value, held until we know whether more follow
 
+    # Newlines are counted once: ``counted`` lines lie before ``cursor`` in ``buf`` (positions only grow).
+    cursor, counted = 0, 1
+
     def fill() -> bool:
-        nonlocal buf, pos, lines_before, eof
+        nonlocal buf, pos, lines_before, eof, cursor, counted
         chunk = next(it, None)
         if chunk is None:
             eof = True
             return False
-        lines_before += buf.count("\n", 0, pos)
+        lines_before = line_at(pos)
         buf, pos = buf[pos:] + chunk, 0
+        cursor, counted = 0, lines_before
         return True
 
     def line_at(index: int) -> int:
-        return lines_before + buf.count("\n", 0, index)
+        nonlocal cursor, counted
+        if index < cursor:  # an earlier position (error reporting): count from the start of the buffer
+            return lines_before + buf.count("\n", 0, index)
+        counted += buf.count("\n", cursor, index)
+        cursor = index
+        return counted
 
     while True:
         pos = _WS.match(buf, pos).end()
@@ -384,7 +393,11 @@ def run_ingest(store: ProfileStore, stream: str, chunks: Iterable[bytes], option
                         run.flush(batch)
                         del batch  # not alive while the next one is parsed
             else:
-                run.consume(iter_json(texts))
+                items = iter_json(texts)
+                more = True
+                while more:
+                    with gc_paused():
+                        more = run.consume(items, BATCH_SIZE)
         except BadInput as exc:
             exc.accepted = run.summary.message_count
             raise
@@ -399,16 +412,21 @@ class _Run:
         self.summary = IngestSummary()
         self.batch: list[Any] = []
 
-    def consume(self, items: Iterator[_Item]) -> None:
+    def consume(self, items: Iterator[_Item], limit: int | None = None) -> bool:
+        """Check and store records from ``items``: all of them, or until ``limit`` were accepted.
+
+        Returns whether ``items`` may have more (``False`` once it is exhausted).
+        """
         flat = self.options.fmt == "csv"
         check = self.store.check_record
+        accepted = 0
         for item in items:
             if isinstance(item.value, str) and flat:
                 self.reject_line(item.line, item.value)
                 continue
-            limit = BATCH_RECORD_LIMIT if item.batch else SINGLE_RECORD_LIMIT
-            if item.size > limit:
-                reason = f"record at line {item.line} is {item.size} bytes; the limit is {limit} bytes"
+            size_limit = BATCH_RECORD_LIMIT if item.batch else SINGLE_RECORD_LIMIT
+            if item.size > size_limit:
+                reason = f"record at line {item.line} is {item.size} bytes; the limit is {size_limit} bytes"
                 self.reject_line(item.line, reason)
                 continue
             problem = check(item.value, flat=flat)
@@ -416,12 +434,16 @@ class _Run:
                 self.reject_line(item.line, f"record at line {item.line}: {problem}")
                 continue
             self.batch.append(item.value)
+            accepted += 1
             if len(self.batch) >= BATCH_SIZE:
                 self.flush(self.batch)
                 self.batch = []
+            if limit is not None and accepted >= limit:
+                return True
         if self.batch:
             self.flush(self.batch)
             self.batch = []
+        return False
 
     def flush(self, batch: list[Any]) -> None:
         """Store one batch of already validated records."""

@@ -652,3 +652,18 @@ def test_documents_are_read_back_in_chunks(monkeypatch) -> None:
     assert db.load("thing") == dict(db.iter_docs("thing"))
     db.delete_kind("thing")
     assert list(db.iter_docs("thing")) == [] and db.load("other") == {"k1": {"n": 99}}
+
+
+@pytest.mark.parametrize("chunk", [3, 7, 64, 100_000])
+def test_json_line_numbers_stay_right_across_chunks(store: ProfileStore, chunk: int) -> None:
+    lines = [json.dumps({"email": f"j{i}@example.com", "n": i}) for i in range(1, 51)]
+    lines[36] = '{"email": "bad@example.com", "tags": [{"nested": 1}]}'  # line 37
+    lines.insert(10, "")  # a blank line shifts everything after it (bad record now on line 38)
+    body = ("\n".join(lines) + "\n").encode()
+    chunks = [body[i : i + chunk] for i in range(0, len(body), chunk)]
+    summary = run_ingest(store, "j", chunks, IngestOptions(fmt="json"))
+    assert (summary.message_count, summary.rejected_count) == (49, 1)
+    assert summary.rejections[0][0] == 38 and "nests objects" in summary.rejections[0][1]
+    broken = body + b'{"email": "x@example.com",\n "n": }\n'
+    with pytest.raises(BadInput, match="at line 53"):
+        run_ingest(store, "j", [broken[i : i + chunk] for i in range(0, len(broken), chunk)], IngestOptions())
