@@ -206,6 +206,25 @@ def test_streamed_upload_over_real_http() -> None:
         assert r.json()["total"] == 10_000 and len(r.json()["data"]) == 100
 
 
+def test_state_file_survives_a_server_restart_over_http(tmp_path) -> None:
+    """Profiles written behind the response reach the state file when the server stops cleanly."""
+    from airflow_provider_lytics.emulator.server import EmulatorServer
+
+    path = str(tmp_path / "state.db")
+    with EmulatorServer(db_path=path, tokens=["t"]) as server:
+        headers = {"Authorization": "t", "Content-Type": "application/csv", "X-Lytics-Host": "bulk"}
+        r = requests.post(f"{server.url}/collect/bulk/crm", data=_csv(3000), headers=headers, timeout=60)
+        assert r.json()["data"]["message_count"] == 3000
+        r = requests.post(f"{server.url}/collect/json/crm", json={"email": "user7@example.com", "plan": "pro"},
+                          headers={"Authorization": "t"}, timeout=10)  # fmt: skip
+        assert r.status_code == 200
+    with EmulatorServer(db_path=path, tokens=["t"]) as server:
+        found = requests.get(f"{server.url}/api/entity/user/email/user7@example.com", headers={"Authorization": "t"})
+        data = found.json()["data"]
+        assert data["plan"] == "pro" and data["score"] == "7" and data["_num_events"] == "2"
+        assert server.backend.store.profile_count() == 3000 and server.backend.db.count_events("crm") == 3001
+
+
 # -- segments ----------------------------------------------------------------------------------------------------
 def _create(client: TestClient, ql: str, status: int = 201) -> dict:
     r = client.post("/api/segment", content=ql, headers=TEXT)
