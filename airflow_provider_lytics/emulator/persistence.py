@@ -75,11 +75,6 @@ def decode(data: bytes | str) -> Any:
     return json.loads(data)
 
 
-def _dump(doc: Any) -> str:
-    """Compact JSON text of ``doc``."""
-    return encode(doc).decode()
-
-
 class StateDB:
     """Thread-safe write-through store; ``path=None`` keeps everything in memory."""
 
