@@ -79,7 +79,7 @@ class _ToLyticsOperator(BaseOperator):
         constant_fields: Mapping[str, Any] | None = None,
         timestamp_field: str | None = None,
         batch_bytes: int | None = None,
-        batch_rows: int = 50_000,
+        batch_rows: int = 500_000,
         max_in_flight: int = 1,
         use_bulk_host: bool = True,
         gzip_batches: bool = False,
