@@ -132,9 +132,13 @@ class IdentityGraph:
 
     # -- merging -----------------------------------------------------------------------------------------
     def apply(
-        self, record: Mapping[str, Any], keys: list[tuple[str, str]], stream: str, ts: int
+        self, record: Mapping[str, Any], keys: list[tuple[str, str]], stream: str, ts: int, plain: bool = False
     ) -> tuple[str, list[str]]:
-        """Merge one event into its profile; returns ``(profile id, ids of profiles merged away)``."""
+        """Merge one event into its profile; returns ``(profile id, ids of profiles merged away)``.
+
+        ``plain=True`` promises a flat record of non-empty strings under names without a leading ``_`` (a CSV
+        row without metafield columns), which a new profile can copy as is.
+        """
         index = self.index
         found: list[str] = []
         for key in keys:
@@ -143,7 +147,7 @@ class IdentityGraph:
                 found.append(pid)
         merged_away: list[str] = []
         if not found:
-            return self._create(record, keys, stream, ts), merged_away
+            return self._create(record, keys, stream, ts, plain), merged_away
         if len(found) == 1:
             pid = found[0]
             profile = self.profiles[pid]
@@ -159,14 +163,19 @@ class IdentityGraph:
         self._apply_event(profile, record, keys, stream, ts)
         return pid, merged_away
 
-    def _create(self, record: Mapping[str, Any], keys: list[tuple[str, str]], stream: str, ts: int) -> str:
+    def _create(
+        self, record: Mapping[str, Any], keys: list[tuple[str, str]], stream: str, ts: int, plain: bool = False
+    ) -> str:
         """A new profile from its first event (the hot path of bulk loads, so it skips time comparisons)."""
         pid = _profile_id(*keys[0])
-        fields = {n: v for n, v in record.items() if v is not None and v != "" and n[:1] != "_"}
+        if plain:
+            fields = dict(record)
+        else:
+            fields = {n: v for n, v in record.items() if v is not None and v != "" and n[:1] != "_"}
         email = fields.get("email")
         if type(email) is str:  # share the identifier's normalised string when there is one
             fields["email"] = next((v for f, v in keys if f == "email"), None) or email.strip().lower()
-        if list in map(type, fields.values()):  # multi-value fields: distinct values, capped
+        if not plain and list in map(type, fields.values()):  # multi-value fields: distinct values, capped
             for name in [n for n, v in fields.items() if type(v) is list]:
                 fields[name] = _union([], fields[name])
         unique = list(dict.fromkeys(keys)) if len(keys) > 1 else keys

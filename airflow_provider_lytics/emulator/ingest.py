@@ -301,8 +301,10 @@ def csv_batches(
     check: Callable[..., str | None],
     identity_fields: Sequence[str],
     reject: Callable[[int, str], None],
-) -> Iterator[list[dict[str, Any]]]:
-    """CSV rows as batches of up to :data:`BATCH_SIZE` accepted records (the bulk-ingest hot path).
+) -> Iterator[tuple[list[dict[str, Any]], bool]]:
+    """CSV rows as ``(batch, plain)``: up to :data:`BATCH_SIZE` accepted records (the bulk-ingest hot path).
+
+    ``plain`` says the records hold only non-empty strings and no ``_``-prefixed names.
 
     Does what :func:`iter_csv` plus the per-record checks of :func:`run_ingest` do, in one loop without a
     per-row item object. Bad rows go to ``reject(line, reason)``, which may raise to abort the request.
@@ -311,6 +313,8 @@ def csv_batches(
     headers = options.headers if options.headers is not None else _read_header(reader)
     if headers is None:
         return
+    # Records of non-empty strings only, none under a ``_`` name: the store may copy them as they are.
+    plain = not options.append and not any(h[:1] == "_" for h in headers)
     width = len(headers)
     append = options.append
     # Identifier columns whose length must be checked; ``append`` values are checked record by record.
@@ -350,10 +354,10 @@ def csv_batches(
                 continue
         batch.append(record)
         if len(batch) >= BATCH_SIZE:
-            yield batch
+            yield batch, plain
             batch = []
     if batch:
-        yield batch
+        yield batch, plain
 
 
 # -- driver -------------------------------------------------------------------------------------------------
@@ -387,11 +391,11 @@ def run_ingest(store: ProfileStore, stream: str, chunks: Iterable[bytes], option
                 batches = csv_batches(texts, options, store.check_record, store.identity_fields, run.reject_line)
                 while True:
                     with gc_paused():  # parsing and merging a batch allocate many objects; collect once after
-                        batch = next(batches, None)
-                        if batch is None:
+                        parsed = next(batches, None)
+                        if parsed is None:
                             break
-                        run.flush(batch)
-                        del batch  # not alive while the next one is parsed
+                        run.flush(*parsed)
+                        del parsed  # not alive while the next batch is parsed
             else:
                 items = iter_json(texts)
                 more = True
@@ -445,11 +449,11 @@ class _Run:
             self.batch = []
         return False
 
-    def flush(self, batch: list[Any]) -> None:
-        """Store one batch of already validated records."""
+    def flush(self, batch: list[Any], plain: bool = False) -> None:
+        """Store one batch of already validated records (``plain``: see :meth:`ProfileStore.ingest`)."""
         opts = self.options
         result = self.store.ingest(self.stream, batch, timestamp_field=opts.timestamp_field, dryrun=opts.dryrun,
-                                   filename=opts.filename, validated=True)  # fmt: skip
+                                   filename=opts.filename, validated=True, plain=plain)  # fmt: skip
         self.summary.message_count += result.message_count
 
     def reject_line(self, line: int, reason: str) -> None:

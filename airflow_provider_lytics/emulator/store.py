@@ -143,18 +143,22 @@ class ProfileStore:
         dryrun: bool = False,
         filename: str | None = None,
         validated: bool = False,
+        plain: bool = False,
     ) -> IngestResult:
         """Store raw events for ``stream`` and merge them into profiles; ``dryrun`` only validates and counts.
 
         ``filename`` is bookkeeping only (as in Lytics). ``validated=True`` skips per-record checks already done
-        by the caller. Records are committed in batches, so any iterable size keeps memory flat.
+        by the caller; ``plain=True`` (with it) also promises flat records of non-empty strings under names
+        without a leading ``_``, which lets new profiles copy them as they are. Records are committed in
+        batches, so any iterable size keeps memory flat.
         """
         check_stream_name(stream)
         result = IngestResult()
+        plain = plain and validated
         if validated and isinstance(records, list):  # already checked and in memory: commit slices directly
             for i in range(0, len(records), _COMMIT_BATCH):
                 part = records[i : i + _COMMIT_BATCH]
-                self._commit(stream, part, timestamp_field, dryrun)
+                self._commit(stream, part, timestamp_field, dryrun, plain)
                 result.message_count += len(part)
             return result
         batch: list[Mapping[str, Any]] = []
@@ -175,7 +179,9 @@ class ProfileStore:
             result.message_count += len(batch)
         return result
 
-    def _commit(self, stream: str, batch: list[Mapping[str, Any]], ts_field: str | None, dryrun: bool) -> None:
+    def _commit(
+        self, stream: str, batch: list[Mapping[str, Any]], ts_field: str | None, dryrun: bool, plain: bool = False
+    ) -> None:
         if dryrun:
             return
         arrival = now_ms()
@@ -191,7 +197,7 @@ class ProfileStore:
                     continue
                 raw_ts = record.get(ts_field)
                 ts = (parse_time_ms(raw_ts) if raw_ts is not None else None) or arrival
-                pid, gone = apply(record, keys, stream, ts)
+                pid, gone = apply(record, keys, stream, ts, plain)
                 dirty[pid] = None
                 for other in gone:
                     dirty.pop(other, None)

@@ -667,3 +667,23 @@ def test_json_line_numbers_stay_right_across_chunks(store: ProfileStore, chunk: 
     broken = body + b'{"email": "x@example.com",\n "n": }\n'
     with pytest.raises(BadInput, match="at line 53"):
         run_ingest(store, "j", [broken[i : i + chunk] for i in range(0, len(broken), chunk)], IngestOptions())
+
+
+def test_plain_csv_rows_build_the_same_profiles_as_the_general_path() -> None:
+    body = b"email,user_id,plan,city\n Ann@Example.com ,u1,pro,\nbob@example.com,u2,free,Oslo\n"
+    body += b"ann@example.com,,team,Rome\n"
+    plain, general = ProfileStore(StateDB(None)), ProfileStore(StateDB(None))
+    run_ingest(plain, "crm", [body], IngestOptions(fmt="csv"))  # plain: no '_' columns, no append
+    records = [dict(r.value) for r in iter_csv(decode_text([body]), IngestOptions(fmt="csv"))]
+    general.ingest("crm", records)  # the general path filters and normalises record by record
+    assert plain.profile_count() == general.profile_count() == 2
+    for store in (plain, general):
+        ann = store.lookup("email", "ann@example.com")
+        assert (ann["email"], ann["plan"], ann["city"], ann["user_id"]) == ("ann@example.com", "team", "Rome", "u1")
+    strip = ("_created", "_modified")
+    assert sorted(({k: v for k, v in p.items() if k not in strip} for p in plain.profiles()), key=str) == sorted(
+        ({k: v for k, v in p.items() if k not in strip} for p in general.profiles()), key=str
+    )
+    with_uid = ProfileStore(StateDB(None))
+    run_ingest(with_uid, "web", [b"_uid,page\nc1,/\n"], IngestOptions(fmt="csv"))  # '_' column: general path
+    assert "_uid" not in with_uid.graph.profiles[next(iter(with_uid.graph.profiles))]["fields"]
