@@ -6,12 +6,13 @@ Bodies are CSV (header row + rows, quoting as in the source) or NDJSON, optional
 
 from __future__ import annotations
 
+import io
 from dataclasses import dataclass
 
 from airflow_provider_lytics.imports.validate import API_HOST_BODY_LIMIT
 
 #: Bulk-host default: large bodies mean few requests (each has a fixed cost on the Lytics side).
-DEFAULT_BATCH_BYTES = 32 * 1024 * 1024
+DEFAULT_BATCH_BYTES = 16 * 1024 * 1024
 DEFAULT_BATCH_ROWS = 500_000
 MAX_BATCH_BYTES = 256 * 1024 * 1024
 #: Headroom below the API host's 10 MB cap (multipart proxies and header rows).
@@ -80,7 +81,7 @@ class BatchBuilder:
         self._reset()
 
     def _reset(self) -> None:
-        self._parts: list[bytes] = []
+        self._buf = io.BytesIO()  # getvalue() hands over its buffer: no second copy of the body
         self._pending: list[str] = []
         self._pending_chars = 0
         self._size = 0
@@ -89,9 +90,7 @@ class BatchBuilder:
 
     def _encode_pending(self) -> None:
         if self._pending:
-            data = "".join(self._pending).encode()
-            self._parts.append(data)
-            self._size += len(data)
+            self._size += self._buf.write("".join(self._pending).encode())
             self._pending, self._pending_chars = [], 0
 
     def add(self, line: int, body: str) -> Batch | None:
@@ -121,7 +120,8 @@ class BatchBuilder:
         self._encode_pending()
         if not self.rows:
             return None
-        body = b"".join(self._parts)
+        body = self._buf.getvalue()
+        self._buf = io.BytesIO()
         if self.gzip_bodies:
             import gzip
 

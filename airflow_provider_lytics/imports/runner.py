@@ -58,7 +58,7 @@ class ImportSettings:
     has_header: bool = True
     constant_fields: Mapping[str, Any] | None = None
     timestamp_field: str | None = None
-    batch_bytes: int | None = None  # default: 32 MB on the bulk host, just under 10 MB on the API host
+    batch_bytes: int | None = None  # default: 16 MB on the bulk host, just under 10 MB on the API host
     batch_rows: int = DEFAULT_BATCH_ROWS
     gzip_batches: bool = False
     use_bulk_host: bool = True
