@@ -40,7 +40,7 @@ with DAG(
     start_date=datetime(2026, 1, 1),
     catchup=False,
     max_active_runs=1,  # two overlapping runs would both send the users neither has marked fresh yet
-    params={"audience_slug": "demo_enrichment_audience"},
+    params={"audience_slug": "demo_enrichment_audience", "results_dir": "/tmp/lytics-enrichment"},
     tags=["lytics", "example", "enrichment"],
     doc_md=__doc__,
 ) as dag:
@@ -51,7 +51,7 @@ with DAG(
         rate_limit=10,
         max_in_flight=4,
         max_failure_rate=0.2,
-        results_path="/tmp/lytics-enrichment/{{ ds }}/results.ndjson",
+        results_path="{{ params.results_dir }}/{{ ds }}/results.ndjson",
         **COMMON,
     )
 

@@ -41,7 +41,7 @@ with DAG(
     schedule=None,
     start_date=datetime(2026, 1, 1),
     catchup=False,
-    params={"audience_slug": "demo_high_value", "campaign": "spring"},
+    params={"audience_slug": "demo_high_value", "campaign": "spring", "results_dir": "/tmp/lytics-alerts"},
     tags=["lytics", "example", "templating"],
     doc_md=__doc__,
 ) as dag:
@@ -57,7 +57,7 @@ with DAG(
         endpoint="/alerts",
         batch_size=50,
         rate_limit=5,
-        results_path="/tmp/lytics-alerts/{{ ds }}/results.ndjson",
+        results_path="{{ params.results_dir }}/{{ ds }}/results.ndjson",
         max_failure_rate=0.05,
     )
 

@@ -335,7 +335,8 @@ class Demo:
             o.note = str(o.xcoms.get("report", ""))
 
         for run in (1, 2):
-            self.run("lytics_enrichment_round_trip", f"enrichment round trip, run {run}", None, measure)
+            conf = {"results_dir": str(self.outputs / "enrichment")}
+            self.run("lytics_enrichment_round_trip", f"enrichment round trip, run {run}", conf, measure)
 
     def alerts(self) -> None:
         self.sandbox.webhooks.clear()
@@ -347,7 +348,8 @@ class Demo:
             o.note = f"{o.files} webhook requests"
             o.files = None
 
-        self.run("lytics_go_template_alerts", "Go-template alerts to a webhook", None, measure)
+        conf = {"results_dir": str(self.outputs / "alerts")}
+        self.run("lytics_go_template_alerts", "Go-template alerts to a webhook", conf, measure)
 
     def everything(self) -> list[Outcome]:
         for step in (self.quickstart, self.import_one_time, self.continuous_import, self.round_trip, self.exports,
