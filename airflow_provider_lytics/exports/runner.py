@@ -37,6 +37,7 @@ from airflow_provider_lytics.exports.errors import (
     ExportReconciliationError,
     ExportStateError,
 )
+from airflow_provider_lytics.exports.gil import SCAN_SWITCH_INTERVAL, responsive_gil
 from airflow_provider_lytics.exports.ledger import MemberLedger, fingerprint, pack_state, unpack_state
 from airflow_provider_lytics.exports.naming import (
     DEFAULT_TEMPLATE,
@@ -183,6 +184,9 @@ def _iso(ts: float) -> str:
 class AudienceExport:
     """One run of an export; create, then call :meth:`run`."""
 
+    #: interpreter switch interval (seconds) while the export runs, ``None`` to leave it alone (see :mod:`.gil`)
+    switch_interval: float | None = SCAN_SWITCH_INTERVAL
+
     def __init__(
         self,
         spec: ExportSpec,
@@ -225,6 +229,13 @@ class AudienceExport:
         return db, {}
 
     def run(self) -> ExportResult:
+        """Run the export; the interpreter switch interval is shortened meanwhile (see :mod:`.gil`)."""
+        if self.switch_interval is None:
+            return self._run()
+        with responsive_gil(self.switch_interval):
+            return self._run()
+
+    def _run(self) -> ExportResult:
         spec = self.spec
         started = time.perf_counter()
         workdir = Path(tempfile.mkdtemp(prefix="lytics-export-"))
