@@ -51,6 +51,10 @@ def unpack_state(gz_path: str | Path, db_path: str | Path) -> None:
         ) from None
 
 
+def _mark(old: bytes | None, fp: bytes) -> str:
+    return "added" if old is None else ("unchanged" if old == fp else "changed")
+
+
 class MemberLedger:
     """Dedupe and classify scanned members; see the module docstring."""
 
@@ -101,42 +105,55 @@ class MemberLedger:
     def classify(self, entries: Sequence[tuple[str, bytes]], *, check_seen: bool = False) -> list[str | None]:
         """For each ``(id, fingerprint)``: ``added``/``changed``/``unchanged``, or ``None`` for a duplicate.
 
-        Optimistic: a page is inserted without first looking up its ids (a scan pass has no duplicates); if an
-        id is already there (a page repeated after a cursor restart), the insert is rolled back and the page is
-        classified again with the lookup.
+        Optimistic: a page is inserted without first looking up its ids (a scan pass has no duplicates). The
+        insert stops at the first id already there (a page repeated after a cursor restart, or an id twice in the
+        page): the rows before it are in and new, and the rest of the page is classified with a lookup. No
+        rollback is involved (the ledger runs without a journal, where rollback is not reliable).
         """
         if not entries:
             return []
-        ids = [e[0] for e in entries]
-        marks = ",".join("?" * len(ids))
-        seen: set[str] = set()
-        if check_seen:
-            seen = {r[0] for r in self._conn.execute(f"SELECT id FROM members WHERE id IN ({marks})", ids)}
         prev: dict[str, bytes] = {}
         if self.has_previous:
-            prev = dict(self._conn.execute(f"SELECT id, fp FROM prev.members WHERE id IN ({marks})", ids))
+            marks = ",".join("?" * len(entries))
+            prev = dict(
+                self._conn.execute(f"SELECT id, fp FROM prev.members WHERE id IN ({marks})", [e[0] for e in entries])
+            )
+        if check_seen:
+            return self._classify_checked(entries, prev)
+        inserted = self._insert_until_conflict(entries)
+        if prev:
+            head = [_mark(prev.get(member_id), fp) for member_id, fp in entries[:inserted]]
+        else:
+            head = ["added"] * inserted
+        if inserted == len(entries):
+            return head  # type: ignore[return-value]
+        return [*head, *self._classify_checked(entries[inserted:], prev)]
+
+    def _insert_until_conflict(self, entries: Sequence[tuple[str, bytes]]) -> int:
+        """Insert in order; return how many rows went in before the first id already present (all: ``len``)."""
+        conn = self._conn
+        before = conn.total_changes
+        try:
+            conn.executemany("INSERT INTO members (id, fp) VALUES (?, ?)", entries)
+        except sqlite3.IntegrityError:
+            return conn.total_changes - before
+        return len(entries)
+
+    def _classify_checked(self, entries: Sequence[tuple[str, bytes]], prev: Mapping[str, bytes]) -> list[str | None]:
+        """Classify with a lookup of the ids already in the ledger, then insert only the new ones."""
+        ids = [e[0] for e in entries]
+        marks = ",".join("?" * len(ids))
+        seen = {r[0] for r in self._conn.execute(f"SELECT id FROM members WHERE id IN ({marks})", ids)}
         out: list[str | None] = []
         fresh: list[tuple[str, bytes]] = []
-        local: set[str] = set()
         for member_id, fp in entries:
-            if member_id in seen or member_id in local:
+            if member_id in seen:
                 out.append(None)
                 continue
-            local.add(member_id)
+            seen.add(member_id)
             fresh.append((member_id, fp))
-            old = prev.get(member_id)
-            out.append("added" if old is None else ("unchanged" if old == fp else "changed"))
-        conn = self._conn
-        conn.execute("SAVEPOINT page")
-        try:
-            conn.executemany("INSERT INTO members (id, fp) VALUES (?, ?)", fresh)
-        except sqlite3.IntegrityError:
-            conn.execute("ROLLBACK TO page")
-            conn.execute("RELEASE page")
-            if check_seen:  # cannot happen: every id was looked up
-                raise
-            return self.classify(entries, check_seen=True)
-        conn.execute("RELEASE page")
+            out.append(_mark(prev.get(member_id), fp))
+        self._conn.executemany("INSERT INTO members (id, fp) VALUES (?, ?)", fresh)
         return out
 
     def removed(self) -> Iterator[str]:
