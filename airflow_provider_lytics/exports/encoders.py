@@ -22,20 +22,22 @@ CSV_DELIMITERS = (",", ";", "|", "\t")
 
 
 class _TextBuffer:
-    """A ``write(str)`` target for :mod:`csv` that collects text cheaply."""
+    """A ``write(str)`` target for :mod:`csv` that collects text cheaply (a C-level ``StringIO``: no Python call
+    per row)."""
 
     def __init__(self) -> None:
-        self.parts: list[str] = []
-        self.size = 0
+        self._io = io.StringIO()
+        self.write = self._io.write
 
-    def write(self, text: str) -> int:
-        self.parts.append(text)
-        self.size += len(text)
-        return len(text)
+    @property
+    def size(self) -> int:
+        """Characters buffered (bytes for ASCII text; close enough for flushing and split decisions)."""
+        return self._io.tell()
 
     def take(self) -> bytes:
-        data = "".join(self.parts).encode("utf-8")
-        self.parts, self.size = [], 0
+        data = self._io.getvalue().encode("utf-8")
+        self._io.seek(0)
+        self._io.truncate()
         return data
 
 
@@ -47,6 +49,10 @@ def _scalar_text(value: Any, join: str) -> str:
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, (list, tuple)):
+        try:
+            return join.join(value)  # the common case: a list of strings
+        except TypeError:
+            pass
         return join.join(_scalar_text(v, join) if not isinstance(v, (dict, list)) else json.dumps(v) for v in value)
     if isinstance(value, dict):
         return json.dumps(value, ensure_ascii=False, separators=(",", ":"), sort_keys=True)
@@ -97,7 +103,7 @@ class CsvEncoder(RowEncoder):
         cols, join = self.columns, self.join
         text = _scalar_text
         self._writer.writerows(
-            [[v if (v := row.get(c)).__class__ is str else text(v, join) for c in cols] for row in rows]  # type: ignore[union-attr]
+            [[v if v.__class__ is str else text(v, join) for v in map(row.get, cols)] for row in rows]
         )
         self.rows += len(rows)
         if self._buf.size >= FLUSH_BYTES:
