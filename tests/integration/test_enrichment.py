@@ -227,12 +227,13 @@ def test_example_dag_runs_against_the_emulators(lytics_conn_env, emulator, servi
 
     emulator.backend.store.ingest("crm", [{"email": f"fan{i}@studio{i % 2}.io"} for i in range(5)])
     LyticsHook().create_segment('FILTER EXISTS email FROM user ALIAS demo_enrichment_audience WITH name = "Demo"')
-    context = {"ds": "2026-11-28", "params": {"audience_slug": "demo_enrichment_audience"}}
+    params = {"audience_slug": "demo_enrichment_audience", "results_dir": str(tmp_path)}
+    context = {"ds": "2026-11-28", "params": params}
     preview, enrich = dag.get_task("preview"), dag.get_task("enrich")
     for op in (preview, enrich):
         op.render_template_fields(context)
     assert preview.execute(context)["would_send"] == 5 and service.requests() == []
-    enrich.results_path = str(tmp_path / "results.ndjson")
+    assert enrich.results_path == str(tmp_path / "2026-11-28" / "results.ndjson")
     summary = enrich.execute(context)
     assert summary["enriched"] == 5 and summary["written"] == 5
     assert _profile("fan1@studio1.io")["enrich_company_name"] == "Studio1"

@@ -304,10 +304,11 @@ def test_example_dag_end_to_end(lytics_conn_env, emulator, receiver, monkeypatch
     ])  # fmt: skip
     LyticsHook().create_segment('FILTER EXISTS email FROM user ALIAS demo_high_value WITH name = "High value"')
     op = module.dag.get_task("send_alerts")
-    context = {"ds": "2026-11-28", "params": {"audience_slug": "demo_high_value", "campaign": "autumn"}}
+    params = {"audience_slug": "demo_high_value", "campaign": "autumn", "results_dir": str(tmp_path)}
+    context = {"ds": "2026-11-28", "params": params}
     op.render_template_fields(context)
     assert op.messages == module.ALERT_TEMPLATES
-    op.results_path = str(tmp_path / "results.ndjson")
+    assert op.results_path == str(tmp_path / "2026-11-28" / "results.ndjson")
     summary = op.execute(context)
     assert summary["delivered"] == 2 and receiver.requests[0]["path"] == "/alerts"
     by_email = {m["email"]: m for m in receiver.messages()}
