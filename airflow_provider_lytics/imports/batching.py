@@ -20,7 +20,7 @@ API_HOST_MAX_BATCH_BYTES = API_HOST_BODY_LIMIT - 64 * 1024
 _FLUSH_CHARS = 256 * 1024
 #: The first batch of a part is this small and each next one twice as large up to ``batch_bytes``, so Lytics
 #: starts working while the rest is still being read.
-RAMP_START_BYTES = 1024 * 1024
+RAMP_START_BYTES = 2 * 1024 * 1024
 
 
 @dataclass
@@ -114,6 +114,31 @@ class BatchBuilder:
         if self._pending_chars >= _FLUSH_CHARS:
             self._encode_pending()
         return out
+
+    def fits_block(self, rows: int, body: str) -> bool:
+        """Whether a block of ``rows`` rows can go into an (empty, if need be) batch as a whole."""
+        return rows <= self.batch_rows and len(body) + len(self.header_text) + 2 <= self._limit
+
+    def take_if_full(self, rows: int, body: str) -> Batch | None:
+        """The current batch, if adding the block would pass a limit."""
+        if self.rows and (
+            self.rows + rows > self.batch_rows or self._size + self._pending_chars + len(body) + 1 > self._limit
+        ):
+            return self.take()
+        return None
+
+    def add_block(self, first_line: int, last_line: int, rows: int, body: str) -> None:
+        """Add consecutive rows ``first_line``..``last_line`` rendered as ``body`` (call :meth:`take_if_full` first)."""
+        if not self.rows:
+            self.first_line = first_line
+            if self.header_text:
+                self._pending.append(self.header_text + "\n")
+                self._pending_chars += len(self.header_text) + 1
+        self._pending.append(body + "\n")
+        self._pending_chars += len(body) + 1
+        self.rows += rows
+        self.last_line = last_line
+        self._encode_pending()
 
     def take(self) -> Batch | None:
         """The rows gathered so far as a batch (None when empty)."""

@@ -32,6 +32,8 @@ class SourceRow:
     raw: str
     body: str | None
     error: str | None = None
+    #: More than 1 for a block of consecutive valid single-line CSV rows (``body`` holds them, newline-separated).
+    rows: int = 1
 
 
 def _ascii_compatible(encoding: str) -> bool:
@@ -63,12 +65,35 @@ class _Lines:
         self.bad: dict[int, str] = {}
 
     def __iter__(self) -> Iterator[str]:
+        """Every line (with its newline); ``number`` is the number of the line just yielded."""
+        for chunk in self.chunks():
+            yield from self.numbered(chunk)
+
+    def numbered(self, chunk: str | list[str]) -> Iterator[str]:
+        """The lines of one chunk, advancing ``number`` before each."""
+        if isinstance(chunk, str):
+            parts = chunk.split("\n")
+            last = parts.pop()
+            for part in parts:
+                self.number += 1
+                yield part + "\n"
+            if last:
+                self.number += 1
+                yield last
+        else:
+            for text in chunk:
+                self.number += 1
+                yield text
+
+    def chunks(self) -> Iterator[str | list[str]]:
+        """Decoded text in pieces of whole lines: a ``str`` block (~1 MiB) that decoded cleanly, or a ``list`` of
+        single lines (lines that did not decode are in ``bad``). The consumer advances ``number`` (see
+        :meth:`numbered`) before asking for the next piece."""
         if not self.per_line:
             wrapper = io.TextIOWrapper(self.stream, encoding=self.encoding, newline="")  # type: ignore[arg-type]
             try:
                 for text in wrapper:
-                    self.number += 1
-                    yield text
+                    yield [text]
             except UnicodeDecodeError as exc:
                 raise ImportInputError(
                     f"{self.name}: not valid {self.encoding} text after line {self.number} ({exc.reason}); "
@@ -77,10 +102,6 @@ class _Lines:
             finally:
                 wrapper.detach()
             return
-        yield from self._blocks()
-
-    def _blocks(self) -> Iterator[str]:
-        """Decode 1 MiB blocks cut at a newline; a block that does not decode is redone line by line."""
         enc = self.encoding
         read = self.stream.read
         pending = b""
@@ -101,33 +122,28 @@ class _Lines:
             try:
                 text = data.decode("utf-8-sig" if first else enc)
             except UnicodeDecodeError:
-                yield from self._per_line(data, first)
+                yield self._per_line(data, first)
             else:
-                parts = text.split("\n")
-                last = parts.pop()
-                for part in parts:
-                    self.number += 1
-                    yield part + "\n"
-                if last:
-                    self.number += 1
-                    yield last
+                yield text
             first = False
             if not chunk:
                 return
 
-    def _per_line(self, data: bytes, first: bool) -> Iterator[str]:
+    def _per_line(self, data: bytes, first: bool) -> list[str]:
         enc = self.encoding
         pieces = data.split(b"\n")
         last = pieces.pop()
         lines = [p + b"\n" for p in pieces] + ([last] if last else [])
+        out = []
         for i, raw in enumerate(lines):
-            self.number += 1
             try:
                 text = raw.decode("utf-8-sig" if first and i == 0 else enc)
             except UnicodeDecodeError as exc:
                 text = raw.decode(enc, "replace")
-                self.bad[self.number] = f"not valid {enc} text ({exc.reason} at byte {exc.start} of the line)"
-            yield text
+                reason = f"not valid {enc} text ({exc.reason} at byte {exc.start} of the line)"
+                self.bad[self.number + i + 1] = reason
+            out.append(text)
+        return out
 
 
 def _render_csv(values: Sequence[Any], delimiter: str) -> str:
@@ -205,11 +221,83 @@ class CsvRows:
             return [], "".join(buf), None
         return fields, "".join(buf), None
 
+    def _block_row(self, chunk: str, base: int) -> SourceRow | None:
+        """The whole chunk as one block row when every line is a plain valid row (no quotes, blanks, CR)."""
+        width = len(self.header or ())
+        if width < 2 or self.quotechar in chunk or "\r" in chunk or "\n\n" in chunk or chunk.startswith("\n"):
+            return None
+        text = chunk[:-1] if chunk.endswith("\n") else chunk
+        parts = text.split("\n")
+        w1, delim = width - 1, self.delimiter
+        if any(p.count(delim) != w1 for p in parts):
+            return None
+        if (max(map(len, parts)) + len(self._suffix)) * 4 > self.max_record_bytes:
+            return None  # possibly over the record limit: let the line path measure exactly
+        if self._suffix:
+            text = text.replace("\n", self._suffix + "\n") + self._suffix
+        return SourceRow(base + 1, chunk, text, rows=len(parts))
+
     def __iter__(self) -> Iterator[SourceRow]:
         lines = self.lines
-        it = iter(lines)
         if self.columns and not self.has_header:
             self._set_header(self.columns, 0)
+        chunks = lines.chunks()
+        for whole in chunks:
+            chunk: str | list[str] | None = whole
+            if self.header is None:
+                chunk = self._header_from(whole)
+                if not chunk:
+                    continue
+            base = lines.number
+            if isinstance(chunk, str) and not lines.bad:
+                block = self._block_row(chunk, base)
+                if block is not None:
+                    lines.number = base + block.rows
+                    yield block
+                    continue
+            pieces = list(lines.numbered(chunk))
+            lines.number = base
+            if any(self.quotechar in p for p in pieces):
+                # quoted fields may span lines: read the rest of the file line by line
+                yield from self._line_rows(self._flatten(pieces, chunks))
+                return
+            yield from self._line_rows(self._flatten(pieces, iter(())))
+        if self.header is None and self.columns:
+            self._set_header(self.columns, 0)
+
+    def _header_from(self, chunk: str | list[str]) -> str | list[str] | None:
+        """Read the header row from the start of ``chunk``; returns the rest of the chunk."""
+        lines = self.lines
+        base = lines.number
+        pieces = list(lines.numbered(chunk))
+        lines.number = base
+        for i, text in enumerate(pieces):
+            lines.number += 1
+            if not text.strip():
+                continue
+            if lines.number in lines.bad:
+                raise ImportInputError(f"{self.name}: CSV header (line {lines.number}) is {lines.bad[lines.number]}")
+            try:
+                names = next(csv.reader([text], delimiter=self.delimiter, quotechar=self.quotechar, strict=True))
+            except csv.Error as exc:
+                raise ImportInputError(
+                    f"{self.name}: CSV header row is malformed at line {lines.number}: {exc}"
+                ) from None
+            self._set_header(self.columns or names, lines.number)
+            rest = pieces[i + 1 :]
+            return "".join(rest) if isinstance(chunk, str) else rest
+        return None
+
+    def _flatten(self, first: list[str], rest: Iterator[str | list[str]]) -> Iterator[str]:
+        lines = self.lines
+        for text in first:
+            lines.number += 1
+            yield text
+        for chunk in rest:
+            yield from lines.numbered(chunk)
+
+    def _line_rows(self, it: Iterator[str]) -> Iterator[SourceRow]:
+        lines = self.lines
         delim, quote, limit = self.delimiter, self.quotechar, self.max_record_bytes
         suffix, width = self._suffix, len(self.header) if self.header else 0
         for text in it:
@@ -251,8 +339,6 @@ class CsvRows:
                     yield SourceRow(start, raw, None, problem)
                     continue
             yield SourceRow(start, raw, body)
-        if self.header is None and self.columns:
-            self._set_header(self.columns, 0)
 
 
 def _render_json(record: Mapping[str, Any]) -> str:

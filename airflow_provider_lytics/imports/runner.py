@@ -24,8 +24,8 @@ from airflow_provider_lytics.imports.checkpoint import CHECKPOINT_VERSION, Check
 from airflow_provider_lytics.imports.counts import ImportCounts
 from airflow_provider_lytics.imports.formats import CountingReader, infer_format, normalize_delimiter, open_parts
 from airflow_provider_lytics.imports.progress import ProgressReporter
-from airflow_provider_lytics.imports.ranges import LineRanges
-from airflow_provider_lytics.imports.readers import open_rows
+from airflow_provider_lytics.imports.ranges import LineRanges, RangeCursor
+from airflow_provider_lytics.imports.readers import SourceRow, open_rows
 from airflow_provider_lytics.imports.sender import UPLOAD_RETRY_POLICY, BatchResult, BatchSender
 from airflow_provider_lytics.imports.validate import BATCH_RECORD_LIMIT, check_constants
 
@@ -238,20 +238,22 @@ class ImportRunner:
                 builder = BatchBuilder(part_key, part_name, fmt=fmt, batch_bytes=s.batch_bytes or DEFAULT_BATCH_BYTES,
                                        batch_rows=s.batch_rows, gzip_bodies=s.gzip_batches,
                                        filename=filename)  # fmt: skip
-                quarantine = self.quarantine
+                any_acked = bool(part.acked)
+                next_tick = 4096
                 for row in rows:
-                    c.rows_read += 1
-                    if row.error is not None:
-                        c.rejected_here += 1
-                        if quarantine is not None:
-                            quarantine.write(part_name, row.line, row.error, row.raw)
-                    elif row.line in acked:
-                        c.skipped_acknowledged += 1
-                    elif self._failure is None and (not s.dry_run or self._dry_sent < s.dry_run_sample):
-                        builder.header_text = rows.header_text
-                        self._dry_sent += 1
-                        self._dispatch(sender, builder.add(row.line, row.body))  # type: ignore[arg-type]
-                    if c.rows_read & 1023 == 0:
+                    if row.rows > 1:
+                        if s.dry_run or any_acked or not builder.fits_block(row.rows, row.body):  # type: ignore[arg-type]
+                            self._rows_one_by_one(row, rows.header_text, builder, sender, acked)
+                        else:
+                            c.rows_read += row.rows
+                            if self._failure is None:
+                                builder.header_text = rows.header_text
+                                self._dispatch(sender, builder.take_if_full(row.rows, row.body))  # type: ignore[arg-type]
+                                builder.add_block(row.line, row.line + row.rows - 1, row.rows, row.body)  # type: ignore[arg-type]
+                    else:
+                        self._one_row(row, part_name, rows.header_text, builder, sender, acked)
+                    if c.rows_read >= next_tick:
+                        next_tick = c.rows_read + 4096
                         progress.tick(done_bytes())
                         if self._failure is not None:
                             break
@@ -259,6 +261,27 @@ class ImportRunner:
                 if self._failure is not None:
                     break
             self._bytes_before = done_bytes()
+
+    def _one_row(self, row: SourceRow, part_name: str, header: str, builder: BatchBuilder, sender: BatchSender,
+                 acked: RangeCursor) -> None:  # fmt: skip
+        c, s = self.counts, self.s
+        c.rows_read += 1
+        if row.error is not None:
+            c.rejected_here += 1
+            if self.quarantine is not None:
+                self.quarantine.write(part_name, row.line, row.error, row.raw)
+        elif row.line in acked:
+            c.skipped_acknowledged += 1
+        elif self._failure is None and (not s.dry_run or self._dry_sent < s.dry_run_sample):
+            builder.header_text = header
+            self._dry_sent += 1
+            self._dispatch(sender, builder.add(row.line, row.body))  # type: ignore[arg-type]
+
+    def _rows_one_by_one(self, block: SourceRow, header: str, builder: BatchBuilder, sender: BatchSender,
+                         acked: RangeCursor) -> None:  # fmt: skip
+        """A block row taken apart (resumed parts, dry runs, blocks larger than the batch limits)."""
+        for i, body in enumerate((block.body or "").split("\n")):
+            self._one_row(SourceRow(block.line + i, body, body), "", header, builder, sender, acked)
 
     def run(self, sources: Iterable[SourceFile]) -> ImportCounts:
         """Import every source; raises :class:`ImportBatchError` or :class:`ImportThresholdError` on failure."""

@@ -93,3 +93,35 @@ def test_watermark_selection_by_name_skips_partial_and_young():
     files += [RemoteFile("/in/u_2026-11-28.csv.part", 1, 100.0), RemoteFile("/in/u_2026-11-29.csv", 1, 990.0)]
     sel = select_new(files, "2026-11-26", by="name", min_age_seconds=60, now=1000.0)
     assert [f.name for f in sel.files] == ["u_2026-11-27.csv"] and sel.watermark == "2026-11-27"
+
+
+def _expand(rows):
+    out = []
+    for r in rows:
+        if r.rows > 1:
+            out += [(r.line + i, body, None) for i, body in enumerate(r.body.split("\n"))]
+        else:
+            out.append((r.line, r.body, r.error))
+    return out
+
+
+def test_csv_block_fast_path_matches_row_by_row():
+    good = "".join(f"{i},u{i}@x.com,n{i}\n" for i in range(50000))  # > 1 MiB: the first block is all good rows
+    data = ("id,email,name\n" + good + "bad,row\n" + good + '7,"q@x.com",quoted\n' + good).encode()
+    rows = list(open_rows("csv", io.BytesIO(data), "x.csv", constants={"src": "f"}))
+    assert any(r.rows > 1 for r in rows)  # the fast path was used
+    flat = _expand(rows)
+    assert len(flat) == 150002
+    errors = [(line, err) for line, _, err in flat if err]
+    assert errors == [(50002, "row has 2 fields but the header has 3")]
+    assert [line for line, _, _ in flat] == list(range(2, 150004))
+    assert all(body.endswith(",f") for _, body, err in flat if not err)
+    assert flat[100001][1] == '7,"q@x.com",quoted,f'
+
+
+def test_csv_block_fast_path_over_many_blocks():
+    good = "".join(f"{i},user{i}@example.com,{'x' * 50}\n" for i in range(60000))  # ~4.7 MB
+    rows = list(open_rows("csv", io.BytesIO(("a,b,c\n" + good).encode()), "x.csv"))
+    flat = _expand(rows)
+    assert [line for line, _, _ in flat] == list(range(2, 60002)) and all(err is None for *_, err in flat)
+    assert sum(1 for r in rows if r.rows > 1) >= 4

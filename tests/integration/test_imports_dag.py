@@ -1,0 +1,64 @@
+"""The one-time import DAG run by ``airflow dags test`` against a served emulator: the dry run, then the load, with
+the checkpoint in Airflow 3.3's task state store (Airflow Variable fallback on older versions)."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import requests
+
+BIN = Path(sys.executable).parent
+DAGS = Path(__file__).resolve().parents[2] / "dags"
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture
+def served_emulator():
+    proc = subprocess.Popen([str(BIN / "lytics-emulator"), "serve", "--port", "0", "--token", "dag-token"],
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)  # fmt: skip
+    try:
+        match = re.search(r"http://127\.0\.0\.1:\d+", proc.stdout.readline())
+        assert match, "lytics-emulator serve did not print its URL"
+        yield match.group(0)
+    finally:
+        proc.terminate()
+        proc.wait(timeout=15)
+
+
+def test_one_time_import_dag(tmp_path, served_emulator):
+    data = tmp_path / "in"
+    data.mkdir()
+    rows = ["id,email,updated_at"] + [f"{i},u{i}@example.com,2026-11-2{i % 9}T10:00:00Z" for i in range(500)]
+    (data / "customers_a.csv").write_text("\n".join(rows) + "\n")
+    (data / "customers_b.csv").write_text("id,email,updated_at\n900,x@example.com,2026-11-01T00:00:00Z\n901\n")
+    conn = json.dumps({"conn_type": "lytics", "host": served_emulator, "password": "dag-token",
+                       "extra": {"bulk_url": served_emulator}})  # fmt: skip
+    env = {**os.environ, "AIRFLOW_HOME": str(tmp_path / "home"), "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
+           "AIRFLOW__CORE__DAGS_FOLDER": str(DAGS), "AIRFLOW_CONN_LYTICS_DEFAULT": conn}  # fmt: skip
+    env.pop("AIRFLOW__CORE__UNIT_TEST_MODE", None)
+    migrate = subprocess.run([str(BIN / "airflow"), "db", "migrate"], env=env, capture_output=True, text=True,
+                             timeout=180)  # fmt: skip
+    assert migrate.returncode == 0, migrate.stderr[-2000:]
+    conf = json.dumps({"input_glob": str(data / "customers*.csv"), "quarantine_dir": str(tmp_path / "q")})
+    run = subprocess.run([str(BIN / "airflow"), "dags", "test", "lytics_import_one_time", "-c", conf], env=env,
+                         capture_output=True, text=True, timeout=240)  # fmt: skip
+    out = run.stdout + run.stderr
+    assert run.returncode == 0, out[-3000:]
+    assert "Dry run: Lytics would accept 500 of 500 sample rows" in out, out[-3000:]
+    assert "2 files, 502 rows read, 501 sent (501 accepted by Lytics" in out, out[-3000:]
+    airflow_version = subprocess.run([str(BIN / "airflow"), "version"], capture_output=True, text=True).stdout
+    if airflow_version.startswith("3.") and int(airflow_version.split(".")[1]) >= 3:
+        assert "checkpoints in Airflow task state store" in out
+    quarantine = next((tmp_path / "q").iterdir())
+    assert json.loads(quarantine.read_text())["line"] == 3
+    streams = requests.get(f"{served_emulator}/api/schema/_streams", headers={"Authorization": "dag-token"},
+                           timeout=10).json()["data"]  # fmt: skip
+    assert "dag-token" not in out
+    assert any("crm_customers" in json.dumps(s) for s in streams)
