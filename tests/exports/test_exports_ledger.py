@@ -31,3 +31,14 @@ def test_mixed_page_against_a_previous_state(tmp_path):
     assert second.classify([("3", fx), ("1", fx), ("2", fz), ("1", fx)]) == ["added", None, "changed", None]
     assert list(second.removed()) == []
     second.close()
+
+
+def test_page_insert_keeps_ids_exactly(tmp_path):
+    ledger = MemberLedger(tmp_path)
+    odd = ['ä"q\\', "1", "01", " x ", "emoji \U0001f600", "a,b"]
+    assert ledger.classify([(i, b"") for i in odd]) == ["added"] * len(odd)
+    rows = ledger._conn.execute("SELECT id, typeof(id), fp, typeof(fp) FROM members ORDER BY id").fetchall()
+    assert sorted(odd) == [r[0] for r in rows]
+    assert {(r[1], r[2], r[3]) for r in rows} == {("text", b"", "blob")}
+    assert ledger.classify([("01", b""), ("1 ", b"")]) == [None, "added"]
+    ledger.close()
