@@ -100,7 +100,7 @@ def main() -> None:
     parser.add_argument("--rows", type=int, default=1_000_000)
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--in-flight", type=int, default=1)
-    parser.add_argument("--batch-mb", type=int, default=0, help="upload body MB (default: the operator's, 16)")
+    parser.add_argument("--batch-mb", type=int, default=0, help="upload body MB (default: the operator's, 8)")
     parser.add_argument(
         "--memory-rows",
         type=int,

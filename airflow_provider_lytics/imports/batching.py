@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from airflow_provider_lytics.imports.validate import API_HOST_BODY_LIMIT
 
 #: Bulk-host default: large bodies mean few requests (each has a fixed cost on the Lytics side).
-DEFAULT_BATCH_BYTES = 16 * 1024 * 1024
+DEFAULT_BATCH_BYTES = 8 * 1024 * 1024
 DEFAULT_BATCH_ROWS = 500_000
 MAX_BATCH_BYTES = 256 * 1024 * 1024
 #: Headroom below the API host's 10 MB cap (multipart proxies and header rows).

@@ -42,7 +42,7 @@ class _ToLyticsOperator(BaseOperator):
     :param columns: CSV column names; replace the header row, or name the columns when ``has_header=False``.
     :param constant_fields: fields added to every record, e.g. ``{"source_file": "{{ ds }}.csv"}``.
     :param timestamp_field: record field holding the event time (passed to Lytics).
-    :param batch_bytes: upload body size (default 16 MB on the bulk host, just under 10 MB on the API host).
+    :param batch_bytes: upload body size (default 8 MB on the bulk host, just under 10 MB on the API host).
     :param batch_rows: rows per upload at most.
     :param max_in_flight: uploads in flight at once (threads); reading the next batch always overlaps the
         upload in progress. Raise it (2-4) when the network round trip, not Lytics, is the bottleneck.
