@@ -19,13 +19,20 @@ class LyticsConfigError(LyticsError, ValueError):
 
 
 class LyticsTransportError(LyticsError):
-    """No usable HTTP response arrived (connection refused or reset, timeout), after the allowed retries."""
+    """No usable HTTP response arrived (connection refused or reset, timeout), after the allowed retries.
 
-    def __init__(self, message: str, *, method: str = "", path: str = "", attempts: int = 1) -> None:
+    ``connect_phase`` is True when the last attempt never reached Lytics (refused, unresolvable, connect
+    timeout): then the request certainly took no effect. Otherwise Lytics may have processed it.
+    """
+
+    def __init__(
+        self, message: str, *, method: str = "", path: str = "", attempts: int = 1, connect_phase: bool = False
+    ) -> None:
         super().__init__(message)
         self.method = method
         self.path = path
         self.attempts = attempts
+        self.connect_phase = connect_phase
 
 
 class LyticsApiError(LyticsError):

@@ -139,7 +139,8 @@ class LyticsHook(LyticsBaseHook):
                     method, url, params=query, data=body, headers=send_headers, timeout=settings.timeout
                 )
             except requests.RequestException as err:
-                wait = tracker.on_transport_error(err, connect_phase=_connect_phase(err))
+                connect_phase = _connect_phase(err)
+                wait = tracker.on_transport_error(err, connect_phase=connect_phase)
                 if wait is None:
                     raise LyticsTransportError(
                         f"Lytics {method} {path} failed: {_describe_transport_error(err)} "
@@ -147,6 +148,7 @@ class LyticsHook(LyticsBaseHook):
                         method=method,
                         path=path,
                         attempts=tracker.attempt,
+                        connect_phase=connect_phase,
                     ) from None
                 self._sleep(wait)
                 continue

@@ -114,6 +114,7 @@ class LyticsAsyncHook(LyticsBaseHook):
                         method=method,
                         path=path,
                         attempts=tracker.attempt,
+                        connect_phase=connect_phase,
                     ) from None
                 await self._sleep(wait)
                 continue

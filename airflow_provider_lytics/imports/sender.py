@@ -48,7 +48,7 @@ class BatchResult:
 
 def _ambiguous(error: LyticsTransportError) -> bool:
     """True when the request may have reached Lytics (anything but a refused or unresolvable connection)."""
-    return "could not connect" not in str(error)
+    return not error.connect_phase
 
 
 class BatchSender:

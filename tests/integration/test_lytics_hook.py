@@ -195,6 +195,7 @@ def test_connection_refused_gives_a_transport_error(monkeypatch):
     with pytest.raises(errors.LyticsTransportError, match="could not connect") as caught:
         hook.get_account()
     assert caught.value.attempts == FAST.max_attempts
+    assert caught.value.connect_phase, "a refused connection certainly never reached Lytics"
 
 
 def test_token_never_reaches_logs_or_errors(hook, emulator, caplog):
