@@ -53,13 +53,18 @@ def provider_info(version: str) -> dict[str, Any]:
                     f"{PACKAGE}.operators.file_transfer",
                     f"{PACKAGE}.operators.enrichment",
                     f"{PACKAGE}.operators.exports",
+                    f"{PACKAGE}.operators.imports",
                 ],
             },
         ],
         "sensors": [
             {
                 "integration-name": INTEGRATION,
-                "python-modules": [f"{PACKAGE}.sensors.jobs", f"{PACKAGE}.sensors.audience"],
+                "python-modules": [
+                    f"{PACKAGE}.sensors.jobs",
+                    f"{PACKAGE}.sensors.audience",
+                    f"{PACKAGE}.sensors.files",
+                ],
             },
         ],
         "triggers": [
