@@ -74,6 +74,11 @@ def provider_info(version: str) -> dict[str, Any]:
             },
         ],
         "extra-links": [f"{PACKAGE}.links.LyticsJobLink"],
+        # Streams written by imports (lytics://stream/<name>) and exports (lytics-export://<name>); no
+        # normalisation is needed, so the handler is Airflow's no-op. Both keys: Airflow 3 reads asset-uris,
+        # Airflow 2 dataset-uris.
+        "asset-uris": [{"schemes": ["lytics", "lytics-export"], "handler": None}],
+        "dataset-uris": [{"schemes": ["lytics", "lytics-export"], "handler": None}],
         "connection-types": [
             {
                 "connection-type": "lytics",

@@ -60,6 +60,15 @@ class LyticsHook(LyticsBaseHook):
         self._sleep = time.sleep
         self._clock = time.monotonic
 
+    # Airflow 2 looks for these in the connection type's own class ``__dict__``, so restate them here.
+    @classmethod
+    def get_ui_field_behaviour(cls) -> dict[str, Any]:
+        return super().get_ui_field_behaviour()
+
+    @classmethod
+    def get_connection_form_widgets(cls) -> dict[str, Any]:
+        return super().get_connection_form_widgets()
+
     @cached_property
     def settings(self) -> LyticsSettings:
         """Resolved once per hook; the token is registered with Airflow's secret masker."""

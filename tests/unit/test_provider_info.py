@@ -92,3 +92,16 @@ def test_providers_manager_sees_lytics_connection_form():
         else True
     )
     assert "extra__pgp__public_key" in widgets
+
+
+def test_asset_schemes_are_registered():
+    """Airflow 3 reads asset-uris, Airflow 2 dataset-uris: either way both schemes get a handler."""
+    from airflow.providers_manager import ProvidersManager
+
+    pm = ProvidersManager()
+    if hasattr(pm, "asset_uri_handlers"):
+        handlers = pm.asset_uri_handlers
+    else:
+        pm.initialize_providers_dataset_uri_resources()
+        handlers = pm.dataset_uri_handlers
+    assert {"lytics", "lytics-export"} <= set(handlers)
