@@ -64,34 +64,6 @@ def infer_format(name: str, fmt: str | None) -> Format:
     )
 
 
-class CountingReader(io.RawIOBase):
-    """Wrap a binary stream and count the bytes read through it (progress: bytes done of total)."""
-
-    def __init__(self, inner: IO[bytes]) -> None:
-        super().__init__()
-        self.inner = inner
-        self.count = 0
-
-    def readable(self) -> bool:
-        return True
-
-    def seekable(self) -> bool:
-        return self.inner.seekable()  # a local zip is then read in place, not spooled
-
-    def seek(self, offset: int, whence: int = 0) -> int:
-        return self.inner.seek(offset, whence)
-
-    def tell(self) -> int:
-        return self.inner.tell()
-
-    def readinto(self, buffer: bytearray | memoryview) -> int:  # type: ignore[override]
-        data = self.inner.read(len(buffer))
-        n = len(data)
-        buffer[:n] = data
-        self.count += n
-        return n
-
-
 def _peek(stream: IO[bytes], size: int = 4) -> tuple[bytes, IO[bytes]]:
     """First bytes of ``stream`` and a stream that still yields them."""
     if stream.seekable():

@@ -22,12 +22,13 @@ from airflow_provider_lytics.imports.batching import (
 )
 from airflow_provider_lytics.imports.checkpoint import CHECKPOINT_VERSION, CheckpointStore, MemoryCheckpointStore
 from airflow_provider_lytics.imports.counts import ImportCounts
-from airflow_provider_lytics.imports.formats import CountingReader, infer_format, normalize_delimiter, open_parts
+from airflow_provider_lytics.imports.formats import infer_format, normalize_delimiter, open_parts
 from airflow_provider_lytics.imports.progress import ProgressReporter
 from airflow_provider_lytics.imports.ranges import LineRanges, RangeCursor
 from airflow_provider_lytics.imports.readers import SourceRow, open_rows
 from airflow_provider_lytics.imports.sender import UPLOAD_RETRY_POLICY, BatchResult, BatchSender
 from airflow_provider_lytics.imports.validate import BATCH_RECORD_LIMIT, check_constants
+from airflow_provider_lytics.io.counting import CountingReader
 
 if TYPE_CHECKING:
     from airflow_provider_lytics.client.retry import RetryPolicy
@@ -221,7 +222,7 @@ class ImportRunner:
         s, c = self.s, self.counts
         fmt = infer_format(source.name, s.file_format or source.fmt_hint)
         with source.open() as raw:
-            counting = CountingReader(raw)
+            counting = CountingReader(raw, seekable=True)  # a local zip is then read in place, not spooled
 
             def done_bytes() -> int:
                 return self._bytes_before + (getattr(raw, "bytes_in", None) or counting.count)

@@ -11,7 +11,9 @@ from __future__ import annotations
 import io
 import threading
 from collections import deque
-from typing import IO, Any
+from typing import Any
+
+from airflow_provider_lytics.io.counting import CountingReader
 
 #: Bytes moved per read from/to gpg; large enough that Python overhead is negligible next to the crypto.
 CHUNK_SIZE = 1 << 16
@@ -151,23 +153,5 @@ class _ChannelReader(io.RawIOBase):
         return self.channel.read(size)
 
 
-class _CountingReader(io.RawIOBase):
-    """Wraps a readable to count bytes read (for operation statistics)."""
-
-    def __init__(self, inner: IO[bytes]) -> None:
-        super().__init__()
-        self.inner = inner
-        self.count = 0
-
-    def readable(self) -> bool:
-        return True
-
-    def read(self, size: int = -1) -> bytes:
-        data = self.inner.read(size)
-        self.count += len(data)
-        return data
-
-    def readinto(self, b: Any) -> int:
-        data = self.read(len(b))
-        b[: len(data)] = data
-        return len(data)
+#: Kept under its old name for the PGP modules.
+_CountingReader = CountingReader
