@@ -6,7 +6,12 @@ Imports stay light here (no starlette/uvicorn at collection time); the server lo
 from __future__ import annotations
 
 import json
+import re
+import subprocess
+import sys
 from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 import pytest
@@ -115,3 +120,28 @@ def emulator_shell(emulator_shell_server: EmulatorServer) -> EmulatorServer:
     emulator_shell_server.stats.clear()
     emulator_shell_server.probe.processed.clear()  # type: ignore[attr-defined]
     return emulator_shell_server
+
+
+@dataclass(frozen=True)
+class ServedEmulator:
+    """A ``lytics-emulator serve`` subprocess: the URL it printed and the token it accepts."""
+
+    url: str
+    token: str
+
+
+@pytest.fixture
+def served_emulator() -> Iterator[ServedEmulator]:
+    """``lytics-emulator serve`` as users run it, in its own process on a free port; must exit 0 on SIGTERM."""
+    token = "served-emulator-token"
+    cli = str(Path(sys.executable).parent / "lytics-emulator")
+    proc = subprocess.Popen([cli, "serve", "--port", "0", "--token", token],
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)  # fmt: skip
+    try:
+        line = proc.stdout.readline()
+        match = re.search(r"http://127\.0\.0\.1:\d+", line)
+        assert match, f"lytics-emulator serve did not print its URL: {line!r}"
+        yield ServedEmulator(url=match.group(0), token=token)
+    finally:
+        proc.terminate()
+        assert proc.wait(timeout=15) == 0, "lytics-emulator serve must exit cleanly on SIGTERM"

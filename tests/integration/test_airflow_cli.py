@@ -5,32 +5,11 @@ from __future__ import annotations
 
 import json
 import os
-import re
 import subprocess
 import sys
 from pathlib import Path
 
-import pytest
-
 BIN = Path(sys.executable).parent
-
-
-@pytest.fixture
-def served_emulator():
-    proc = subprocess.Popen(
-        [str(BIN / "lytics-emulator"), "serve", "--port", "0", "--token", "cli-test-token"],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
-    try:
-        line = proc.stdout.readline()
-        match = re.search(r"http://127\.0\.0\.1:\d+", line)
-        assert match, f"lytics-emulator serve did not print its URL: {line!r}"
-        yield match.group(0)
-    finally:
-        proc.terminate()
-        assert proc.wait(timeout=15) == 0, "lytics-emulator serve must exit cleanly on SIGTERM"
 
 
 def _airflow(args: list[str], tmp_path: Path, extra_env: dict[str, str]) -> subprocess.CompletedProcess:
@@ -50,11 +29,11 @@ def test_airflow_lists_the_provider(tmp_path):
 
 
 def test_connection_to_served_emulator_passes_airflow_connections_test(tmp_path, served_emulator):
-    conn = {"conn_type": "lytics", "host": served_emulator, "password": "cli-test-token"}
+    conn = {"conn_type": "lytics", "host": served_emulator.url, "password": served_emulator.token}
     env = {"AIRFLOW_CONN_LYTICS_DEFAULT": json.dumps(conn), "AIRFLOW__CORE__TEST_CONNECTION": "Enabled"}
     result = _airflow(["connections", "test", "lytics_default"], tmp_path, env)
     assert "Connection success!" in result.stdout, result.stdout + result.stderr
-    assert "cli-test-token" not in result.stdout + result.stderr
+    assert served_emulator.token not in result.stdout + result.stderr
 
     bad = {**conn, "password": "not-the-token"}
     result = _airflow(

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import os
-import re
 import subprocess
 import sys
 from pathlib import Path
@@ -19,27 +18,14 @@ DAGS = Path(__file__).resolve().parents[2] / "dags"
 pytestmark = pytest.mark.slow
 
 
-@pytest.fixture
-def served_emulator():
-    proc = subprocess.Popen([str(BIN / "lytics-emulator"), "serve", "--port", "0", "--token", "dag-token"],
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)  # fmt: skip
-    try:
-        match = re.search(r"http://127\.0\.0\.1:\d+", proc.stdout.readline())
-        assert match, "lytics-emulator serve did not print its URL"
-        yield match.group(0)
-    finally:
-        proc.terminate()
-        proc.wait(timeout=15)
-
-
 def test_one_time_import_dag(tmp_path, served_emulator):
     data = tmp_path / "in"
     data.mkdir()
     rows = ["id,email,updated_at"] + [f"{i},u{i}@example.com,2026-11-2{i % 9}T10:00:00Z" for i in range(500)]
     (data / "customers_a.csv").write_text("\n".join(rows) + "\n")
     (data / "customers_b.csv").write_text("id,email,updated_at\n900,x@example.com,2026-11-01T00:00:00Z\n901\n")
-    conn = json.dumps({"conn_type": "lytics", "host": served_emulator, "password": "dag-token",
-                       "extra": {"bulk_url": served_emulator}})  # fmt: skip
+    conn = json.dumps({"conn_type": "lytics", "host": served_emulator.url, "password": served_emulator.token,
+                       "extra": {"bulk_url": served_emulator.url}})  # fmt: skip
     env = {**os.environ, "AIRFLOW_HOME": str(tmp_path / "home"), "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
            "AIRFLOW__CORE__DAGS_FOLDER": str(DAGS), "AIRFLOW_CONN_LYTICS_DEFAULT": conn}  # fmt: skip
     env.pop("AIRFLOW__CORE__UNIT_TEST_MODE", None)
@@ -58,7 +44,8 @@ def test_one_time_import_dag(tmp_path, served_emulator):
         assert "checkpoints in Airflow task state store" in out
     quarantine = next((tmp_path / "q").iterdir())
     assert json.loads(quarantine.read_text())["line"] == 3
-    streams = requests.get(f"{served_emulator}/api/schema/_streams", headers={"Authorization": "dag-token"},
-                           timeout=10).json()["data"]  # fmt: skip
-    assert "dag-token" not in out
+    streams = requests.get(
+        f"{served_emulator.url}/api/schema/_streams", headers={"Authorization": served_emulator.token}, timeout=10
+    ).json()["data"]
+    assert served_emulator.token not in out
     assert any("crm_customers" in json.dumps(s) for s in streams)

@@ -20,24 +20,11 @@ DAGS = Path(__file__).resolve().parents[2] / "dags"
 pytestmark = pytest.mark.slow
 
 
-@pytest.fixture
-def served_emulator():
-    proc = subprocess.Popen([str(BIN / "lytics-emulator"), "serve", "--port", "0", "--token", "dag-token"],
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)  # fmt: skip
-    try:
-        match = re.search(r"http://127\.0\.0\.1:\d+", proc.stdout.readline())
-        assert match, "lytics-emulator serve did not print its URL"
-        yield match.group(0)
-    finally:
-        proc.terminate()
-        proc.wait(timeout=15)
-
-
 def test_job_as_code_dag_runs_with_deferred_tasks(tmp_path, served_emulator, monkeypatch):
     airflow_version = subprocess.run([str(BIN / "airflow"), "version"], capture_output=True, text=True).stdout
     if not airflow_version.startswith("3."):
         pytest.skip("airflow dags test runs triggers in line on Airflow 3 only")
-    conn = json.dumps({"conn_type": "lytics", "host": served_emulator, "password": "dag-token"})
+    conn = json.dumps({"conn_type": "lytics", "host": served_emulator.url, "password": served_emulator.token})
     env = {**os.environ, "AIRFLOW_HOME": str(tmp_path / "home"), "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
            "AIRFLOW__CORE__DAGS_FOLDER": str(DAGS), "AIRFLOW_CONN_LYTICS_DEFAULT": conn}  # fmt: skip
     env.pop("AIRFLOW__CORE__UNIT_TEST_MODE", None)
@@ -50,7 +37,7 @@ def test_job_as_code_dag_runs_with_deferred_tasks(tmp_path, served_emulator, mon
     assert run.returncode == 0, out[-3000:]
     assert out.count("Pausing task as DEFERRED") == 2 and "running trigger in line" in out
     assert re.search(r"DagRun Finished: dag_id=lytics_job_as_code.*state=success", out), out[-3000:]
-    assert "dag-token" not in out
+    assert served_emulator.token not in out
     monkeypatch.setenv("AIRFLOW_CONN_LYTICS_DEFAULT", conn)
     jobs = LyticsHook().list_jobs(show_all=True)
     export = next(j for j in jobs if j["tag"] == "airflow:lytics_job_as_code:export")
