@@ -7,13 +7,12 @@ cannot keep, so reschedule is refused with a clear error: use poke or deferrable
 
 from __future__ import annotations
 
-import time
 from collections.abc import Mapping, Sequence
-from datetime import timedelta
 from typing import Any
 
 from airflow.providers.common.compat.sdk import AirflowFailException, BaseSensorOperator, PokeReturnValue, conf
 
+from airflow_provider_lytics.sensors._deferral import defer_to_trigger
 from airflow_provider_lytics.triggers.audience import CHANGES, change_counts, changed_enough, size_reached
 
 
@@ -71,17 +70,16 @@ class LyticsAudienceSizeSensor(BaseSensorOperator):
             return result.xcom_value
         from airflow_provider_lytics.triggers.audience import LyticsAudienceSizeTrigger
 
-        self.defer(
-            trigger=LyticsAudienceSizeTrigger(
+        defer_to_trigger(
+            self,
+            lambda end_time: LyticsAudienceSizeTrigger(
                 segment=self.segment,
                 threshold=int(self.threshold),
                 comparison=self.comparison,
-                end_time=time.time() + float(self.timeout),
+                end_time=end_time,
                 lytics_conn_id=self.lytics_conn_id,
                 poll_interval=float(self.poke_interval),
             ),
-            method_name="execute_complete",
-            timeout=timedelta(seconds=float(self.timeout) + 2 * float(self.poke_interval)),
         )
 
     def execute_complete(self, context: Mapping[str, Any], event: Mapping[str, Any] | None = None) -> int:
@@ -146,18 +144,17 @@ class LyticsAudienceMembershipSensor(BaseSensorOperator):
             return super().execute(context)
         from airflow_provider_lytics.triggers.audience import LyticsAudienceMembershipTrigger
 
-        self.defer(
-            trigger=LyticsAudienceMembershipTrigger(
+        defer_to_trigger(
+            self,
+            lambda end_time: LyticsAudienceMembershipTrigger(
                 segment=self.segment,
-                end_time=time.time() + float(self.timeout),
+                end_time=end_time,
                 change=self.change,
                 min_changes=self.min_changes,
                 id_field=self.id_field,
                 lytics_conn_id=self.lytics_conn_id,
                 poll_interval=float(self.poke_interval),
             ),
-            method_name="execute_complete",
-            timeout=timedelta(seconds=float(self.timeout) + 2 * float(self.poke_interval)),
         )
 
     def execute_complete(self, context: Mapping[str, Any], event: Mapping[str, Any] | None = None) -> dict:

@@ -9,12 +9,12 @@ from __future__ import annotations
 
 import time
 from collections.abc import Mapping, Sequence
-from datetime import timedelta
 from typing import Any
 
 from airflow.providers.common.compat.sdk import AirflowFailException, BaseSensorOperator, PokeReturnValue, conf
 
 from airflow_provider_lytics.links import LyticsJobLink
+from airflow_provider_lytics.sensors._deferral import defer_to_trigger
 
 
 def resolve_watermark(value: Any, context: Mapping[str, Any]) -> float:
@@ -107,19 +107,18 @@ class LyticsJobSensor(BaseSensorOperator):
             return result.xcom_value
         from airflow_provider_lytics.triggers.jobs import LyticsJobTrigger
 
-        self.defer(
-            trigger=LyticsJobTrigger(
+        defer_to_trigger(
+            self,
+            lambda end_time: LyticsJobTrigger(
                 job_id=self.job_id,
                 watermark=resolve_watermark(self.completed_after, context),
-                end_time=time.time() + float(self.timeout),
+                end_time=end_time,
                 lytics_conn_id=self.lytics_conn_id,
                 poll_interval=float(self.poke_interval),
                 max_faults=self.max_faults,
                 fail_on_paused=self.fail_on_paused,
                 log_lines=self.log_lines,
             ),
-            method_name="execute_complete",
-            timeout=timedelta(seconds=float(self.timeout) + 2 * float(self.poke_interval)),
         )
 
     def execute_complete(self, context: Mapping[str, Any], event: Mapping[str, Any] | None = None) -> str:
