@@ -37,7 +37,6 @@ from airflow_provider_lytics.exports.errors import (
     ExportReconciliationError,
     ExportStateError,
 )
-from airflow_provider_lytics.exports.gil import SCAN_SWITCH_INTERVAL, responsive_gil
 from airflow_provider_lytics.exports.ledger import MemberLedger, fingerprint, pack_state, unpack_state
 from airflow_provider_lytics.exports.naming import (
     DEFAULT_TEMPLATE,
@@ -48,7 +47,7 @@ from airflow_provider_lytics.exports.naming import (
     validate_template,
 )
 from airflow_provider_lytics.exports.outputs import EncryptionOptions, FileResult, FormatOptions, OutputStream
-from airflow_provider_lytics.exports.scanner import AudienceScanner, scan_ids
+from airflow_provider_lytics.exports.scanner import AudienceScanner, scan_ids, scan_process_supported
 
 if TYPE_CHECKING:
     from airflow_provider_lytics.exports.destinations import Destination
@@ -90,6 +89,8 @@ class ExportSpec:
     reset_state: bool = False
     max_cursor_restarts: int = 3
     page_size: int = 100
+    #: scan in a separate light process (see :mod:`.scan_worker`) so encoding never slows the scan down
+    scan_process: bool = True
 
     @property
     def audience(self) -> str:
@@ -184,9 +185,6 @@ def _iso(ts: float) -> str:
 class AudienceExport:
     """One run of an export; create, then call :meth:`run`."""
 
-    #: interpreter switch interval (seconds) while the export runs, ``None`` to leave it alone (see :mod:`.gil`)
-    switch_interval: float | None = SCAN_SWITCH_INTERVAL
-
     def __init__(
         self,
         spec: ExportSpec,
@@ -229,13 +227,7 @@ class AudienceExport:
         return db, {}
 
     def run(self) -> ExportResult:
-        """Run the export; the interpreter switch interval is shortened meanwhile (see :mod:`.gil`)."""
-        if self.switch_interval is None:
-            return self._run()
-        with responsive_gil(self.switch_interval):
-            return self._run()
-
-    def _run(self) -> ExportResult:
+        """Run the export: scan, encode, compress, encrypt and upload overlapping; returns the small result."""
         spec = self.spec
         started = time.perf_counter()
         workdir = Path(tempfile.mkdtemp(prefix="lytics-export-"))
@@ -326,6 +318,7 @@ class AudienceExport:
             scanner = AudienceScanner(
                 self.hook, segment=spec.segment, filter_ql=spec.filter_ql, fields=scan_fields,
                 page_size=spec.page_size, max_restarts=spec.max_cursor_restarts,
+                isolate=spec.scan_process and scan_process_supported(self.hook),
             )  # fmt: skip
             id_field = spec.id_field
             need_fp = spec.stateful

@@ -4,7 +4,8 @@ Each page request is retried by the hook (network errors, 429, 5xx; re-sending a
 A cursor that expired (``LyticsCursorExpiredError``) cannot be resumed, so the scan starts again from the
 beginning; the consumer drops members it already has (the ledger dedupes by member id), so the result has no
 missing and no doubled rows. Pages travel through a bounded queue: the scan runs ahead of encoding by at most
-``depth`` pages.
+``depth`` pages. With ``isolate`` the HTTP requests run in a separate light process (:mod:`.scan_process`), so
+the export's encoding work never holds up a page request.
 """
 
 from __future__ import annotations
@@ -50,6 +51,7 @@ class AudienceScanner:
         page_size: int = 100,
         max_restarts: int = 3,
         depth: int = 8,
+        isolate: bool = False,
     ) -> None:
         if (segment is None) == (filter_ql is None):
             raise ExportError("pass exactly one of segment (id or slug) or filter_ql")
@@ -59,13 +61,24 @@ class AudienceScanner:
         self.fields = list(fields) if fields else None
         self.page_size = page_size
         self.max_restarts = max_restarts
+        self.isolate = isolate
         self.stats = ScanStats()
         self._queue: queue.Queue[Any] = queue.Queue(maxsize=depth)
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
 
     def _pages(self) -> Iterator[Any]:
-        return self.hook.scan_pages(self.segment, filter_ql=self.filter_ql, fields=self.fields, limit=self.page_size)
+        if not self.isolate:
+            return self.hook.scan_pages(
+                self.segment, filter_ql=self.filter_ql, fields=self.fields, limit=self.page_size
+            )
+        from airflow_provider_lytics.exports.scan_process import ProcessScan
+
+        scan = ProcessScan(
+            self.hook.settings, self.hook.retry_policy, segment=self.segment, filter_ql=self.filter_ql,
+            fields=self.fields, limit=self.page_size,
+        )  # fmt: skip
+        return iter(scan)
 
     def _run(self) -> None:
         from airflow_provider_lytics.client.errors import LyticsCursorExpiredError
@@ -73,12 +86,14 @@ class AudienceScanner:
         try:
             while True:
                 try:
-                    for page in self._pages():
+                    pages = self._pages()
+                    for page in pages:
                         if self.stats.size_at_start is None and page.total is not None:
                             self.stats.size_at_start = int(page.total)
                         self.stats.pages += 1
                         self.stats.rows += len(page.records)
                         if not self._put(page.records):
+                            _close(pages)
                             return
                     break
                 except LyticsCursorExpiredError as exc:
@@ -125,6 +140,23 @@ class AudienceScanner:
         self._stop.set()
         if self._thread is not None:
             self._thread.join(timeout=120)
+
+
+def scan_process_supported(hook: Any) -> bool:
+    """Whether a scan process can stand in for ``hook``: only the stock hook's transport can be reproduced there."""
+    from airflow_provider_lytics.hooks.lytics import LyticsHook
+
+    if not isinstance(hook, LyticsHook):
+        return False
+    cls, own = type(hook), vars(hook)
+    stock_class = cls.scan_pages is LyticsHook.scan_pages and cls.request is LyticsHook.request
+    return stock_class and "scan_pages" not in own and "request" not in own
+
+
+def _close(pages: Iterator[Any]) -> None:
+    close = getattr(pages, "close", None)
+    if close is not None:
+        close()
 
 
 def scan_ids(hook: LyticsHook, segment: str, id_field: str) -> Iterator[list[str]]:

@@ -10,37 +10,29 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Iterable, Iterator, Mapping
-from dataclasses import dataclass
 from functools import cached_property
 from typing import IO, TYPE_CHECKING, Any
-from urllib.parse import quote
 
-from airflow_provider_lytics import __version__
 from airflow_provider_lytics.client.config import LyticsSettings
-from airflow_provider_lytics.client.envelope import Envelope, build_error, entity_not_found, parse_success
-from airflow_provider_lytics.client.errors import LyticsConfigError, LyticsError, LyticsTransportError
-from airflow_provider_lytics.client.retry import RetryPolicy, RetryTracker, parse_retry_after
+from airflow_provider_lytics.client.envelope import Envelope, entity_not_found
+from airflow_provider_lytics.client.errors import LyticsConfigError, LyticsError
+from airflow_provider_lytics.client.http import (
+    SCAN_PAGE_LIMIT,
+    USER_AGENT,
+    ScanPage,
+    iter_scan,
+    new_session,
+    quote_path,
+    scan_requests,
+    send,
+)
+from airflow_provider_lytics.client.retry import RetryPolicy
 from airflow_provider_lytics.hooks.base import LyticsBaseHook
 
 if TYPE_CHECKING:
     import requests
 
-USER_AGENT = f"airflow-provider-lytics/{__version__}"
-SCAN_PAGE_LIMIT = 100  # the documented maximum rows per scan page
-
-
-@dataclass(frozen=True)
-class ScanPage:
-    """One page of a segment scan: member profiles, the cursor for the next page, and the size at scan start."""
-
-    records: list[dict[str, Any]]
-    next_cursor: str | None
-    total: int | None
-
-
-def quote_path(value: str) -> str:
-    """URL-encode one path segment (emails, slugs with odd characters)."""
-    return quote(str(value), safe="")
+__all__ = ["SCAN_PAGE_LIMIT", "USER_AGENT", "LyticsHook", "ScanPage", "quote_path"]
 
 
 def _bool(value: bool) -> str:
@@ -77,13 +69,7 @@ class LyticsHook(LyticsBaseHook):
 
     @cached_property
     def session(self) -> requests.Session:
-        import requests
-
-        session = requests.Session()
-        session.headers.update(
-            {"Authorization": self.settings.token, "User-Agent": USER_AGENT, "Accept": "application/json"}
-        )
-        return session
+        return new_session(self.settings)
 
     def get_conn(self) -> requests.Session:
         return self.session
@@ -123,59 +109,10 @@ class LyticsHook(LyticsBaseHook):
         ``safe`` says whether repeating the request is harmless. A file-like ``data`` body is rewound before
         each retry; an iterator body cannot be replayed, so it is sent once.
         """
-        import requests
-
-        settings = self.settings
-        url = settings.base_url(bulk) + path
-        query = {k: v for k, v in (params or {}).items() if v is not None}
-        if settings.account_id and "account_id" not in query:
-            query["account_id"] = settings.account_id
-        body = json.dumps(json_body).encode() if json_body is not None else data
-        send_headers = dict(headers or {})
-        if json_body is not None:
-            send_headers.setdefault("Content-Type", "application/json")
-        start_pos = body.tell() if hasattr(body, "seek") and hasattr(body, "tell") else None
-        replayable = body is None or isinstance(body, bytes | str) or start_pos is not None
-        tracker = RetryTracker(
-            self.retry_policy, method=method, path=path, safe=safe and replayable, log=self.log, clock=self._clock
-        )
-        while True:
-            tracker.begin()
-            if start_pos is not None:
-                body.seek(start_pos)  # type: ignore[union-attr]
-            try:
-                response = self.session.request(
-                    method, url, params=query, data=body, headers=send_headers, timeout=settings.timeout
-                )
-            except requests.RequestException as err:
-                connect_phase = _connect_phase(err)
-                wait = tracker.on_transport_error(err, connect_phase=connect_phase)
-                if wait is None:
-                    raise LyticsTransportError(
-                        f"Lytics {method} {path} failed: {_describe_transport_error(err)} "
-                        f"(after {tracker.attempt} attempt(s))",
-                        method=method,
-                        path=path,
-                        attempts=tracker.attempt,
-                        connect_phase=connect_phase,
-                    ) from None
-                self._sleep(wait)
-                continue
-            if response.status_code < 300:
-                return parse_success(response.status_code, response.content)
-            retry_after = parse_retry_after(response.headers.get("Retry-After"))
-            wait = tracker.on_status(response.status_code, retry_after)
-            if wait is None:
-                raise build_error(
-                    response.status_code,
-                    response.content,
-                    method=method,
-                    path=path,
-                    header_request_id=response.headers.get("X-Request-Id"),
-                    retry_after=retry_after,
-                    attempts=tracker.attempt,
-                )
-            self._sleep(wait)
+        return send(  # type: ignore[return-value]
+            self.session, self.settings, self.retry_policy, method, path, params=params, json_body=json_body,
+            data=data, headers=headers, bulk=bulk, safe=safe, log=self.log, sleep=self._sleep, clock=self._clock,
+        )  # fmt: skip
 
     # -- ingest -------------------------------------------------------------------------------------------
     def collect_json(
@@ -308,32 +245,10 @@ class LyticsHook(LyticsBaseHook):
         Each page is one safe, retried request; the generator stops when ``_next`` is empty. An expired
         cursor raises :class:`LyticsCursorExpiredError` (restart the scan from the beginning).
         """
-        if (segment is None) == (filter_ql is None):
-            raise LyticsConfigError("Pass exactly one of segment (id or slug) or filter_ql to scan")
-        if not 1 <= limit <= SCAN_PAGE_LIMIT:
-            raise LyticsConfigError(f"Scan page limit must be between 1 and {SCAN_PAGE_LIMIT}, got {limit}")
-        cursor = start
-        while True:
-            params = {
-                "limit": limit,
-                "start": cursor,
-                "fields": ",".join(fields) if fields else None,
-                "sortfield": sortfield,
-                "sortorder": sortorder,
-                "table": table,
-            }
-            if segment is not None:
-                env = self.request("GET", f"/api/segment/{quote_path(segment)}/scan", params=params)
-            else:
-                env = self.request(
-                    "POST", "/api/segment/scan", params=params, data=filter_ql.encode(),  # type: ignore[union-attr]
-                    headers={"Content-Type": "text/plain"},
-                )  # fmt: skip
-            records = env.data if isinstance(env.data, list) else []
-            yield ScanPage(records=records, next_cursor=env.next_cursor, total=env.total)
-            if not env.next_cursor or not records:
-                return
-            cursor = env.next_cursor
+        page_request = scan_requests(
+            segment, filter_ql, fields=fields, limit=limit, sortfield=sortfield, sortorder=sortorder, table=table
+        )
+        return iter_scan(self.request, page_request, start)
 
     def scan(self, segment: str | None = None, **kwargs: Any) -> Iterator[dict[str, Any]]:
         """Every member profile of a segment (or ad-hoc audience), one page in memory at a time."""
@@ -423,25 +338,3 @@ class LyticsHook(LyticsBaseHook):
     def get_auth(self, auth_id: str) -> dict[str, Any]:
         """``GET /v2/auth/{id}``. Safe to retry."""
         return self.request("GET", f"/v2/auth/{quote_path(auth_id)}").data
-
-
-def _connect_phase(err: BaseException) -> bool:
-    """True when the request never left this machine (refused, DNS failure, connect timeout)."""
-    import requests
-
-    if isinstance(err, requests.exceptions.ConnectTimeout):
-        return True
-    if isinstance(err, requests.exceptions.ConnectionError):
-        text = repr(err.args[0]) if err.args else ""
-        return any(s in text for s in ("NewConnectionError", "ConnectionRefused", "NameResolution"))
-    return False
-
-
-def _describe_transport_error(err: BaseException) -> str:
-    import requests
-
-    if isinstance(err, requests.exceptions.Timeout):
-        return "timed out"
-    if _connect_phase(err):
-        return "could not connect"
-    return "connection dropped before a response arrived"

@@ -19,9 +19,9 @@ from typing import TYPE_CHECKING, Any
 from airflow_provider_lytics.client.config import LyticsSettings
 from airflow_provider_lytics.client.envelope import Envelope, build_error, entity_not_found, parse_success
 from airflow_provider_lytics.client.errors import LyticsTransportError
+from airflow_provider_lytics.client.http import SCAN_PAGE_LIMIT, USER_AGENT, ScanPage, quote_path
 from airflow_provider_lytics.client.retry import RetryPolicy, RetryTracker, parse_retry_after
 from airflow_provider_lytics.hooks.base import LyticsBaseHook
-from airflow_provider_lytics.hooks.lytics import SCAN_PAGE_LIMIT, USER_AGENT, ScanPage, quote_path
 
 if TYPE_CHECKING:
     import aiohttp

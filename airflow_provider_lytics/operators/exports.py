@@ -67,6 +67,8 @@ class LyticsAudienceExportOperator(BaseOperator):
         it elsewhere; by default the state lives in ``<path>/.lytics_export_state/``.
     :param reset_state: ignore the previous state (the run becomes a first run).
     :param max_cursor_restarts: scans restarted from the beginning after an expired cursor before failing.
+    :param scan_process: run the page requests in a light child process (default) so encoding never slows
+        the scan; ``False`` scans in a thread of the task process.
     :param emit_asset: add ``Asset("lytics-export://<export_name>")`` to ``outlets`` when none are given.
     :return: (XCom) paths, counts by change type, rows scanned/written, audience size at start, watermark.
     """
@@ -132,6 +134,7 @@ class LyticsAudienceExportOperator(BaseOperator):
         state_uri: str | None = None,
         reset_state: bool = False,
         max_cursor_restarts: int = 3,
+        scan_process: bool = True,
         emit_asset: bool = True,
         lytics_conn_id: str = "lytics_default",
         **kwargs: Any,
@@ -203,6 +206,7 @@ class LyticsAudienceExportOperator(BaseOperator):
         self.state_uri = state_uri
         self.reset_state = reset_state
         self.max_cursor_restarts = max_cursor_restarts
+        self.scan_process = scan_process
         self.lytics_conn_id = lytics_conn_id
 
     # -- building blocks ------------------------------------------------------------------------------------------
@@ -270,6 +274,7 @@ class LyticsAudienceExportOperator(BaseOperator):
             change_column=self.change_column,
             reset_state=self.reset_state,
             max_cursor_restarts=self.max_cursor_restarts,
+            scan_process=self.scan_process,
         )
 
     def execute(self, context: Mapping[str, Any]) -> dict[str, Any]:
