@@ -27,6 +27,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 
@@ -75,6 +76,45 @@ def worker_emulator(args: argparse.Namespace) -> None:
         sys.stdin.read()
 
 
+def _pss_kb(pid: int | str) -> int:
+    """Proportional set size: shared pages split between the processes sharing them, so a sum is honest."""
+    try:
+        for line in Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines():
+            if line.startswith("Pss:"):
+                return int(line.split()[1])
+    except OSError:
+        pass
+    return 0
+
+
+def _children(pid: int) -> list[str]:
+    out: list[str] = []
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        try:
+            out += (task / "children").read_text().split()
+        except OSError:
+            continue
+    return out
+
+
+class TreeRssSampler(threading.Thread):
+    """Peak of (this process + all its live children) memory, as PSS sampled every 20 ms from /proc.
+
+    ``ru_maxrss`` cannot give this: a child's figure includes the parent's pages from before its exec, and a
+    sum of RSS counts pages shared after a fork twice."""
+
+    def __init__(self) -> None:
+        super().__init__(daemon=True)
+        self.peak_kb = 0
+        self.stop = threading.Event()
+
+    def run(self) -> None:
+        me = os.getpid()
+        while not self.stop.wait(0.02):
+            total = _pss_kb(me) + sum(_pss_kb(c) for c in _children(me))
+            self.peak_kb = max(self.peak_kb, total)
+
+
 def worker_pipeline(args: argparse.Namespace) -> None:
     from airflow_provider_lytics.exports.destinations import SftpDestination
     from airflow_provider_lytics.exports.outputs import EncryptionOptions, FormatOptions
@@ -91,17 +131,23 @@ def worker_pipeline(args: argparse.Namespace) -> None:
         file_name="bench_{TIMESTAMP}",
     )
     dest = SftpDestination("bench_sftp", args.remote)
+    sampler = TreeRssSampler()
+    sampler.start()
     started = time.perf_counter()
     cpu0 = time.process_time()
     try:
         result = AudienceExport(spec, LyticsHook(), dest).run()
     finally:
         dest.close()
+    sampler.stop.set()
+    children = resource.getrusage(resource.RUSAGE_CHILDREN)  # the scan process and gpg
     print(
         json.dumps(
             {
                 "wall_s": time.perf_counter() - started,
                 "cpu_s": time.process_time() - cpu0,
+                "children_cpu_s": children.ru_utime + children.ru_stime,
+                "tree_rss_peak_mb": sampler.peak_kb / 1024,
                 "rows": result.rows_written,
                 "size_at_start": result.size_at_start,
                 "bytes": result.files[0].bytes,
@@ -297,8 +343,11 @@ def main() -> int:
             "slowest_stage_s": round(slowest, 2),
             "pipeline_wall_s": round(pipe["wall_s"], 2),
             "pipeline_cpu_s": round(pipe["cpu_s"], 2),
+            "pipeline_children_cpu_s": round(pipe["children_cpu_s"], 2),
             "pipeline_vs_slowest": round(pipe["wall_s"] / slowest, 3),
             "pipeline_rss_peak_mb": round(pipe["rss_peak_mb"], 1),
+            # the task process and its children (scan process, gpg) together: PSS sampled every 20 ms
+            "pipeline_tree_rss_peak_mb": round(pipe["tree_rss_peak_mb"], 1),
             "emulator_cpu_s": {"baseline_scan": round(emu_cpu_scan, 1), "pipeline": round(emu_cpu_pipe, 1)},
             "load_average_at_pipeline_start": round(load_before, 2),
             "cpu_cores": os.cpu_count(),
@@ -308,7 +357,7 @@ def main() -> int:
             "verified_lines": lines,
             "verified": lines == pipe["rows"] + 1 and pipe["rows"] == scan["rows"],
             "goal_time_met": pipe["wall_s"] <= 1.2 * slowest,
-            "goal_rss_met": pipe["rss_peak_mb"] < 200,
+            "goal_rss_met": max(pipe["rss_peak_mb"], pipe["tree_rss_peak_mb"]) < 200,
         }
         print(json.dumps(report, indent=None if args.json else 2))
         return 0

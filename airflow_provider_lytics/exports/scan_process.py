@@ -100,6 +100,8 @@ class ProcessScan:
                      "limit": limit, "start": start},
         }  # fmt: skip
         self._proc: subprocess.Popen[bytes] | None = None
+        #: the child's own report at the end of a complete scan: pages, cpu_s, peak_rss_mb
+        self.child_stats: dict[str, Any] = {}
 
     def _spawn(self) -> subprocess.Popen[bytes]:
         proc = subprocess.Popen(
@@ -130,6 +132,12 @@ class ProcessScan:
                 elif kind == scan_worker.ERROR:
                     raise rebuild_error(json.loads(payload))
                 elif kind == scan_worker.DONE:
+                    self.child_stats = json.loads(payload) if payload else {}
+                    log.info(
+                        "Scan process %d done: %s pages, %.1f s CPU, peak RSS %.0f MB", proc.pid,
+                        self.child_stats.get("pages"), self.child_stats.get("cpu_s", 0.0),
+                        self.child_stats.get("peak_rss_mb", 0.0),
+                    )  # fmt: skip
                     proc.wait(timeout=30)
                     return
                 else:

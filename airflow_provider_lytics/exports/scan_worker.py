@@ -12,7 +12,8 @@ Protocol (the parent is :mod:`airflow_provider_lytics.exports.scan_process`):
   environment), the retry policy and the scan arguments;
 - stdout: frames of ``kind (1 byte) + length (4 bytes, big endian) + payload``: ``P`` a page body exactly as
   Lytics sent it, ``L`` a log record (JSON ``level``, ``msg``), ``E`` the error that ended the scan (JSON),
-  ``D`` done. Nothing else is ever written to stdout.
+  ``D`` done (JSON: the child's pages, CPU seconds and peak RSS, for the task log). Nothing else is ever
+  written to stdout.
 
 The child stops by itself at the last page, at the first error, or when the parent goes away (broken pipe).
 """
@@ -95,8 +96,22 @@ class _FrameLogHandler(logging.Handler):
             pass
 
 
+def _peak_rss_mb(usage: Any) -> float:
+    """This process's own peak RSS: ``VmHWM`` (``ru_maxrss`` also counts the parent's pages from before exec)."""
+    try:
+        with open("/proc/self/status") as status:
+            for line in status:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return usage.ru_maxrss / 1024
+
+
 def run(config: dict[str, Any], out: IO[bytes]) -> None:
     """Scan as ``config`` says, writing frames to ``out``."""
+    import resource
+
     from airflow_provider_lytics.client.config import LyticsSettings
     from airflow_provider_lytics.client.envelope import parse_success
     from airflow_provider_lytics.client.http import new_session, scan_requests, send
@@ -115,12 +130,14 @@ def run(config: dict[str, Any], out: IO[bytes]) -> None:
         )
         session = new_session(settings)
         cursor = scan.get("start")
+        pages = 0
         while True:
             method, path, params, kwargs = page_request(cursor)
             body = send(session, settings, policy, method, path, params=params, **kwargs, log=log,
                         sleep=time.sleep, clock=time.monotonic, raw=True)  # fmt: skip
             env = parse_success(200, body)  # type: ignore[arg-type]
             write_frame(out, PAGE, body)  # type: ignore[arg-type]
+            pages += 1
             records = env.data if isinstance(env.data, list) else []
             if not env.next_cursor or not records:
                 break
@@ -130,7 +147,9 @@ def run(config: dict[str, Any], out: IO[bytes]) -> None:
     except BaseException as exc:  # the parent re-raises it as the same typed error
         write_frame(out, ERROR, json.dumps(describe_error(exc)).encode())
         return
-    write_frame(out, DONE)
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    stats = {"pages": pages, "cpu_s": usage.ru_utime + usage.ru_stime, "peak_rss_mb": _peak_rss_mb(usage)}
+    write_frame(out, DONE, json.dumps(stats).encode())
 
 
 def main() -> int:
