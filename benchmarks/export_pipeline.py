@@ -87,6 +87,14 @@ def _pss_kb(pid: int | str) -> int:
     return 0
 
 
+def _cmdline(pid: str) -> bytes:
+    """A child between vfork and exec still shares (and shows) our memory and command line: skip it."""
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes()
+    except OSError:
+        return b""
+
+
 def _children(pid: int) -> list[str]:
     out: list[str] = []
     for task in Path(f"/proc/{pid}/task").iterdir():
@@ -110,8 +118,9 @@ class TreeRssSampler(threading.Thread):
 
     def run(self) -> None:
         me = os.getpid()
+        own_cmdline = Path(f"/proc/{me}/cmdline").read_bytes()
         while not self.stop.wait(0.02):
-            total = _pss_kb(me) + sum(_pss_kb(c) for c in _children(me))
+            total = _pss_kb(me) + sum(_pss_kb(c) for c in _children(me) if _cmdline(c) != own_cmdline)
             self.peak_kb = max(self.peak_kb, total)
 
 
