@@ -241,7 +241,7 @@ def test_server_starts_and_stops_fast():
     stopped = time.perf_counter()
     server.stop()
     stop_s = time.perf_counter() - stopped
-    assert start_s < 0.5 and stop_s < 0.5, (start_s, stop_s)
+    assert start_s < 2 and stop_s < 2, (start_s, stop_s)  # no fixed poll or grace period
     assert not server.running
     backend.close()
 
