@@ -51,6 +51,10 @@ def child_environment(parent: dict[str, str]) -> dict[str, str]:
     return env
 
 
+class ScanProcessUnavailableError(LyticsError):
+    """The scan process could not start or died before its first word; the caller may scan in-process."""
+
+
 def rebuild_error(doc: dict[str, Any]) -> LyticsError:
     """The typed exception the scan process described."""
     kind = doc.get("kind")
@@ -80,7 +84,14 @@ def rebuild_error(doc: dict[str, Any]) -> LyticsError:
 
 
 class ProcessScan:
-    """Iterate the pages of one scan performed by a child process; ``close`` ends the child early."""
+    """Iterate the pages of one scan performed by a child process; ``close`` ends the child early.
+
+    Raises :class:`ScanProcessUnavailableError` when the child cannot run at all (no usable interpreter, the
+    package not importable there), before any page was produced, so the caller can fall back safely.
+    """
+
+    #: how the child is started (a test may point it elsewhere)
+    command: tuple[str, ...] = (sys.executable, "-m", "airflow_provider_lytics.exports.scan_worker")
 
     def __init__(
         self,
@@ -104,24 +115,32 @@ class ProcessScan:
         self.child_stats: dict[str, Any] = {}
 
     def _spawn(self) -> subprocess.Popen[bytes]:
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "airflow_provider_lytics.exports.scan_worker"],
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            env=child_environment(dict(os.environ)),
-            close_fds=True,
-        )
+        try:
+            proc = subprocess.Popen(
+                list(self.command),
+                stdin=subprocess.PIPE,
+                stdout=subprocess.PIPE,
+                env=child_environment(dict(os.environ)),
+                close_fds=True,
+            )
+        except OSError as exc:
+            raise ScanProcessUnavailableError(f"cannot start the scan process ({self.command[0]}): {exc}") from None
         assert proc.stdin is not None
-        proc.stdin.write(json.dumps(self._config).encode() + b"\n")  # the token goes through the pipe only
-        proc.stdin.close()
+        try:
+            proc.stdin.write(json.dumps(self._config).encode() + b"\n")  # the token goes through the pipe only
+            proc.stdin.close()
+        except BrokenPipeError:
+            pass  # it died at once: reported below as "ended before its first page"
         return proc
 
     def __iter__(self) -> Iterator[ScanPage]:
         self._proc = proc = self._spawn()
         assert proc.stdout is not None
+        heard = False
         try:
             while True:
                 kind, payload = scan_worker.read_frame(proc.stdout)
+                heard = heard or bool(kind)
                 if kind == scan_worker.PAGE:
                     env = parse_success(200, payload)
                     records = env.data if isinstance(env.data, list) else []
@@ -142,6 +161,11 @@ class ProcessScan:
                     return
                 else:
                     code = proc.wait()
+                    if not heard:
+                        raise ScanProcessUnavailableError(
+                            f"the scan process ended before its first page (exit code {code}); its error is in the "
+                            "task log"
+                        )
                     raise LyticsError(f"The scan process ended unexpectedly (exit code {code}); see the task log")
         finally:
             self.close()

@@ -82,6 +82,7 @@ class AudienceScanner:
 
     def _run(self) -> None:
         from airflow_provider_lytics.client.errors import LyticsCursorExpiredError
+        from airflow_provider_lytics.exports.scan_process import ScanProcessUnavailableError
 
         try:
             while True:
@@ -96,6 +97,9 @@ class AudienceScanner:
                             _close(pages)
                             return
                     break
+                except ScanProcessUnavailableError as exc:  # that attempt produced no page: falling back is safe
+                    log.warning("%s; scanning in this process instead (slower while encoding runs)", exc)
+                    self.isolate = False
                 except LyticsCursorExpiredError as exc:
                     if self.stats.restarts >= self.max_restarts:
                         raise ExportError(

@@ -4,6 +4,7 @@ retry warnings in the task log, the token kept out of argv and environment, the 
 from __future__ import annotations
 
 import logging
+import sys
 from pathlib import Path
 
 import pytest
@@ -11,7 +12,7 @@ import requests
 
 from airflow_provider_lytics.client.errors import LyticsAuthError, LyticsCursorExpiredError, LyticsError
 from airflow_provider_lytics.client.retry import RetryPolicy
-from airflow_provider_lytics.exports.scan_process import ProcessScan, child_environment
+from airflow_provider_lytics.exports.scan_process import ProcessScan, ScanProcessUnavailableError, child_environment
 from airflow_provider_lytics.exports.scanner import AudienceScanner, scan_process_supported
 from tests.exports.helpers import FIELDS, fast_hook, seed, user
 
@@ -148,3 +149,25 @@ def test_only_the_stock_hook_is_isolated(lytics_conn_env):
     assert scan_process_supported(LyticsHook())
     assert not scan_process_supported(Custom()) and not scan_process_supported(patched)
     assert not scan_process_supported(object())
+
+
+@pytest.mark.parametrize(
+    "command",
+    [
+        ("/nonexistent/python",),  # no interpreter there
+        (sys.executable, "-c", "import sys; sys.exit(3)"),  # starts, dies before its first page
+    ],
+)
+def test_a_scan_process_that_cannot_run_falls_back_to_scanning_in_process(
+    emulator, lytics_conn_env, monkeypatch, caplog, command
+):
+    seed(emulator, [user(i) for i in range(130)])
+    monkeypatch.setattr(ProcessScan, "command", command)
+    with pytest.raises(ScanProcessUnavailableError):
+        list(_scan(fast_hook()))
+    scanner = AudienceScanner(fast_hook(), segment="actives", fields=FIELDS, isolate=True)
+    with caplog.at_level(logging.WARNING):
+        rows = [r for page in scanner for r in page]
+    scanner.close()
+    assert len({r["user_id"] for r in rows}) == 130 and scanner.isolate is False
+    assert any("scanning in this process instead" in r.getMessage() for r in caplog.records)
