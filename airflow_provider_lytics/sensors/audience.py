@@ -1,8 +1,9 @@
 """Audience sensors: size crossing a threshold, and membership changed (members entered or left).
 
-Both work in poke and deferrable modes; the size sensor also in reschedule mode. The membership sensor's
-baseline (digests of member ids taken at the first poke) lives in the sensor between pokes, which reschedule mode
-cannot keep, so reschedule is refused with a clear error: use poke or deferrable.
+Both work in poke, reschedule and deferrable modes. The membership sensor's baseline (digests of member ids
+taken at the first poke) stays in the sensor between pokes, or in the trigger when deferred; in reschedule mode
+each poke is a new process, so the baseline goes to object storage (``baseline_uri``, see
+:mod:`.baseline_store`).
 """
 
 from __future__ import annotations
@@ -92,10 +93,14 @@ class LyticsAudienceMembershipSensor(BaseSensorOperator):
     :param change: ``any`` (entered + left), ``enter`` or ``exit``.
     :param min_changes: how many such changes are needed.
     :param id_field: profile field identifying a member (default ``_id``).
+    :param baseline_uri: object storage folder every worker can reach (``s3://bucket/lytics-sensors``,
+        ``file:///shared/...``) where the baseline is kept between pokes; required with ``mode="reschedule"``,
+        optional otherwise. The file is deleted when the sensor succeeds.
+    :param baseline_conn_id: Airflow connection for ``baseline_uri`` (object storage credentials).
     :returns: ``{"entered": n, "left": n, "size": n}``.
     """
 
-    template_fields: Sequence[str] = ("segment", "lytics_conn_id")
+    template_fields: Sequence[str] = ("segment", "lytics_conn_id", "baseline_uri")
     ui_color = "#7B61FF"
 
     def __init__(
@@ -105,6 +110,8 @@ class LyticsAudienceMembershipSensor(BaseSensorOperator):
         change: str = "any",
         min_changes: int = 1,
         id_field: str = "_id",
+        baseline_uri: str | None = None,
+        baseline_conn_id: str | None = None,
         lytics_conn_id: str = "lytics_default",
         deferrable: bool | None = None,
         **kwargs: Any,
@@ -114,11 +121,13 @@ class LyticsAudienceMembershipSensor(BaseSensorOperator):
             raise ValueError(f"change must be one of {', '.join(CHANGES)}, got {change!r}")
         if min_changes < 1:
             raise ValueError("min_changes must be at least 1")
-        if self.mode == "reschedule":
+        if self.mode == "reschedule" and not baseline_uri:
             raise ValueError(
-                "LyticsAudienceMembershipSensor keeps its membership baseline between pokes, which reschedule mode "
-                "cannot: use mode='poke' or deferrable=True"
+                "LyticsAudienceMembershipSensor in reschedule mode needs baseline_uri= (an object storage folder "
+                "every worker can reach, e.g. 's3://bucket/lytics-sensors') to keep its membership baseline "
+                "between pokes; or use mode='poke' or deferrable=True"
             )
+        self.baseline_uri, self.baseline_conn_id = baseline_uri, baseline_conn_id
         self.segment, self.change, self.min_changes, self.id_field = segment, change, int(min_changes), id_field
         self.lytics_conn_id = lytics_conn_id
         self.deferrable = _deferrable(deferrable)
@@ -129,15 +138,30 @@ class LyticsAudienceMembershipSensor(BaseSensorOperator):
         from airflow_provider_lytics.triggers.audience import sync_snapshot_members
 
         current = sync_snapshot_members(LyticsHook(self.lytics_conn_id), self.segment, self.id_field)
+        stored = None
+        if self.baseline_uri:
+            from airflow_provider_lytics.sensors import baseline_store
+
+            stored = baseline_store.baseline_path(self.baseline_uri, context, self.baseline_conn_id)
+            if self._baseline is None:
+                self._baseline = baseline_store.load_baseline(stored)
         if self._baseline is None:
             self._baseline = current
-            self.log.info("Pinned membership baseline of %s: %d members", self.segment, len(current))
+            if stored is not None:
+                baseline_store.save_baseline(stored, current)
+            self.log.info(
+                "Pinned membership baseline of %s: %d members%s", self.segment, len(current),
+                f" (kept at {stored})" if stored is not None else "",
+            )  # fmt: skip
             return PokeReturnValue(is_done=False)
         counts = change_counts(self._baseline, current)
         self.log.info(
             "Audience %s: %d entered, %d left since the baseline", self.segment, counts["entered"], counts["left"]
         )
-        return PokeReturnValue(is_done=changed_enough(counts, self.change, self.min_changes), xcom_value=counts)
+        done = changed_enough(counts, self.change, self.min_changes)
+        if done and stored is not None:
+            baseline_store.drop_baseline(stored)
+        return PokeReturnValue(is_done=done, xcom_value=counts)
 
     def execute(self, context: Mapping[str, Any]) -> Any:
         if not self.deferrable:

@@ -194,5 +194,42 @@ def test_audience_membership_sensor_poke(lytics_conn_env, emulator):
     emulator.backend.store.ingest("default", [{"email": "u0@x.com", "plan": "free"}])
     result = sensor.poke(context())
     assert result.is_done and result.xcom_value == {"entered": 1, "left": 1, "size": 2}
-    with pytest.raises(ValueError, match="reschedule"):
+    with pytest.raises(ValueError, match="reschedule mode needs baseline_uri"):
         LyticsAudienceMembershipSensor(task_id="r", segment="gold", mode="reschedule")
+
+
+def test_audience_membership_sensor_reschedule_keeps_its_baseline_in_object_storage(
+    lytics_conn_env, emulator, tmp_path
+):
+    from types import SimpleNamespace
+
+    _gold(emulator, n=2)
+    ti = SimpleNamespace(dag_id="d", run_id="scheduled__2026-11-28T00:00:00+00:00", task_id="m", map_index=-1)
+    ctx = {"ti": ti, "task_instance": ti}
+
+    def sensor():  # reschedule mode: every poke is a fresh task process
+        return LyticsAudienceMembershipSensor(
+            task_id="m", segment="gold", mode="reschedule", baseline_uri=f"file://{tmp_path}/baselines"
+        )
+
+    assert sensor().poke(ctx).is_done is False  # pins the baseline, on storage
+    stored = list((tmp_path / "baselines").rglob("*"))
+    files = [p for p in stored if p.is_file()]
+    assert [p.name for p in files] == ["m.members"] and "scheduled__2026-11-28T00_00_00_00_00" in str(files[0])
+    assert sensor().poke(ctx).is_done is False  # nothing changed: the stored baseline was read, not re-pinned
+    emulator.backend.store.ingest("default", [{"email": "new@x.com", "plan": "gold"}])
+    result = sensor().poke(ctx)
+    assert result.is_done and result.xcom_value == {"entered": 1, "left": 0, "size": 3}
+    assert not files[0].exists()  # cleaned up once satisfied
+    assert not [p for p in (tmp_path / "baselines").rglob("*.part")]
+
+
+def test_membership_baseline_round_trips_and_refuses_foreign_files():
+    from airflow_provider_lytics.sensors.baseline_store import decode_baseline, encode_baseline
+    from airflow_provider_lytics.triggers.audience import member_digest
+
+    digests = {member_digest(f"id{i}") for i in range(10_000)}
+    blob = encode_baseline(digests)
+    assert decode_baseline(blob) == digests and len(blob) < 8 * 10_000 + 100
+    with pytest.raises(ValueError, match="not a membership baseline"):
+        decode_baseline(b"something else")
