@@ -28,6 +28,7 @@ Safety:
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import hashlib
 import logging
@@ -36,7 +37,7 @@ import posixpath
 import secrets
 import stat as stat_mod
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Collection, Iterable, Iterator
 from dataclasses import replace
 from datetime import date, datetime, timezone
 from pathlib import Path
@@ -70,7 +71,7 @@ from airflow_provider_lytics.io.sftp_select import (
 if TYPE_CHECKING:
     import asyncssh
 
-__all__ = ["RemoteFile", "Selection", "SftpSession", "TransferResult"]
+__all__ = ["DEFAULT_MAX_DEPTH", "RemoteFile", "Selection", "SftpSession", "TransferResult"]
 
 log = logging.getLogger(__name__)
 
@@ -80,6 +81,11 @@ STREAM_CHUNK_SIZE = 2 * 1024 * 1024
 BRIDGE_DEPTH = 4
 AfterLoad = Literal["delete", "archive", "keep"]
 OnConflict = Literal["suffix", "overwrite", "error"]
+# A recursive listing enters at most this many folder levels below the listed directory (dated drop zones
+# ``YYYY/MM/DD/HH`` need 4); deeper folders are reported in a warning, not listed.
+DEFAULT_MAX_DEPTH = 10
+# Folders read at once during a recursive listing (each is a round trip; OpenSSH allows many open handles).
+WALK_CONCURRENCY = 8
 
 
 @contextlib.contextmanager
@@ -101,6 +107,26 @@ def _remote_errors(action: str, path: str) -> Iterator[None]:
         raise SftpTransferError(f"Cannot {action} {path}: {exc.reason or type(exc).__name__}") from None
     except asyncssh.DisconnectError as exc:
         raise SftpConnectError(f"Disconnected while trying to {action} {path}: {exc.reason}") from None
+
+
+def _check_walk(glob: str | None, recursive: bool, max_depth: int) -> None:
+    if max_depth < 0:
+        raise SftpConfigError(f"max_depth must be 0 or more, got {max_depth}")
+    if glob and "/" in glob and not recursive:
+        raise SftpConfigError(f"glob {glob!r} names sub-folders: pass recursive=True to look below the directory")
+
+
+def _skipped_dir(base: str, child: str, name: str, exclude_dirs: Collection[str]) -> bool:
+    """Hidden folders (in-progress uploads, ``.ssh``) and excluded ones (e.g. the archive) are not entered."""
+    if name.startswith("."):
+        return True
+    for excluded in exclude_dirs:
+        if "/" not in excluded.strip("/"):
+            if name == excluded.strip("/"):
+                return True
+        elif posixpath.normpath(posixpath.join(base, excluded)) == posixpath.normpath(posixpath.join(base, child)):
+            return True
+    return False
 
 
 def _part_name(name: str) -> str:
@@ -532,27 +558,75 @@ class SftpSession:
         return replace(result, local_path=str(local))
 
     # ------------------------------------------------------------------ listing and selection
-    async def _list(self, directory: str) -> list[RemoteFile]:
+    async def _read_dir(self, base: str, rel: str, sem: asyncio.Semaphore) -> tuple[list[RemoteFile], list[str]]:
+        """Regular files and sub-folder names in ``base/rel``. Symlinks to files count as files; symlinks to
+        folders are never followed (no loops). An unreadable or vanished sub-folder is a warning, not an error."""
         import asyncssh
 
         client = self._client
+        directory = posixpath.join(base, rel) if rel else base
         files: list[RemoteFile] = []
-        with _remote_errors("list", directory):
-            for entry in await client.readdir(directory):
+        subdirs: list[str] = []
+        async with sem:
+            try:
+                with _remote_errors("list", directory):
+                    entries = await client.readdir(directory)
+            except (RemoteFileNotFoundError, SftpTransferError) as exc:
+                if not rel:
+                    raise
+                log.warning("Skipping sub-folder %s: %s", directory, exc)
+                return files, subdirs
+            for entry in entries:
                 name = entry.filename
-                if name in (".", "..") or not isinstance(name, str):
+                if name in (".", "..") or not isinstance(name, str) or "/" in name:
                     continue
                 attrs = entry.attrs
                 path = posixpath.join(directory, name)
+                if attrs.type == asyncssh.FILEXFER_TYPE_DIRECTORY:
+                    subdirs.append(name)
+                    continue
                 if attrs.type == asyncssh.FILEXFER_TYPE_SYMLINK:
                     try:
                         attrs = await client.stat(path)
                     except asyncssh.SFTPError:
                         continue  # dangling link
+                    if attrs.type == asyncssh.FILEXFER_TYPE_DIRECTORY:
+                        log.debug("Not following the folder symlink %s", path)
+                        continue
                 if attrs.type != asyncssh.FILEXFER_TYPE_REGULAR:
                     continue
-                files.append(RemoteFile(path, int(attrs.size or 0), float(attrs.mtime or 0)))
-        files.sort(key=lambda f: f.name)
+                relative = posixpath.join(rel, name) if rel else name
+                files.append(RemoteFile(path, int(attrs.size or 0), float(attrs.mtime or 0), relative))
+        return files, subdirs
+
+    async def _list(
+        self, directory: str, *, recursive: bool = False, max_depth: int = DEFAULT_MAX_DEPTH,
+        exclude_dirs: Collection[str] = (),
+    ) -> list[RemoteFile]:  # fmt: skip
+        """Files in ``directory`` (and, when ``recursive``, its sub-folders down to ``max_depth``), sorted by
+        relative path. Folders are read level by level, up to ``WALK_CONCURRENCY`` at once (one round trip each)."""
+        sem = asyncio.Semaphore(WALK_CONCURRENCY)
+        files: list[RemoteFile] = []
+        level, depth, too_deep = [""], 0, []
+        while level:
+            listed = await asyncio.gather(*(self._read_dir(directory, rel, sem) for rel in level))
+            next_level = []
+            for rel, (found, subdirs) in zip(level, listed, strict=True):
+                files.extend(found)
+                if not recursive:
+                    continue
+                for name in subdirs:
+                    child = posixpath.join(rel, name) if rel else name
+                    if _skipped_dir(directory, child, name, exclude_dirs):
+                        continue
+                    (next_level if depth < max_depth else too_deep).append(child)
+            level, depth = next_level, depth + 1
+        if too_deep:
+            log.warning(
+                "%d sub-folder(s) of %s are deeper than max_depth=%d and were not listed (e.g. %s): raise max_depth "
+                "to include them", len(too_deep), directory, max_depth, sorted(too_deep)[0],
+            )  # fmt: skip
+        files.sort(key=lambda f: f.relative)
         return files
 
     def stat(self, path: str) -> RemoteFile:
@@ -566,18 +640,44 @@ class SftpSession:
         return self._run(_stat())
 
     def list_files(
-        self, directory: str = ".", *, glob: str | None = None, regex: str | None = None
+        self,
+        directory: str = ".",
+        *,
+        glob: str | None = None,
+        regex: str | None = None,
+        recursive: bool = False,
+        max_depth: int = DEFAULT_MAX_DEPTH,
+        exclude_dirs: Collection[str] = (),
     ) -> list[RemoteFile]:
-        """Regular files in ``directory`` (not recursive), sorted by name, optionally filtered by name.
+        """Regular files in ``directory``, sorted by relative path, optionally filtered.
 
-        :param glob: shell-style pattern matched against the file name, e.g. ``users_*.csv``.
-        :param regex: regular expression that must match the whole file name, e.g. ``users_\\d{8}\\.csv``.
+        :param glob: shell-style pattern for the file name (``users_*.csv``), or for the relative path when it
+            contains ``/`` (``2026/*/*/users_*.csv``, ``**`` spans any depth; needs ``recursive``).
+        :param regex: regular expression that must match the whole file name (``users_\\d{8}\\.csv``), or the
+            whole relative path when it contains ``/``.
+        :param recursive: also list sub-folders, down to ``max_depth`` levels below ``directory``. Hidden folders
+            (``.name``), folder symlinks and ``exclude_dirs`` are not entered; unreadable sub-folders are skipped
+            with a warning. Each file's ``relative`` path says where below ``directory`` it was found.
+        :param exclude_dirs: folders not to enter: a bare name (``processed``) at any depth, or a path relative to
+            ``directory`` (or absolute) for one folder.
         """
-        return filter_files(self._run(self._list(directory)), glob=glob, regex=regex)
+        _check_walk(glob, recursive, max_depth)
+        files = self._run(self._list(directory, recursive=recursive, max_depth=max_depth, exclude_dirs=exclude_dirs))
+        return filter_files(files, glob=glob, regex=regex)
 
-    def newest(self, directory: str = ".", *, glob: str | None = None, regex: str | None = None) -> RemoteFile | None:
-        """The most recently modified matching file, or None when nothing matches."""
-        return newest(self.list_files(directory, glob=glob, regex=regex))
+    def newest(
+        self,
+        directory: str = ".",
+        *,
+        glob: str | None = None,
+        regex: str | None = None,
+        recursive: bool = False,
+        max_depth: int = DEFAULT_MAX_DEPTH,
+        exclude_dirs: Collection[str] = (),
+    ) -> RemoteFile | None:
+        """The most recently modified matching file (across sub-folders when ``recursive``), or None."""
+        return newest(self.list_files(directory, glob=glob, regex=regex, recursive=recursive, max_depth=max_depth,
+                                      exclude_dirs=exclude_dirs))  # fmt: skip
 
     def newer_than(
         self,
@@ -588,13 +688,18 @@ class SftpSession:
         regex: str | None = None,
         by: WatermarkKind = "mtime",
         date_format: str = "%Y-%m-%d",
+        recursive: bool = False,
+        max_depth: int = DEFAULT_MAX_DEPTH,
+        exclude_dirs: Collection[str] = (),
     ) -> Selection:
         """Matching files newer than ``watermark`` (oldest first) and the new watermark to store.
 
         ``by="mtime"`` compares modification times (watermark: ISO timestamp); ``by="name"`` compares the date in
-        the file name, read with ``date_format`` (watermark: ISO date). ``None`` selects everything.
+        the file's relative path, read with ``date_format`` (watermark: ISO date; ``"%Y/%m/%d"`` reads dated
+        folders). ``None`` selects everything. ``recursive`` etc. as for :meth:`list_files`.
         """
-        files = self.list_files(directory, glob=glob, regex=regex)
+        files = self.list_files(directory, glob=glob, regex=regex, recursive=recursive, max_depth=max_depth,
+                                exclude_dirs=exclude_dirs)  # fmt: skip
         return newer_than(files, watermark, by=by, date_format=date_format)
 
     # ------------------------------------------------------------------ after a load

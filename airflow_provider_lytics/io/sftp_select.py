@@ -1,15 +1,25 @@
-"""Choosing remote files: by glob or regex, the newest one, or all newer than a watermark.
+r"""Choosing remote files: by glob or regex, the newest one, or all newer than a watermark.
 
-Pure functions over :class:`RemoteFile` lists, so they are testable without a server. Two watermark kinds:
+Pure functions over :class:`RemoteFile` lists, so they are testable without a server. Every file carries its path
+relative to the listed directory (``relative``: just the name for a flat listing, ``2026/11/28/users.csv`` for a
+recursive one), so two ``users.csv`` in different folders stay distinct. Patterns follow one rule:
+
+* a pattern without ``/`` matches the file *name*, at any depth (``users_*.csv``, like ``find -name``);
+* a pattern with ``/`` matches the *relative path*: in a glob ``*`` and ``?`` stay inside one folder and a ``**``
+  segment spans any number of folders (``2026/*/*/users_*.csv``, ``**/in/*.csv``); a regex must match the whole
+  relative path (``\d{4}/\d{2}/\d{2}/users\.csv``).
+
+Two watermark kinds:
 
 * ``by="mtime"``: the file's modification time (SFTP gives whole seconds). The watermark is an ISO-8601 UTC
   timestamp string; files strictly newer are selected.
-* ``by="name"``: a date inside the file name, e.g. ``users_2026-11-28.csv`` with ``date_format="%Y-%m-%d"``. The
-  watermark is that date (or date-time) in ISO form; files with a strictly later date are selected. Files whose
-  names hold no date are ignored (and listed in ``Selection.skipped``).
+* ``by="name"``: a date inside the file's relative path, e.g. ``users_2026-11-28.csv`` with
+  ``date_format="%Y-%m-%d"``, or dated folders ``2026/11/28/users.csv`` with ``date_format="%Y/%m/%d"`` (the last
+  date in the path wins). The watermark is that date (or date-time) in ISO form; files with a strictly later date
+  are selected. Files whose paths hold no date are ignored (and listed in ``Selection.skipped``).
 
-Selections come back oldest first, so loads happen in order, and carry the new watermark to store (unchanged
-when nothing new arrived).
+Selections come back oldest first (ties by relative path, so the order is deterministic), so loads happen in order,
+and carry the new watermark to store (unchanged when nothing new arrived).
 """
 
 from __future__ import annotations
@@ -40,11 +50,16 @@ _TIME_DIRECTIVES = ("%H", "%M", "%S")
 
 @dataclass(frozen=True)
 class RemoteFile:
-    """A regular file on the server."""
+    """A regular file on the server; ``relative`` is its path below the listed directory (default: the name)."""
 
     path: str
     size: int
     mtime: float
+    relative: str = ""
+
+    def __post_init__(self) -> None:
+        if not self.relative:
+            object.__setattr__(self, "relative", self.name)
 
     @property
     def name(self) -> str:
@@ -64,24 +79,44 @@ class Selection:
     skipped: list[str] = field(default_factory=list)
 
 
+def _subject(f: RemoteFile, pattern: str) -> str:
+    """What a pattern is matched against: the relative path when it names folders, else the file name."""
+    return f.relative if "/" in pattern else f.name
+
+
+def glob_match(path: str, pattern: str) -> bool:
+    """Case-sensitive glob match of a relative path, folder by folder; a ``**`` segment spans any depth."""
+    return _match_parts(tuple(pattern.strip("/").split("/")), tuple(path.split("/")))
+
+
+def _match_parts(pattern: tuple[str, ...], parts: tuple[str, ...]) -> bool:
+    if not pattern:
+        return not parts
+    head, rest = pattern[0], pattern[1:]
+    if head == "**":
+        return any(_match_parts(rest, parts[i:]) for i in range(len(parts) + 1))
+    return bool(parts) and fnmatch.fnmatchcase(parts[0], head) and _match_parts(rest, parts[1:])
+
+
 def filter_files(files: list[RemoteFile], *, glob: str | None = None, regex: str | None = None) -> list[RemoteFile]:
-    """Keep files whose *name* matches ``glob`` (fnmatch, case-sensitive) or fully matches ``regex``."""
+    """Keep files matching ``glob`` (case-sensitive) or fully matching ``regex``: against the name, or against the
+    relative path when the pattern contains ``/`` (see the module docstring)."""
     if glob is not None and regex is not None:
         raise SftpConfigError("Give either 'glob' or 'regex', not both.")
     if glob is not None:
-        return [f for f in files if fnmatch.fnmatchcase(f.name, glob)]
+        return [f for f in files if glob_match(_subject(f, glob), glob)]
     if regex is not None:
         try:
             compiled = re.compile(regex)
         except re.error as exc:
             raise SftpConfigError(f"Invalid file name regex {regex!r}: {exc}") from None
-        return [f for f in files if compiled.fullmatch(f.name)]
+        return [f for f in files if compiled.fullmatch(_subject(f, regex))]
     return list(files)
 
 
 def newest(files: list[RemoteFile]) -> RemoteFile | None:
-    """The most recently modified file (ties broken by name, the greater wins), or None."""
-    return max(files, key=lambda f: (f.mtime, f.name), default=None)
+    """The most recently modified file (ties broken by relative path, the greater wins), or None."""
+    return max(files, key=lambda f: (f.mtime, f.relative), default=None)
 
 
 def date_regex(date_format: str) -> re.Pattern[str]:
@@ -106,7 +141,7 @@ def date_regex(date_format: str) -> re.Pattern[str]:
 
 
 def name_date(name: str, date_format: str, compiled: re.Pattern[str] | None = None) -> datetime | None:
-    """The date found in ``name`` (the last one if several), or None."""
+    """The date found in ``name`` (a file name or relative path; the last one if several), or None."""
     compiled = compiled or date_regex(date_format)
     for match in reversed(list(compiled.finditer(name))):
         try:
@@ -158,7 +193,7 @@ def newer_than(
         raise SftpConfigError(f"Watermark kind must be 'mtime' or 'name', got {by!r}.")
     since = _parse_watermark(watermark, by)
     if by == "mtime":
-        chosen = sorted((f for f in files if since is None or f.modified > since), key=lambda f: (f.mtime, f.name))
+        chosen = sorted((f for f in files if since is None or f.modified > since), key=lambda f: (f.mtime, f.relative))
         current = str(watermark) if watermark is not None else None
         if isinstance(watermark, (datetime, date, int, float)) and since is not None:
             current = since.isoformat()
@@ -169,12 +204,12 @@ def newer_than(
     dated: list[tuple[datetime, RemoteFile]] = []
     skipped: list[str] = []
     for f in files:
-        found = name_date(f.name, date_format, compiled)
+        found = name_date(f.relative, date_format, compiled)
         if found is None:
-            skipped.append(f.name)
+            skipped.append(f.relative)
         elif since is None or found > since:
             dated.append((found, f))
-    dated.sort(key=lambda pair: (pair[0], pair[1].name))
+    dated.sort(key=lambda pair: (pair[0], pair[1].relative))
     if dated:
         new: str | None = _format_name_watermark(dated[-1][0], date_format)
     else:
