@@ -44,6 +44,17 @@ def plaintext_name(remote_name: str) -> str:
     return remote_name
 
 
+def local_target(local_dir: Path, relative: str) -> Path:
+    """Where a remote file found at ``relative`` (below the listed folder) lands: the same path below
+    ``local_dir``, parent folders created. A path leaving ``local_dir`` (``..``) is refused."""
+    parts = relative.split("/")
+    if any(part in ("", ".", "..") for part in parts):
+        raise ValueError(f"Refusing to download to {relative!r}: not a plain relative path")
+    target = local_dir.joinpath(*parts)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    return target
+
+
 class LyticsSftpUploadOperator(BaseOperator):
     """Upload local files to SFTP atomically, PGP-encrypting them on the way when ``pgp_conn_id`` is set.
 
@@ -137,7 +148,13 @@ class LyticsSftpDownloadOperator(BaseOperator):
 
     :param remote_dir: directory on the SFTP server. Templated.
     :param local_dir: local target directory (created when missing). Templated.
-    :param glob, regex: which file names to consider (shell glob, or a regex matching the whole name).
+    :param glob, regex: which file names to consider (shell glob, or a regex matching the whole name). With
+        ``recursive``, a pattern containing ``/`` matches the path below ``remote_dir`` (``2026/*/*/users_*.csv``;
+        ``**`` spans any depth).
+    :param recursive: also look in sub-folders of ``remote_dir``, down to ``max_depth`` levels (default 10).
+        Hidden folders, folder symlinks and a relative ``archive_dir`` are not entered; unreadable sub-folders are
+        skipped with a warning. Local files keep the relative path (``2026/11/28/users.csv``), so equal names in
+        different folders never overwrite each other.
     :param select: ``"all"`` matches, the ``"newest"`` one, or those ``"newer_than"`` ``watermark``.
     :param watermark: for ``newer_than``: an ISO timestamp (``by="mtime"``) or date (``by="name"``, read from the
         file name with ``date_format``); ``None`` takes everything. Templated, e.g. from the previous run's XCom.
@@ -170,6 +187,8 @@ class LyticsSftpDownloadOperator(BaseOperator):
         after_load: Literal["keep", "delete", "archive"] = "keep",
         archive_dir: str | None = None,
         fail_if_empty: bool = False,
+        recursive: bool = False,
+        max_depth: int | None = None,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
@@ -177,6 +196,8 @@ class LyticsSftpDownloadOperator(BaseOperator):
             raise ValueError(f"select must be 'all', 'newest' or 'newer_than', got {select!r}")
         if after_load not in ("keep", "delete", "archive"):
             raise ValueError(f"after_load must be 'keep', 'delete' or 'archive', got {after_load!r}")
+        if max_depth is not None and max_depth < 0:
+            raise ValueError(f"max_depth must be 0 or more, got {max_depth}")
         if after_load == "archive" and not archive_dir:
             raise ValueError("after_load='archive' needs archive_dir (e.g. 'processed')")
         if verify and not pgp_conn_id:
@@ -195,6 +216,16 @@ class LyticsSftpDownloadOperator(BaseOperator):
         self.after_load = after_load
         self.archive_dir = archive_dir
         self.fail_if_empty = fail_if_empty
+        self.recursive = recursive
+        self.max_depth = max_depth
+
+    def _walk_options(self) -> dict[str, Any]:
+        """Listing options: the archive folder is never walked, or archived files would come back next run."""
+        from airflow_provider_lytics.io.sftp import DEFAULT_MAX_DEPTH
+
+        archive = [self.archive_dir] if self.after_load == "archive" and self.archive_dir else []
+        return {"recursive": self.recursive, "exclude_dirs": archive,
+                "max_depth": DEFAULT_MAX_DEPTH if self.max_depth is None else self.max_depth}  # fmt: skip
 
     def execute(self, context: Any) -> dict[str, Any]:
         from airflow_provider_lytics.hooks.sftp import LyticsSftpHook
@@ -207,17 +238,18 @@ class LyticsSftpDownloadOperator(BaseOperator):
 
             pgp = PgpHook(self.pgp_conn_id)
         downloaded: list[dict[str, Any]] = []
+        walk = self._walk_options()
         with LyticsSftpHook(self.sftp_conn_id).session() as sftp:
             new_watermark = None
             if self.select == "newer_than":
                 picked = sftp.newer_than(self.remote_dir, self.watermark or None, glob=self.glob, regex=self.regex,
-                                         by=self.by, date_format=self.date_format)  # fmt: skip
+                                         by=self.by, date_format=self.date_format, **walk)  # fmt: skip
                 files, new_watermark = picked.files, picked.watermark
             elif self.select == "newest":
-                newest = sftp.newest(self.remote_dir, glob=self.glob, regex=self.regex)
+                newest = sftp.newest(self.remote_dir, glob=self.glob, regex=self.regex, **walk)
                 files = [newest] if newest else []
             else:
-                files = sftp.list_files(self.remote_dir, glob=self.glob, regex=self.regex)
+                files = sftp.list_files(self.remote_dir, glob=self.glob, regex=self.regex, **walk)
             if not files:
                 message = f"No file in {self.remote_dir} matches glob={self.glob!r} regex={self.regex!r}"
                 if self.fail_if_empty:
@@ -225,10 +257,10 @@ class LyticsSftpDownloadOperator(BaseOperator):
                 self.log.info("%s (select=%s, watermark=%s)", message, self.select, self.watermark)
             for remote in files:
                 if pgp is None:
-                    target = local_dir / remote.name
+                    target = local_target(local_dir, remote.relative)
                     result = sftp.download_file(remote.path, target)
                 else:
-                    target = local_dir / plaintext_name(remote.name)
+                    target = local_target(local_dir, plaintext_name(remote.relative))
                     with pgp.open_decryptor(target, verify=self.verify) as plaintext_sink:
                         result = sftp.download_stream(remote.path, plaintext_sink)
                 downloaded.append({"remote": remote.path, "local": str(target), "size": result.size,

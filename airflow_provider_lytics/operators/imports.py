@@ -317,7 +317,13 @@ class SFTPToLyticsOperator(LocalFilesToLyticsOperator):
 
     :param sftp_conn_id: Airflow ``sftp`` connection.
     :param remote_dir: remote directory to look in.
-    :param glob: file name pattern (``users_*.csv.gpg``); or use ``regex``.
+    :param glob: file name pattern (``users_*.csv.gpg``); or use ``regex``. With ``recursive``, a pattern containing
+        ``/`` matches the path below ``remote_dir`` (``2026/*/*/users_*.csv.gpg``; ``**`` spans any depth).
+    :param recursive: also import from sub-folders (dated drop zones such as ``2026/11/28/``), down to
+        ``max_depth`` levels (default 10). Hidden folders, folder symlinks and a relative ``archive_dir`` are not
+        entered; unreadable sub-folders are skipped with a warning. The watermark works across folders; with
+        ``watermark_by="name"`` the date is read from the relative path, so ``date_format="%Y/%m/%d"`` reads
+        dated folders.
     :param pgp_conn_id: Airflow ``pgp`` connection with the private key (+ passphrase): files are decrypted.
     :param after_load: ``keep``, ``archive`` (into ``archive_dir``) or ``delete`` the imported files on success.
     """
@@ -335,6 +341,8 @@ class SFTPToLyticsOperator(LocalFilesToLyticsOperator):
         pgp_conn_id: str | None = None,
         after_load: str = "keep",
         archive_dir: str | None = None,
+        recursive: bool = False,
+        max_depth: int | None = None,
         **kwargs: Any,
     ) -> None:
         super().__init__(paths=[], **kwargs)
@@ -347,8 +355,12 @@ class SFTPToLyticsOperator(LocalFilesToLyticsOperator):
             raise AirflowException(f"after_load must be 'keep', 'archive' or 'delete', got {after_load!r}")
         if after_load == "archive" and not archive_dir:
             raise AirflowException("after_load='archive' needs archive_dir (e.g. 'processed')")
+        if max_depth is not None and max_depth < 0:
+            raise AirflowException(f"max_depth must be 0 or more, got {max_depth}")
         self.after_load = after_load
         self.archive_dir = archive_dir
+        self.recursive = recursive
+        self.max_depth = max_depth
         self._session: Any = None
         self._selected: list[Any] = []
 
@@ -367,7 +379,7 @@ class SFTPToLyticsOperator(LocalFilesToLyticsOperator):
             decryptor = pgp.open_decryptor
         with LyticsSftpHook(self.sftp_conn_id).session() as sftp:
             self._session = sftp
-            files = sftp.list_files(self.remote_dir, glob=self.glob, regex=self.regex)
+            files = sftp.list_files(self.remote_dir, glob=self.glob, regex=self.regex, **self._walk_options())
             current = read_watermark(self._key(context)) if self.watermark_by != "none" else None
             selection = select_new(files, current, by=self.watermark_by, date_format=self.date_format,
                                    min_age_seconds=self.min_age_seconds)  # fmt: skip
@@ -378,6 +390,14 @@ class SFTPToLyticsOperator(LocalFilesToLyticsOperator):
             )  # fmt: skip
             _push(context, XCOM_IMPORT_FILES, [f.path for f in selection.files])
             yield sftp_sources(sftp, selection.files, decryptor)
+
+    def _walk_options(self) -> dict[str, Any]:
+        """Listing options: the archive folder is never walked, or archived files would be imported again."""
+        from airflow_provider_lytics.io.sftp import DEFAULT_MAX_DEPTH
+
+        archive = [self.archive_dir] if self.after_load == "archive" and self.archive_dir else []
+        return {"recursive": self.recursive, "exclude_dirs": archive,
+                "max_depth": DEFAULT_MAX_DEPTH if self.max_depth is None else self.max_depth}  # fmt: skip
 
     def _after_success(self, context: Mapping[str, Any]) -> None:
         if self.dry_run:

@@ -18,8 +18,13 @@ class LyticsFileArrivalSensor(BaseSensorOperator):
     """Wait until at least ``min_files`` matching files newer than the watermark are present.
 
     :param directory: directory to watch (local, or remote when ``sftp_conn_id`` is set).
-    :param glob: file name pattern, e.g. ``users_*.csv.gpg``; or ``regex`` for the whole name.
+    :param glob: file name pattern, e.g. ``users_*.csv.gpg``; or ``regex`` for the whole name. With ``recursive``,
+        a pattern containing ``/`` matches the path below ``directory`` (``2026/*/*/users_*.csv``, ``**`` any depth).
     :param sftp_conn_id: watch an SFTP server instead of the local file system.
+    :param recursive: also watch sub-folders (SFTP only), down to ``max_depth`` levels; hidden folders and folder
+        symlinks are not entered. Use the same options as the import operator.
+    :param exclude_dirs: folders not to enter when ``recursive``, e.g. the import's relative ``archive_dir``
+        (``["done"]``: that name at any depth) or a path relative to ``directory``.
     :param watermark_by: ``mtime``, ``name`` (date in the name, ``date_format``) or ``none``.
     :param watermark_key: Airflow Variable the import operator keeps its watermark in (same value in both).
     :param min_age_seconds: ignore files modified more recently (upload may still be running).
@@ -39,9 +44,16 @@ class LyticsFileArrivalSensor(BaseSensorOperator):
         date_format: str = "%Y-%m-%d",
         min_age_seconds: float = 0.0,
         min_files: int = 1,
+        recursive: bool = False,
+        max_depth: int | None = None,
+        exclude_dirs: Sequence[str] = (),
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
+        if recursive and not sftp_conn_id:
+            raise AirflowException("recursive=True watches an SFTP server: set sftp_conn_id")
+        if max_depth is not None and max_depth < 0:
+            raise AirflowException(f"max_depth must be 0 or more, got {max_depth}")
         if watermark_by not in ("none", "mtime", "name"):
             raise AirflowException(f"watermark_by must be 'none', 'mtime' or 'name', got {watermark_by!r}")
         if watermark_by != "none" and not watermark_key:
@@ -54,13 +66,17 @@ class LyticsFileArrivalSensor(BaseSensorOperator):
         self.sftp_conn_id = sftp_conn_id
         self.watermark_by, self.watermark_key = watermark_by, watermark_key
         self.date_format, self.min_age_seconds, self.min_files = date_format, min_age_seconds, min_files
+        self.recursive, self.max_depth, self.exclude_dirs = recursive, max_depth, list(exclude_dirs)
 
     def _list(self) -> list[Any]:
         if self.sftp_conn_id:
             from airflow_provider_lytics.hooks.sftp import LyticsSftpHook
+            from airflow_provider_lytics.io.sftp import DEFAULT_MAX_DEPTH
 
+            depth = DEFAULT_MAX_DEPTH if self.max_depth is None else self.max_depth
             with LyticsSftpHook(self.sftp_conn_id).session() as sftp:
-                return sftp.list_files(self.directory, glob=self.glob, regex=self.regex)
+                return sftp.list_files(self.directory, glob=self.glob, regex=self.regex, recursive=self.recursive,
+                                       max_depth=depth, exclude_dirs=self.exclude_dirs)  # fmt: skip
         from airflow_provider_lytics.imports.watermark import list_local
 
         try:
