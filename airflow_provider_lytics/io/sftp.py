@@ -609,7 +609,12 @@ class SftpSession:
         files: list[RemoteFile] = []
         level, depth, too_deep = [""], 0, []
         while level:
-            listed = await asyncio.gather(*(self._read_dir(directory, rel, sem) for rel in level))
+            reads = [self._read_dir(directory, rel, sem) for rel in level]
+            listed: list[tuple[list[RemoteFile], list[str]]] = []
+            for outcome in await asyncio.gather(*reads, return_exceptions=True):  # no read left running on error
+                if isinstance(outcome, BaseException):
+                    raise outcome
+                listed.append(outcome)
             next_level = []
             for rel, (found, subdirs) in zip(level, listed, strict=True):
                 files.extend(found)

@@ -25,7 +25,8 @@ class LyticsFileArrivalSensor(BaseSensorOperator):
         symlinks are not entered. Use the same options as the import operator.
     :param exclude_dirs: folders not to enter when ``recursive``, e.g. the import's relative ``archive_dir``
         (``["done"]``: that name at any depth) or a path relative to ``directory``.
-    :param watermark_by: ``mtime``, ``name`` (date in the name, ``date_format``) or ``none``.
+    :param watermark_by: ``mtime``, ``name`` (date in the name, or in the path below ``directory`` when
+        ``recursive``; read with ``date_format``) or ``none``.
     :param watermark_key: Airflow Variable the import operator keeps its watermark in (same value in both).
     :param min_age_seconds: ignore files modified more recently (upload may still be running).
     """
