@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import fnmatch
 import re
+from collections.abc import Collection
 from dataclasses import dataclass, field
 from datetime import date, datetime, timezone
 from typing import Literal
@@ -77,6 +78,9 @@ class Selection:
     files: list[RemoteFile]
     watermark: str | None
     skipped: list[str] = field(default_factory=list)
+    #: paths of the files taken whose time (or date) equals ``watermark``: a file arriving later with the same
+    #: whole-second mtime (or the same date in its name) is new, these are not (see ``seen`` of :func:`newer_than`)
+    at_watermark: list[str] = field(default_factory=list)
 
 
 def _subject(f: RemoteFile, pattern: str) -> str:
@@ -187,31 +191,48 @@ def newer_than(
     *,
     by: WatermarkKind = "mtime",
     date_format: str = "%Y-%m-%d",
+    seen: Collection[str] | None = None,
 ) -> Selection:
-    """Files strictly newer than ``watermark`` (all files when it is None), oldest first, plus the new watermark."""
+    """Files newer than ``watermark`` (all files when it is None), oldest first, plus the new watermark.
+
+    SFTP times are whole seconds and name dates whole days, so a second file can arrive *at* the watermark
+    after the first was taken. ``seen`` lists the paths already taken at exactly the watermark (the previous
+    selection's ``at_watermark``): with it, files at the watermark that are not in it are new too. Without it
+    (``None``: a watermark stored by an older version, or given by hand) only strictly newer files are.
+    """
     if by not in ("mtime", "name"):
         raise SftpConfigError(f"Watermark kind must be 'mtime' or 'name', got {by!r}.")
     since = _parse_watermark(watermark, by)
-    if by == "mtime":
-        chosen = sorted((f for f in files if since is None or f.modified > since), key=lambda f: (f.mtime, f.relative))
-        current = str(watermark) if watermark is not None else None
-        if isinstance(watermark, (datetime, date, int, float)) and since is not None:
-            current = since.isoformat()
-        new = chosen[-1].modified.isoformat() if chosen else current
-        return Selection(chosen, new)
+    taken = set(seen) if seen is not None else None
 
-    compiled = date_regex(date_format)
-    dated: list[tuple[datetime, RemoteFile]] = []
+    def is_new(key: datetime, f: RemoteFile) -> bool:
+        if since is None or key > since:
+            return True
+        return key == since and taken is not None and f.path not in taken
+
     skipped: list[str] = []
-    for f in files:
-        found = name_date(f.relative, date_format, compiled)
-        if found is None:
-            skipped.append(f.relative)
-        elif since is None or found > since:
-            dated.append((found, f))
-    dated.sort(key=lambda pair: (pair[0], pair[1].relative))
-    if dated:
-        new: str | None = _format_name_watermark(dated[-1][0], date_format)
+    keyed: list[tuple[datetime, RemoteFile]] = []
+    if by == "mtime":
+        keyed = [(f.modified, f) for f in files]
     else:
-        new = _format_name_watermark(since, date_format) if since is not None else None
-    return Selection([f for _, f in dated], new, skipped)
+        compiled = date_regex(date_format)
+        for f in files:
+            found = name_date(f.relative, date_format, compiled)
+            if found is None:
+                skipped.append(f.relative)
+            else:
+                keyed.append((found, f))
+    chosen = sorted(((k, f) for k, f in keyed if is_new(k, f)), key=lambda pair: (pair[0], pair[1].relative))
+    newest = chosen[-1][0] if chosen else since
+    at = {f.path for k, f in chosen if k == newest}
+    if taken and newest == since:
+        at |= taken
+    if newest is None:
+        new: str | None = None
+    elif not chosen and by == "mtime":  # keep the stored text when nothing moved
+        new = since.isoformat() if isinstance(watermark, (datetime, date, int, float)) else str(watermark)
+    elif by == "mtime":
+        new = newest.isoformat()
+    else:
+        new = _format_name_watermark(newest, date_format)
+    return Selection([f for _, f in chosen], new, skipped, sorted(at))

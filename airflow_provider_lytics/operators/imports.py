@@ -288,7 +288,7 @@ class LocalFilesToLyticsOperator(_ToLyticsOperator):
 
         sources = expand_local(self.paths)
         if self.watermark_by != "none" or self.min_age_seconds:
-            from airflow_provider_lytics.imports.watermark import read_watermark, select_new
+            from airflow_provider_lytics.imports.watermark import encode_state, read_watermark, select_new
             from airflow_provider_lytics.io.sftp_select import RemoteFile
 
             by_name = {s.name: s for s in sources}
@@ -297,7 +297,7 @@ class LocalFilesToLyticsOperator(_ToLyticsOperator):
             selection = select_new(files, current, by=self.watermark_by, date_format=self.date_format,
                                    min_age_seconds=self.min_age_seconds)  # fmt: skip
             sources = [by_name[f.path] for f in selection.files]
-            self._new_watermark = selection.watermark
+            self._new_watermark = encode_state(selection)
             self.log.info("Watermark %s: %d new file(s)", current, len(sources))
         _push(context, XCOM_IMPORT_FILES, [s.name for s in sources])
         yield sources
@@ -368,7 +368,7 @@ class SFTPToLyticsOperator(LocalFilesToLyticsOperator):
     def _sources(self, context: Mapping[str, Any]) -> Iterator[list[SourceFile]]:
         from airflow_provider_lytics.hooks.sftp import LyticsSftpHook
         from airflow_provider_lytics.imports.sources import sftp_sources
-        from airflow_provider_lytics.imports.watermark import read_watermark, select_new
+        from airflow_provider_lytics.imports.watermark import encode_state, read_watermark, select_new
 
         decryptor: Callable[[Any], Any] | None = None
         if self.pgp_conn_id:
@@ -383,7 +383,7 @@ class SFTPToLyticsOperator(LocalFilesToLyticsOperator):
             current = read_watermark(self._key(context)) if self.watermark_by != "none" else None
             selection = select_new(files, current, by=self.watermark_by, date_format=self.date_format,
                                    min_age_seconds=self.min_age_seconds)  # fmt: skip
-            self._selected, self._new_watermark = selection.files, selection.watermark
+            self._selected, self._new_watermark = selection.files, encode_state(selection)
             self.log.info(
                 "SFTP %s:%s: %d matching file(s), %d new since watermark %s",
                 self.sftp_conn_id, self.remote_dir, len(files), len(selection.files), current,

@@ -107,3 +107,41 @@ def test_flat_selection_unchanged() -> None:
     assert filter_files(flat, glob="users_*.csv") == flat
     with pytest.raises(SftpConfigError, match="either"):
         filter_files(flat, glob="*", regex=".*")
+
+
+def test_files_at_the_watermark_are_new_unless_already_taken():
+    from airflow_provider_lytics.io.sftp_select import RemoteFile, newer_than
+
+    a, b, old = (
+        RemoteFile("/in/a.csv", 1, 1000.0),
+        RemoteFile("/in/b.csv", 1, 1000.0),
+        RemoteFile("/in/o.csv", 1, 900.0),
+    )
+    first = newer_than([a, old], None)
+    assert [f.path for f in first.files] == ["/in/o.csv", "/in/a.csv"] and first.at_watermark == ["/in/a.csv"]
+    second = newer_than([a, b, old], first.watermark, seen=first.at_watermark)
+    assert [f.path for f in second.files] == ["/in/b.csv"] and second.watermark == first.watermark
+    assert second.at_watermark == ["/in/a.csv", "/in/b.csv"]
+    assert newer_than([a, b, old], second.watermark, seen=second.at_watermark).files == []
+    assert newer_than([a, b, old], first.watermark).files == []  # no list (older state): strictly newer only
+
+
+def test_dated_names_at_the_watermark_date_are_new_unless_already_taken():
+    part1, part2 = RemoteFile("/in/users_2026-11-28_1.csv", 1, 1.0), RemoteFile("/in/users_2026-11-28_2.csv", 1, 2.0)
+    first = newer_than([part1], "2026-11-27", by="name", seen=[])
+    assert first.watermark == "2026-11-28" and first.at_watermark == [part1.path]
+    second = newer_than([part1, part2], first.watermark, by="name", seen=first.at_watermark)
+    assert second.files == [part2] and second.at_watermark == [part1.path, part2.path]
+
+
+def test_stored_state_round_trips_and_reads_older_bare_watermarks():
+    from airflow_provider_lytics.imports.watermark import decode_state, encode_state
+    from airflow_provider_lytics.io.sftp_select import Selection
+
+    stored = encode_state(Selection([], "2026-11-28T10:00:00+00:00", [], ["/in/a.csv"]))
+    assert decode_state(stored) == ("2026-11-28T10:00:00+00:00", ["/in/a.csv"])
+    assert decode_state("2026-11-28") == ("2026-11-28", None)
+    assert decode_state(None) == (None, None)
+    assert encode_state(Selection([], None)) is None
+    with pytest.raises(ValueError, match="not valid JSON"):
+        decode_state("{broken")

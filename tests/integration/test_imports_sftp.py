@@ -12,6 +12,7 @@ import time
 
 import pytest
 
+from airflow_provider_lytics.imports.watermark import decode_state
 from airflow_provider_lytics.operators.imports import SFTPToLyticsOperator
 from airflow_provider_lytics.sensors.files import LyticsFileArrivalSensor
 from tests.integration.sftp_fixtures import *  # noqa: F403
@@ -82,7 +83,7 @@ def test_pgp_files_decrypted_while_downloading_with_watermark(
     result = op().execute({"ti": TI(), "run_id": "r1"})
     assert result["files"] == 2 and result["rows_sent"] == 100 and result["accepted"] == 100
     assert emulator.backend.store.stream_event_count("sftp_stream") == 100
-    assert variables["wm"] == "2026-11-27"
+    assert decode_state(variables["wm"]) == ("2026-11-27", [target.remote("users_2026-11-27.csv.gz.gpg")])
     assert sorted(os.listdir(target.local("done"))) == ["users_2026-11-26.csv.gz.gpg", "users_2026-11-27.csv.gz.gpg"]
     assert sensor.poke({"ti": TI()}) is False  # nothing new since the watermark
     # a new dated file arrives: only it is imported
@@ -96,7 +97,7 @@ def test_pgp_files_decrypted_while_downloading_with_watermark(
     rejects = [json.loads(x) for x in target.local("quarantine/rejects.ndjson").read_text().splitlines()]
     assert rejects[0]["line"] == 7 and rejects[0]["source"].endswith("users_2026-11-28.csv.gpg")
     assert emulator.backend.store.stream_event_count("sftp_stream") == 105
-    assert variables["wm"] == "2026-11-28"
+    assert decode_state(variables["wm"])[0] == "2026-11-28"
 
 
 def test_wrong_pgp_key_fails_clearly(tmp_path, emulator, lytics_conn_env, emulator_target_fixture, pgp_keys,
@@ -127,3 +128,39 @@ def test_local_sensor_and_mtime_watermark(tmp_path, variables):
                                     min_age_seconds=3600)  # fmt: skip
     assert young.poke({"ti": TI()}) is False
     _ = subprocess, time
+
+
+def test_a_file_landing_in_the_watermark_second_is_imported_next_run_and_only_once(
+    tmp_path, emulator, lytics_conn_env, emulator_target_fixture, monkeypatch, variables
+):
+    """SFTP times are whole seconds: a file written in the same second as the last imported one is still new."""
+    target = emulator_target_fixture
+    use_connection(monkeypatch, "partner_sftp", target.connection())
+    stamp = int(time.time()) - 60
+
+    def drop(name: str, rows: int) -> None:
+        path = target.local(name)
+        path.write_text("id,email\n" + "".join(f"{name}-{i},{i}@{name}.example.com\n" for i in range(rows)))
+        os.utime(path, (stamp, stamp))
+
+    def run(run_id: str) -> dict:
+        return SFTPToLyticsOperator(
+            task_id="same_second", stream="same_second", sftp_conn_id="partner_sftp", remote_dir=target.remote(),
+            glob="*.csv", watermark_by="mtime", watermark_key="wm_s", checkpoint="none",
+        ).execute({"ti": TI(), "run_id": run_id})  # fmt: skip
+
+    drop("a.csv", 3)
+    assert run("r1")["files"] == 1
+    watermark, at = decode_state(variables["wm_s"])
+    assert at == [target.remote("a.csv")]
+    drop("b.csv", 4)  # same whole second as a.csv
+    second = run("r2")
+    assert second["files"] == 1 and second["rows_sent"] == 4  # b only: a is not imported twice
+    assert decode_state(variables["wm_s"]) == (watermark, [target.remote("a.csv"), target.remote("b.csv")])
+    assert run("r3")["files"] == 0
+    assert emulator.backend.store.stream_event_count("same_second") == 7
+
+    # a watermark stored by an older version (a bare timestamp) keeps its strictly-newer meaning
+    variables["wm_s"] = watermark
+    drop("c.csv", 2)
+    assert run("r4")["files"] == 0

@@ -7,6 +7,7 @@ from __future__ import annotations
 import pytest
 
 from airflow_provider_lytics.imports.sources import sftp_sources
+from airflow_provider_lytics.imports.watermark import decode_state
 from airflow_provider_lytics.io.sftp_select import RemoteFile
 from airflow_provider_lytics.operators.file_transfer import LyticsSftpDownloadOperator, local_target
 from airflow_provider_lytics.operators.imports import SFTPToLyticsOperator
@@ -115,14 +116,14 @@ def test_continuous_import_across_dated_folders(emulator, lytics_conn_env, emula
     result = op().execute({"ti": first_ti, "run_id": "r1"})
     assert result["files"] == 2 and result["rows_sent"] == 7
     assert first_ti.xcom["lytics_import_files"] == ti.xcom["lytics_new_files"]
-    assert variables["wm_nested"] == "2026-11-27"
+    assert decode_state(variables["wm_nested"]) == ("2026-11-27", [target.remote("2026/11/27/users.csv")])
     assert target.local("2026/11/27/done/users.csv").is_file()
     assert sensor.poke({"ti": TI()}) is False
     write("2026/11/28/users.csv", 5)  # a new dated folder
     assert sensor.poke({"ti": TI()}) is True
     result = op().execute({"ti": TI(), "run_id": "r2"})
     assert result["files"] == 1 and result["rows_sent"] == 5
-    assert variables["wm_nested"] == "2026-11-28"
+    assert decode_state(variables["wm_nested"])[0] == "2026-11-28"
     assert emulator.backend.store.stream_event_count("nested") == 12
 
 
