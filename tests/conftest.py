@@ -145,3 +145,14 @@ def served_emulator() -> Iterator[ServedEmulator]:
     finally:
         proc.terminate()
         assert proc.wait(timeout=15) == 0, "lytics-emulator serve must exit cleanly on SIGTERM"
+
+
+@pytest.fixture
+def variables(monkeypatch):
+    """Airflow Variables in memory: ``Variable.get``/``set`` read and write the returned dict."""
+    from airflow.providers.common.compat.sdk import Variable
+
+    store: dict[str, str] = {}
+    monkeypatch.setattr(Variable, "get", classmethod(lambda cls, key, default=None, **kw: store.get(key, default)))
+    monkeypatch.setattr(Variable, "set", classmethod(lambda cls, key, value, *a, **kw: store.__setitem__(key, value)))
+    return store

@@ -17,6 +17,7 @@ from airflow_provider_lytics.operators.imports import SFTPToLyticsOperator
 from airflow_provider_lytics.sensors.files import LyticsFileArrivalSensor
 from tests.integration.sftp_fixtures import *  # noqa: F403
 from tests.integration.sftp_fixtures import use_connection
+from tests.integration.task_fakes import TI
 from tests.integration.test_pgp import _kill_agent, cli_encrypt, make_test_keys
 
 pytestmark = pytest.mark.skipif(shutil.which("gpg") is None, reason="needs the gpg binary")
@@ -28,25 +29,6 @@ def pgp_keys(tmp_path_factory):
     keys = make_test_keys(tmp_path_factory.getbasetemp() / "pgp-test-keys")
     yield keys
     _kill_agent(keys.cli_home)
-
-
-class TI:
-    def __init__(self) -> None:
-        self.xcom: dict = {}
-
-    def xcom_push(self, key, value):
-        self.xcom[key] = value
-
-
-@pytest.fixture
-def variables(monkeypatch):
-    """Airflow Variables through AIRFLOW_VAR_* reads and an in-memory set (no metadata DB in these tests)."""
-    from airflow.providers.common.compat.sdk import Variable
-
-    store: dict[str, str] = {}
-    monkeypatch.setattr(Variable, "get", classmethod(lambda cls, key, default=None, **kw: store.get(key, default)))
-    monkeypatch.setattr(Variable, "set", classmethod(lambda cls, key, value, *a, **kw: store.__setitem__(key, value)))
-    return store
 
 
 def test_pgp_files_decrypted_while_downloading_with_watermark(

@@ -12,31 +12,13 @@ from airflow_provider_lytics.io.sftp_select import RemoteFile
 from airflow_provider_lytics.operators.file_transfer import LyticsSftpDownloadOperator, local_target
 from airflow_provider_lytics.operators.imports import SFTPToLyticsOperator
 from airflow_provider_lytics.sensors.files import LyticsFileArrivalSensor
+from tests.integration.task_fakes import TI
 
 pytest.register_assert_rewrite("tests.integration.sftp_fixtures", "tests.integration.test_sftp_recursive")
 from tests.integration.sftp_fixtures import use_connection  # noqa: E402
 from tests.integration.test_sftp_recursive import make_tree  # noqa: E402
 
 pytest_plugins = ["tests.integration.sftp_fixtures"]
-
-
-class TI:
-    def __init__(self) -> None:
-        self.xcom: dict = {}
-
-    def xcom_push(self, key, value):
-        self.xcom[key] = value
-
-
-@pytest.fixture
-def variables(monkeypatch):
-    """Airflow Variables in memory (no metadata DB in these tests)."""
-    from airflow.providers.common.compat.sdk import Variable
-
-    store: dict[str, str] = {}
-    monkeypatch.setattr(Variable, "get", classmethod(lambda cls, key, default=None, **kw: store.get(key, default)))
-    monkeypatch.setattr(Variable, "set", classmethod(lambda cls, key, value, *a, **kw: store.__setitem__(key, value)))
-    return store
 
 
 def test_download_keeps_relative_paths_and_skips_the_archive(sftp_target, monkeypatch, tmp_path):
