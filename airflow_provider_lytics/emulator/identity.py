@@ -3,10 +3,12 @@
 A profile document (persisted as is) looks like::
 
     {"id": "<32 hex>", "seq": n, "created": ms, "modified": ms, "events": n, "streams": (...),
-     "keys": [(field, value), ...], "fields": {name: value}, "ft": ms, "times": {name: event ms}}
+     "keys": ((field, value), ...), "fields": {name: value}, "ft": ms, "times": {name: event ms}}
 
-In memory ``streams`` is a tuple (shared between the profiles of a single stream) and each key is the same
-tuple object the identifier index uses; both are stored as JSON arrays.
+In memory ``streams`` is a tuple (shared between the profiles of a single stream) and ``keys`` a tuple of the
+same key tuples the identifier index uses; both are stored as JSON arrays. Tuples (not lists) let the garbage
+collector stop tracking a profile whose values are all strings and numbers, so its full collections do not walk
+every profile again.
 
 ``times`` records the event time that set each field, so an event that arrives late never overwrites a newer
 value; fields set by the first event and never changed since are not listed and carry the time ``ft`` (this
@@ -17,8 +19,8 @@ bulk inserts append to the database index instead of landing at random places in
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from hashlib import blake2b
 from typing import Any
 
 from airflow_provider_lytics.emulator.values import rfc3339
@@ -40,7 +42,7 @@ def column_name(field: str) -> str:
 
 
 def _profile_id(field: str, value: str) -> str:
-    return hashlib.blake2b(f"{field}\x00{value}".encode(), digest_size=16).hexdigest()
+    return blake2b(f"{field}\x00{value}".encode(), digest_size=16).hexdigest()
 
 
 def _union(old: list, new: Iterable) -> list:
@@ -89,8 +91,9 @@ class IdentityGraph:
         return text
 
     def keys_for(self, record: Mapping[str, Any]) -> list[tuple[str, str]]:
-        """Identifier keys carried by ``record``; raises ``ValueError`` naming an oversized identifier."""
+        """Distinct identifier keys carried by ``record``; raises ``ValueError`` naming an oversized identifier."""
         keys: list[tuple[str, str]] = []
+        multi = False  # only a list value can repeat a key
         get = record.get
         for field in self.identity_fields:
             raw = get(field)
@@ -103,6 +106,7 @@ class IdentityGraph:
                 if value:
                     keys.append((field, value))
                 continue
+            multi = multi or type(raw) is list
             for item in raw if type(raw) is list else (raw,):
                 if type(item) is str:
                     value = item.strip().lower() if field == "email" else item
@@ -114,7 +118,7 @@ class IdentityGraph:
                     raise ValueError(f"identifier {field!r} is longer than {MAX_IDENTIFIER_BYTES} bytes")
                 if value:
                     keys.append((field, value))
-        return keys
+        return list(dict.fromkeys(keys)) if multi else keys
 
     def redirect(self, pid: str) -> str:
         """The surviving profile id of a (possibly merged-away) profile id."""
@@ -131,6 +135,55 @@ class IdentityGraph:
         return self.profiles.get(pid) if pid else None
 
     # -- merging -----------------------------------------------------------------------------------------
+    def merge_batch(
+        self,
+        records: Sequence[Mapping[str, Any]],
+        stream: str,
+        stamps: Iterable[int],
+        plain: bool,
+        touched: dict[str, None],
+        gone: list[str],
+    ) -> None:
+        """Merge a batch of events in order (``stamps``: the event time of each record), as :meth:`apply` would.
+
+        Records without identifiers are skipped. Ids of changed profiles go into ``touched``; ids merged away
+        leave it and are appended to ``gone``. The bulk-load case (string identifiers not seen before) creates
+        the profile without going through :meth:`apply`; the identity fields no record carries are not looked
+        at. ``plain``: see :meth:`apply`.
+        """
+        carried = set().union(*records) if len(records) > 1 else set(records[0]) if records else set()
+        fields = [f for f in self.identity_fields if f in carried]
+        if not fields:
+            return
+        index, keys_for, apply, create = self.index, self.keys_for, self.apply, self._create
+        longest = MAX_IDENTIFIER_BYTES // 4  # longer values may exceed the byte limit: keys_for says so
+        for record, ts in zip(records, stamps, strict=True):
+            get = record.get
+            keys = []
+            for field in fields:
+                raw = get(field)
+                if raw is None:
+                    continue
+                if type(raw) is not str or len(raw) > longest:
+                    keys = keys_for(record)  # lists, numbers, long values: the general rules
+                    break
+                value = raw.strip().lower() if field == "email" else raw
+                if value:
+                    keys.append((field, value))
+            if not keys:
+                continue
+            for key in keys:
+                if key in index:
+                    break
+            else:  # no profile carries any of them yet
+                touched[create(record, keys, stream, ts, plain)] = None
+                continue
+            pid, merged_away = apply(record, keys, stream, ts, plain)
+            touched[pid] = None
+            for other in merged_away:
+                touched.pop(other, None)
+                gone.append(other)
+
     def apply(
         self, record: Mapping[str, Any], keys: list[tuple[str, str]], stream: str, ts: int, plain: bool = False
     ) -> tuple[str, list[str]]:
@@ -166,7 +219,10 @@ class IdentityGraph:
     def _create(
         self, record: Mapping[str, Any], keys: list[tuple[str, str]], stream: str, ts: int, plain: bool = False
     ) -> str:
-        """A new profile from its first event (the hot path of bulk loads, so it skips time comparisons)."""
+        """A new profile from its first event (the hot path of bulk loads, so it skips time comparisons).
+
+        ``keys`` are distinct, as :meth:`keys_for` returns them.
+        """
         pid = _profile_id(*keys[0])
         if plain:
             fields = dict(record)
@@ -174,11 +230,16 @@ class IdentityGraph:
             fields = {n: v for n, v in record.items() if v is not None and v != "" and n[:1] != "_"}
         email = fields.get("email")
         if type(email) is str:  # share the identifier's normalised string when there is one
-            fields["email"] = next((v for f, v in keys if f == "email"), None) or email.strip().lower()
+            for name, value in keys:
+                if name == "email":
+                    fields["email"] = value
+                    break
+            else:
+                fields["email"] = email.strip().lower()
         if not plain and list in map(type, fields.values()):  # multi-value fields: distinct values, capped
             for name in [n for n, v in fields.items() if type(v) is list]:
                 fields[name] = _union([], fields[name])
-        unique = list(dict.fromkeys(keys)) if len(keys) > 1 else keys
+        unique = tuple(keys)
         streams = self._streams.get(stream)
         if streams is None:
             streams = self._streams[stream] = (stream,)
@@ -210,11 +271,14 @@ class IdentityGraph:
                 fields[name] = value
                 times[name] = ts
         known = set(into["keys"])
+        added = []
         for key in other["keys"]:
             self.index[key] = into["id"]
             if key not in known:
                 known.add(key)
-                into["keys"].append(key)
+                added.append(key)
+        if added:
+            into["keys"] = (*into["keys"], *added)
         del self.profiles[other["id"]]
 
     def _apply_event(
@@ -224,7 +288,7 @@ class IdentityGraph:
         for key in keys:
             if index.get(key) != pid:
                 index[key] = pid
-                profile["keys"].append(key)
+                profile["keys"] = (*profile["keys"], key)
         profile["events"] += 1
         if ts < profile["created"]:
             profile["created"] = ts
@@ -261,7 +325,7 @@ class IdentityGraph:
             self._next_seq = max(self._next_seq, doc["seq"])
             streams = tuple(doc["streams"])
             doc["streams"] = self._streams.setdefault(streams[0], streams) if len(streams) == 1 else streams
-            doc["keys"] = keys = [(field, value) for field, value in doc["keys"]]
+            doc["keys"] = keys = tuple((field, value) for field, value in doc["keys"])
             if not doc.get("times"):
                 doc["times"] = NO_TIMES
             self.profiles[doc["id"]] = doc

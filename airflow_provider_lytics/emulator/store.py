@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import contextlib
 import gc
+import itertools
 import logging
+import operator
 import re
 import threading
 import time
@@ -187,21 +189,10 @@ class ProfileStore:
         arrival = now_ms()
         ts_field = ts_field or "_ts"
         graph = self.graph
-        keys_for, apply = graph.keys_for, graph.apply
         with self._lock, gc_paused():
             self.db.append_events(stream, batch)
-            dirty = self._pending
-            for record in batch:
-                keys = keys_for(record)
-                if not keys:
-                    continue
-                raw_ts = record.get(ts_field)
-                ts = (parse_time_ms(raw_ts) if raw_ts is not None else None) or arrival
-                pid, gone = apply(record, keys, stream, ts, plain)
-                dirty[pid] = None
-                for other in gone:
-                    dirty.pop(other, None)
-                    self._tombstones.append(other)
+            graph.merge_batch(batch, stream, _event_times(batch, ts_field, arrival), plain, self._pending,
+                              self._tombstones)  # fmt: skip
             stats = self.streams.get(stream)
             if stats is None:
                 stats = self.streams[stream] = StreamStats(stream)
@@ -571,6 +562,17 @@ def gc_paused() -> Iterator[None]:
             _gc_pauses -= 1
             if _gc_pauses == 0 and _gc_resume:
                 gc.enable()
+
+
+def _event_times(batch: list[Mapping[str, Any]], ts_field: str, arrival: int) -> Iterable[int]:
+    """The event time of each record: its ``ts_field`` when that parses as a time, else the arrival time."""
+    if not any(map(operator.contains, batch, itertools.repeat(ts_field))):  # the common case: no event times
+        return itertools.repeat(arrival, len(batch))
+    stamps = []
+    for record in batch:
+        raw_ts = record.get(ts_field)
+        stamps.append((parse_time_ms(raw_ts) if raw_ts is not None else None) or arrival)
+    return stamps
 
 
 def profile_key(seq: int) -> str:
