@@ -2,8 +2,8 @@
 
 Both work in poke, reschedule and deferrable modes. The membership sensor's baseline (digests of member ids
 taken at the first poke) stays in the sensor between pokes, or in the trigger when deferred; in reschedule mode
-each poke is a new process, so the baseline goes to object storage (``baseline_uri``, see
-:mod:`.baseline_store`).
+each poke is a new process, so the baseline goes to object storage (``baseline_uri``) or, on Airflow 3.3+,
+to the task state store (see :mod:`.baseline_store`).
 """
 
 from __future__ import annotations
@@ -94,8 +94,8 @@ class LyticsAudienceMembershipSensor(BaseSensorOperator):
     :param min_changes: how many such changes are needed.
     :param id_field: profile field identifying a member (default ``_id``).
     :param baseline_uri: object storage folder every worker can reach (``s3://bucket/lytics-sensors``,
-        ``file:///shared/...``) where the baseline is kept between pokes; required with ``mode="reschedule"``,
-        optional otherwise. The file is deleted when the sensor succeeds.
+        ``file:///shared/...``) where the baseline is kept between pokes; in reschedule mode without it the
+        baseline goes to Airflow 3.3's task state store (before 3.3 it is required). Deleted on success.
     :param baseline_conn_id: Airflow connection for ``baseline_uri`` (object storage credentials).
     :returns: ``{"entered": n, "left": n, "size": n}``.
     """
@@ -122,11 +122,14 @@ class LyticsAudienceMembershipSensor(BaseSensorOperator):
         if min_changes < 1:
             raise ValueError("min_changes must be at least 1")
         if self.mode == "reschedule" and not baseline_uri:
-            raise ValueError(
-                "LyticsAudienceMembershipSensor in reschedule mode needs baseline_uri= (an object storage folder "
-                "every worker can reach, e.g. 's3://bucket/lytics-sensors') to keep its membership baseline "
-                "between pokes; or use mode='poke' or deferrable=True"
-            )
+            from airflow_provider_lytics.sensors.baseline_store import task_state_store_available
+
+            if not task_state_store_available():
+                raise ValueError(
+                    "LyticsAudienceMembershipSensor in reschedule mode needs baseline_uri= (an object storage "
+                    "folder every worker can reach, e.g. 's3://bucket/lytics-sensors') to keep its membership "
+                    "baseline between pokes before Airflow 3.3; or use mode='poke' or deferrable=True"
+                )
         self.baseline_uri, self.baseline_conn_id = baseline_uri, baseline_conn_id
         self.segment, self.change, self.min_changes, self.id_field = segment, change, int(min_changes), id_field
         self.lytics_conn_id = lytics_conn_id
@@ -138,20 +141,16 @@ class LyticsAudienceMembershipSensor(BaseSensorOperator):
         from airflow_provider_lytics.triggers.audience import sync_snapshot_members
 
         current = sync_snapshot_members(LyticsHook(self.lytics_conn_id), self.segment, self.id_field)
-        stored = None
-        if self.baseline_uri:
-            from airflow_provider_lytics.sensors import baseline_store
-
-            stored = baseline_store.baseline_path(self.baseline_uri, context, self.baseline_conn_id)
-            if self._baseline is None:
-                self._baseline = baseline_store.load_baseline(stored)
+        keeper = self._keeper(context)
+        if self._baseline is None and keeper is not None:
+            self._baseline = keeper.load()
         if self._baseline is None:
             self._baseline = current
-            if stored is not None:
-                baseline_store.save_baseline(stored, current)
+            if keeper is not None:
+                keeper.save(current)
             self.log.info(
                 "Pinned membership baseline of %s: %d members%s", self.segment, len(current),
-                f" (kept at {stored})" if stored is not None else "",
+                f" (kept in {keeper})" if keeper is not None else "",
             )  # fmt: skip
             return PokeReturnValue(is_done=False)
         counts = change_counts(self._baseline, current)
@@ -159,9 +158,27 @@ class LyticsAudienceMembershipSensor(BaseSensorOperator):
             "Audience %s: %d entered, %d left since the baseline", self.segment, counts["entered"], counts["left"]
         )
         done = changed_enough(counts, self.change, self.min_changes)
-        if done and stored is not None:
-            baseline_store.drop_baseline(stored)
+        if done and keeper is not None:
+            keeper.drop()
         return PokeReturnValue(is_done=done, xcom_value=counts)
+
+    def _keeper(self, context: Mapping[str, Any]) -> Any:
+        """Where the baseline survives between pokes: object storage, the task state store, or nowhere (memory)."""
+        from airflow_provider_lytics.sensors import baseline_store
+
+        if self.baseline_uri:
+            return baseline_store.ObjectStorageBaseline(
+                baseline_store.baseline_path(self.baseline_uri, context, self.baseline_conn_id)
+            )
+        if self.mode == "reschedule":
+            store = context.get("task_state_store")
+            if store is None:
+                raise AirflowFailException(
+                    "reschedule mode without baseline_uri keeps the baseline in the task state store, which this "
+                    "run's context does not have: pass baseline_uri="
+                )
+            return baseline_store.TaskStateBaseline(store)
+        return None
 
     def execute(self, context: Mapping[str, Any]) -> Any:
         if not self.deferrable:

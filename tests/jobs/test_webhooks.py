@@ -194,8 +194,49 @@ def test_audience_membership_sensor_poke(lytics_conn_env, emulator):
     emulator.backend.store.ingest("default", [{"email": "u0@x.com", "plan": "free"}])
     result = sensor.poke(context())
     assert result.is_done and result.xcom_value == {"entered": 1, "left": 1, "size": 2}
-    with pytest.raises(ValueError, match="reschedule mode needs baseline_uri"):
-        LyticsAudienceMembershipSensor(task_id="r", segment="gold", mode="reschedule")
+    from airflow_provider_lytics.sensors.baseline_store import task_state_store_available
+
+    if not task_state_store_available():  # before Airflow 3.3 the baseline needs object storage
+        with pytest.raises(ValueError, match="reschedule mode needs baseline_uri"):
+            LyticsAudienceMembershipSensor(task_id="r", segment="gold", mode="reschedule")
+
+
+class FakeTaskStateStore:
+    """What Airflow 3.3 hands a task as ``context["task_state_store"]``: get/set/delete of JSON values."""
+
+    def __init__(self) -> None:
+        self.values: dict = {}
+
+    def get(self, key, default=None):
+        return self.values.get(key, default)
+
+    def set(self, key, value, *, retention=None):
+        assert isinstance(value, str | int | float | bool | list | dict)
+        self.values[key] = value
+
+    def delete(self, key):
+        self.values.pop(key, None)
+
+
+def test_audience_membership_sensor_reschedule_keeps_its_baseline_in_the_task_state_store(lytics_conn_env, emulator):
+    from airflow_provider_lytics.sensors.baseline_store import STATE_KEY, task_state_store_available
+
+    if not task_state_store_available():
+        pytest.skip("the task state store arrived in Airflow 3.3")
+    _gold(emulator, n=2)
+    store = FakeTaskStateStore()
+    ctx = {**context(), "task_state_store": store}
+
+    def sensor():  # reschedule mode: every poke is a fresh task process
+        return LyticsAudienceMembershipSensor(task_id="m", segment="gold", change="exit", mode="reschedule")
+
+    assert sensor().poke(ctx).is_done is False and STATE_KEY in store.values
+    emulator.backend.store.ingest("default", [{"email": "u0@x.com", "plan": "free"}])
+    result = sensor().poke(ctx)
+    assert result.is_done and result.xcom_value == {"entered": 0, "left": 1, "size": 1}
+    assert STATE_KEY not in store.values  # removed once satisfied
+    with pytest.raises(Exception, match="pass baseline_uri"):
+        sensor().poke(context())  # no store in this context: says what to do
 
 
 def test_audience_membership_sensor_reschedule_keeps_its_baseline_in_object_storage(
