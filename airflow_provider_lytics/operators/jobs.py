@@ -31,6 +31,9 @@ COMMANDS = ("pause", "resume", "bounce", "kill")
 _WAITABLE_COMMANDS = ("resume", "bounce")
 #: Seconds subtracted from the watermark to absorb clock differences between Airflow and Lytics.
 CLOCK_SLACK = 1.0
+#: task state store key (Airflow 3.3+) for a command sent but whose run the task has not seen end: a retry after
+#: a lost worker waits for that run instead of restarting the job a second time
+PENDING_KEY = "lytics_job_pending_command"
 
 
 def _default_deferrable() -> bool:
@@ -94,6 +97,7 @@ class _LyticsJobWaiter(BaseOperator):
         self.cancel_on_kill = cancel_on_kill
         self.job_id: str | None = None
         self._waiting = False
+        self._store: Any = None  # Airflow 3.3's task state store, when a command's wait can be resumed
 
     def hook(self) -> LyticsHook:
         from airflow_provider_lytics.hooks.lytics import LyticsHook
@@ -133,6 +137,7 @@ class _LyticsJobWaiter(BaseOperator):
         try:
             while verdict.outcome is Outcome.WAIT:
                 if time.time() >= end_time:
+                    self._forget_pending()
                     self._cancel(hook, "the wait timed out")
                     raise AirflowException(
                         f"Lytics job {self.job_id} did not finish a new run within {self.wait_timeout:g} s"
@@ -143,6 +148,7 @@ class _LyticsJobWaiter(BaseOperator):
                 verdict = judge_run(job, watermark=watermark, max_faults=self.max_faults, deadline=end_time)
         finally:
             self._waiting = False
+        self._forget_pending()
         if verdict.outcome is Outcome.FAILED:
             logs = format_logs(hook.job_logs(self.job_id, include_errors=True))
             raise AirflowException(verdict.message + (f"\nLast job log lines:\n{logs}" if logs else ""))
@@ -151,6 +157,8 @@ class _LyticsJobWaiter(BaseOperator):
 
     def execute_complete(self, context: Mapping[str, Any], event: Mapping[str, Any] | None = None) -> str:
         """Finish after the trigger: success returns the job id; anything else fails (unknown events too)."""
+        self._store = context.get("task_state_store")
+        self._forget_pending()
         if not isinstance(event, Mapping):
             raise AirflowException(f"Lytics job trigger sent no usable event: {event!r}")
         status, message = event.get("status"), event.get("message", "")
@@ -166,6 +174,11 @@ class _LyticsJobWaiter(BaseOperator):
             raise AirflowException(message or f"Lytics job {job_id} {status}")
         raise AirflowException(f"Lytics job trigger sent an unexpected event {dict(event)!r}; failing closed")
 
+    def _forget_pending(self) -> None:
+        """The wait reached a verdict: a later try must send its command again (see ``PENDING_KEY``)."""
+        if self._store is not None:
+            self._store.delete(PENDING_KEY)
+
     def _cancel(self, hook: LyticsHook, why: str) -> None:
         if not self.cancel_on_kill or not self.job_id:
             return
@@ -178,6 +191,7 @@ class _LyticsJobWaiter(BaseOperator):
     def on_kill(self) -> None:
         """Worker side: a task killed while it polls cancels the job it waits for (``cancel_on_kill``)."""
         if self._waiting:
+            self._forget_pending()
             self._cancel(self.hook(), "the task was killed")
 
 
@@ -276,13 +290,34 @@ class LyticsJobCommandOperator(_LyticsJobWaiter):
         if self.wait_for_completion and self.command not in _WAITABLE_COMMANDS:
             raise ValueError(f"wait_for_completion only applies to resume and bounce, not {self.command}")
         hook = self.hook()
-        watermark = time.time() - CLOCK_SLACK
-        job = hook.job_command(self.job_id_param.strip(), self.command)
-        self.log.info("Sent %s to Lytics job %s; status now %s", self.command, job.get("id"), job.get("status"))
+        job_id = self.job_id_param.strip()
+        self._store = context.get("task_state_store") if self.wait_for_completion else None
+        watermark = self._pending_command(job_id)
+        if watermark is not None:
+            job = hook.get_job(job_id)
+            self.log.info(
+                "An earlier try sent %s to Lytics job %s and did not see that run end (worker lost?): waiting for "
+                "it instead of sending %s again", self.command, job_id, self.command,
+            )  # fmt: skip
+        else:
+            watermark = time.time() - CLOCK_SLACK
+            job = hook.job_command(job_id, self.command)
+            self.log.info("Sent %s to Lytics job %s; status now %s", self.command, job.get("id"), job.get("status"))
+            if self._store is not None:  # Airflow 3.3+: a retry after a crash resumes this wait
+                self._store.set(PENDING_KEY, {"job_id": job_id, "command": self.command, "watermark": watermark})
         self._publish(context, hook, job)
         if self.wait_for_completion:
             return self._wait(context, hook, watermark)
         return str(job["id"])
+
+    def _pending_command(self, job_id: str) -> float | None:
+        """The watermark of a command an earlier try sent and whose run it never saw end, if any."""
+        if self._store is None:
+            return None
+        pending = self._store.get(PENDING_KEY)
+        if isinstance(pending, dict) and pending.get("job_id") == job_id and pending.get("command") == self.command:
+            return float(pending["watermark"])
+        return None
 
 
 class LyticsRunJobOperator(LyticsJobCommandOperator):

@@ -178,6 +178,47 @@ def test_on_kill_pauses_the_job_while_waiting(lytics_conn_env):
     assert hook.get_job(job["id"])["status"] == "paused"
 
 
+class _TaskStateStore(dict):
+    """Airflow 3.3's ``context["task_state_store"]``, in memory: survives between tries like the real one."""
+
+    def set(self, key, value, *, retention=None):
+        self[key] = value
+
+    def delete(self, key):
+        self.pop(key, None)
+
+
+def _commands(emulator) -> int:
+    """Job commands received (this test sends no command but bounce)."""
+    return sum(r["count"] for r in emulator.stats.snapshot()["requests"]
+               if r["method"] == "POST" and r["route"] == "/v2/job/{job_id}/{cmd}")  # fmt: skip
+
+
+def test_a_retry_after_a_lost_worker_waits_for_the_run_instead_of_restarting_it(lytics_conn_env, emulator):
+    hook = LyticsHook()
+    job = hook.create_job("lytics_simple_csv_export", {"name": "e", "config": {}}, run_job=False)
+    store = _TaskStateStore()
+    emulator.stats.clear()
+
+    class LostWorker(BaseException):
+        pass
+
+    crashing = LyticsRunJobOperator(task_id="run", job_id=job["id"], poll_interval=0.05, wait_timeout=30)
+    crashing._wait = lambda *a, **k: (_ for _ in ()).throw(LostWorker())  # the worker dies while waiting
+    with pytest.raises(LostWorker):
+        crashing.execute({**context(), "task_state_store": store})
+    assert _commands(emulator) == 1 and store["lytics_job_pending_command"]["command"] == "bounce"
+
+    retry = LyticsRunJobOperator(task_id="run", job_id=job["id"], poll_interval=0.05, wait_timeout=30)
+    assert retry.execute({**context(), "task_state_store": store}) == job["id"]
+    assert _commands(emulator) == 1  # the run the first try started was awaited, not restarted
+    assert "lytics_job_pending_command" not in store  # the verdict was reached: a later try sends again
+    LyticsRunJobOperator(task_id="run", job_id=job["id"], poll_interval=0.05, wait_timeout=30).execute(
+        {**context(), "task_state_store": store}
+    )
+    assert _commands(emulator) == 2
+
+
 # -- sensor ---------------------------------------------------------------------------------------------------
 
 
