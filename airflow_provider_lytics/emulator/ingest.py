@@ -25,6 +25,8 @@ SINGLE_RECORD_LIMIT = 4 * 1024
 BATCH_RECORD_LIMIT = 16 * 1024
 API_HOST_BODY_LIMIT = 10 * 1024 * 1024
 BATCH_SIZE = 5000
+#: CSV rows read and checked together (their lists live next to the records until the slice is converted).
+ROW_SLICE = 1000
 #: A JSON value still incomplete after this many buffered characters is treated as malformed.
 MAX_PENDING_CHARS = 4 * 1024 * 1024
 DELIMITERS = {",": ",", "t": "\t", "\t": "\t", "tab": "\t", "\\t": "\t", "|": "|", ";": ";"}
@@ -306,8 +308,10 @@ def csv_batches(
 
     ``plain`` says the records hold only non-empty strings and no ``_``-prefixed names.
 
-    Does what :func:`iter_csv` plus the per-record checks of :func:`run_ingest` do, in one loop without a
-    per-row item object. Bad rows go to ``reject(line, reason)``, which may raise to abort the request.
+    Does what :func:`iter_csv` plus the per-record checks of :func:`run_ingest` do. Rows are read a slice at a
+    time and a slice is checked as a whole (widths, sizes, identifier lengths) at C speed; only a slice with a
+    row that fails a check goes through the row-by-row path. Bad rows go to ``reject(line, reason)``, which may
+    raise to abort the request; the records before it that do not fill a batch are then not yielded.
     """
     reader = csv.reader(_lines(texts), delimiter=options.delimiter, strict=True)
     headers = options.headers if options.headers is not None else _read_header(reader)
@@ -315,49 +319,116 @@ def csv_batches(
         return
     # Records of non-empty strings only, none under a ``_`` name: the store may copy them as they are.
     plain = not options.append and not any(h[:1] == "_" for h in headers)
-    width = len(headers)
-    append = options.append
-    # Identifier columns whose length must be checked; ``append`` values are checked record by record.
-    id_positions = [i for i, h in enumerate(headers) if h in identity_fields]
-    check_all = bool(append) and any(name in identity_fields for name in append)
-    # A getter that always returns a tuple (a second copy of the first position covers a single column).
-    id_values = operator.itemgetter(*id_positions, *id_positions[:1]) if id_positions else None
+    shape = _CsvShape(headers, options.append, identity_fields)
     batch: list[dict[str, Any]] = []
     while True:
-        try:
-            row = next(reader)
-        except StopIteration:
-            break
-        except csv.Error as exc:
-            reject(reader.line_num, f"malformed CSV at line {reader.line_num}: {exc}")
-            continue
-        if len(row) != width or width == 1:
-            if not row or (len(row) == 1 and not row[0].strip()):
-                continue
-            if len(row) != width:
-                line = reader.line_num
-                reject(line, f"line {line} has {len(row)} fields but the header has {width}")
-                continue
-        size = sum(map(len, row)) + width
-        if size > BATCH_RECORD_LIMIT:
-            line = reader.line_num
-            reject(line, f"record at line {line} is {size} bytes; the limit is {BATCH_RECORD_LIMIT} bytes")
-            continue
-        pairs = zip(headers, row, strict=False)  # widths already compared
-        record = {h: v for h, v in pairs if v != ""} if "" in row else dict(pairs)
-        if append:
-            record.update(append)
-        if check_all or (id_values is not None and max(map(len, id_values(row))) > MAX_PLAIN_ID_CHARS):
-            problem = check(record, flat=True)
-            if problem:
-                reject(reader.line_num, f"record at line {reader.line_num}: {problem}")
-                continue
-        batch.append(record)
+        rows, lines, error = _read_rows(reader, min(BATCH_SIZE - len(batch), ROW_SLICE))
+        exhausted = not rows and error is None
+        if shape.clean(rows):
+            batch.extend(shape.records(rows))
+        else:
+            shape.check_rows(rows, lines, batch, check, reject)
+        del rows, lines  # not needed while the batch is stored
+        if error is not None:
+            reject(*error)
         if len(batch) >= BATCH_SIZE:
             yield batch, plain
             batch = []
+        elif exhausted:
+            break
     if batch:
         yield batch, plain
+
+
+def _read_rows(reader: Any, count: int) -> tuple[list[list[str]], list[int], tuple[int, str] | None]:
+    """Up to ``count`` rows with the line number each ends on, and the malformed-CSV error that stopped them."""
+    rows: list[list[str]] = []
+    lines: list[int] = []
+    add_row, add_line = rows.append, lines.append
+    try:
+        for row in itertools.islice(reader, count):
+            add_row(row)
+            add_line(reader.line_num)
+    except csv.Error as exc:
+        return rows, lines, (reader.line_num, f"malformed CSV at line {reader.line_num}: {exc}")
+    return rows, lines, None
+
+
+class _CsvShape:
+    """The columns of one CSV body and the checks its rows must pass, for whole slices or row by row."""
+
+    def __init__(self, headers: list[str], append: dict[str, Any], identity_fields: Sequence[str]) -> None:
+        self.headers = headers
+        self.width = len(headers)
+        self.append = append
+        # Identifier columns whose length must be checked; ``append`` values are checked record by record.
+        self.id_positions = [i for i, h in enumerate(headers) if h in identity_fields]
+        self.check_all = bool(append) and any(name in identity_fields for name in append)
+
+    def clean(self, rows: list[list[str]]) -> bool:
+        """Whether every row has the header's width, fits the record size limit and has short identifiers.
+
+        A one-column body is never clean: its blank lines look like rows of one empty field.
+        """
+        if not rows or self.width == 1 or self.check_all:
+            return False
+        if list(map(len, rows)).count(self.width) != len(rows):
+            return False
+        if max(map(sum, map(map, itertools.repeat(len), rows))) + self.width > BATCH_RECORD_LIMIT:
+            return False
+        return all(max(map(len, map(operator.itemgetter(i), rows))) <= MAX_PLAIN_ID_CHARS for i in self.id_positions)
+
+    def records(self, rows: list[list[str]]) -> list[dict[str, Any]]:
+        """Records of clean rows: empty values left out, ``append`` added."""
+        headers = self.headers
+        if any(map(operator.contains, rows, itertools.repeat(""))):
+            records = [
+                {h: v for h, v in zip(headers, row, strict=True) if v != ""}
+                if "" in row
+                else dict(zip(headers, row, strict=True))
+                for row in rows
+            ]
+        else:
+            records = list(map(dict, map(zip, itertools.repeat(headers), rows)))
+        if self.append:
+            for record in records:
+                record.update(self.append)
+        return records
+
+    def check_rows(
+        self,
+        rows: list[list[str]],
+        lines: list[int],
+        batch: list[dict[str, Any]],
+        check: Callable[..., str | None],
+        reject: Callable[[int, str], None],
+    ) -> None:
+        """Check rows one by one, rejecting bad ones with their line number; accepted records go to ``batch``."""
+        headers, width, append = self.headers, self.width, self.append
+        # A getter that always returns a tuple (a second copy of the first position covers a single column).
+        ids = self.id_positions
+        id_values = operator.itemgetter(*ids, *ids[:1]) if ids else None
+        for row, line in zip(rows, lines, strict=True):
+            if len(row) != width or width == 1:
+                if not row or (len(row) == 1 and not row[0].strip()):
+                    continue
+                if len(row) != width:
+                    reject(line, f"line {line} has {len(row)} fields but the header has {width}")
+                    continue
+            size = sum(map(len, row)) + width
+            if size > BATCH_RECORD_LIMIT:
+                reject(line, f"record at line {line} is {size} bytes; the limit is {BATCH_RECORD_LIMIT} bytes")
+                continue
+            pairs = zip(headers, row, strict=False)  # widths already compared
+            record = {h: v for h, v in pairs if v != ""} if "" in row else dict(pairs)
+            if append:
+                record.update(append)
+            if self.check_all or (id_values is not None and max(map(len, id_values(row))) > MAX_PLAIN_ID_CHARS):
+                problem = check(record, flat=True)
+                if problem:
+                    reject(line, f"record at line {line}: {problem}")
+                    continue
+            batch.append(record)
 
 
 # -- driver -------------------------------------------------------------------------------------------------
