@@ -7,6 +7,7 @@ unchanged), and the child's retry warnings are logged here, in the task log.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
 import logging
@@ -157,7 +158,8 @@ class ProcessScan:
                         self.child_stats.get("pages"), self.child_stats.get("cpu_s", 0.0),
                         self.child_stats.get("peak_rss_mb", 0.0),
                     )  # fmt: skip
-                    proc.wait(timeout=30)
+                    with contextlib.suppress(subprocess.TimeoutExpired):  # every page is in: close() reaps it
+                        proc.wait(timeout=30)
                     return
                 else:
                     code = proc.wait()
