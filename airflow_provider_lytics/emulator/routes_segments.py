@@ -171,13 +171,21 @@ def routes(backend: Backend, *, adhoc_size_interval: float = ADHOC_SIZE_INTERVAL
         try:
             limit = int_param(request, "limit", None)
             recent = bool_param(request, "recent", False)
-            page = await run_in_threadpool(
-                lambda: store.scan(
-                    segment=segment, segment_ql=segment_ql, start=q.get("start") or q.get("next") or None,
-                    limit=limit, fields=list_param(request, "fields") or None, sortfield=q.get("sortfield") or None,
+            start = q.get("start") or q.get("next") or None
+
+            def one_page() -> Any:
+                return store.scan(
+                    segment=segment, segment_ql=segment_ql, start=start, limit=limit,
+                    fields=list_param(request, "fields") or None, sortfield=q.get("sortfield") or None,
                     sortorder=(q.get("sortorder") or "asc").lower(), recent=recent,
-                )
-            )  # fmt: skip
+                )  # fmt: skip
+
+            page = None
+            if start:  # a later page is a slice of the snapshot: cheaper than the hop to a worker thread
+                with store.locked_if_free() as free:
+                    page = one_page() if free else None
+            if page is None:  # a first page evaluates the segment; or the store is busy: never block the loop
+                page = await run_in_threadpool(one_page)
         except (CursorError, ParamError, SegmentError, ValueError) as exc:
             return _v1_fail(exc)
         return v1_ok(page.data, total=page.total, _next=page.next)

@@ -228,6 +228,20 @@ class ProfileStore:
                 if self._pending or self._tombstones or self._dirty_streams:
                     self._start_writer()
 
+    @contextlib.contextmanager
+    def locked_if_free(self) -> Iterator[bool]:
+        """Hold the store lock for the block if no other thread holds it now; yields whether it is held.
+
+        Lets the event loop serve a cheap read (a resumed scan page) in place, without ever waiting behind a
+        commit or a segment evaluation running in a worker thread.
+        """
+        held = self._lock.acquire(blocking=False)
+        try:
+            yield held
+        finally:
+            if held:
+                self._lock.release()
+
     # -- write-behind ------------------------------------------------------------------------------------
     def flush(self) -> None:
         """Write every changed profile, merge tombstone and stream document to the database now.
