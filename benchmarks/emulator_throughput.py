@@ -4,9 +4,12 @@ Runs ``lytics-emulator serve`` as a subprocess (so its peak RSS is its own), res
 medians. Targets: ingest >= 50,000 rows/s, scan >= 20,000 rows/s, ``seed_population(100_000)`` in a few seconds.
 
     .venv/bin/python benchmarks/emulator_throughput.py [--rows 200000] [--scan-rows 100000] [--seed-users 100000]
-                                                       [--runs 3] [--db] [--json]
+                                                       [--runs 3] [--db] [--json] [--baseline DIR]
 
 ``--db`` serves with a SQLite state file (``serve --db``) instead of the default in-memory state.
+``--baseline DIR`` also serves the emulator of an older source tree (a directory holding its
+``airflow_provider_lytics`` package, e.g. ``git archive <commit> airflow_provider_lytics | tar -x -C DIR``) and
+alternates between the two run by run, so the load of a shared machine weighs on both alike.
 """
 
 from __future__ import annotations
@@ -45,13 +48,16 @@ def write_csv(path: Path, rows: int, prefix: str) -> int:
 
 
 class ServeProcess:
-    def __init__(self, db_path: Path | None = None) -> None:
+    """``lytics-emulator serve`` in a subprocess; ``source`` is the directory its package is imported from."""
+
+    def __init__(self, db_path: Path | None = None, source: Path | None = None) -> None:
         db_args = ["--db", str(db_path)] if db_path else []
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "airflow_provider_lytics.emulator.cli", "serve", "--port", "0", *db_args],
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             text=True,
+            cwd=source,  # ``-m`` imports from the working directory first
         )
         for line in self.proc.stdout:
             match = URL_LINE.search(line)
@@ -127,6 +133,80 @@ def seed_users(url: str, users: int) -> tuple[float, dict]:
     return time.perf_counter() - started, response.json()["counts"]
 
 
+def measure(servers: dict[str, ServeProcess], args: argparse.Namespace, csv_path: Path, scan_csv: Path) -> dict:
+    """Every measurement for every server, alternating between the servers run by run; figures per server."""
+    out: dict[str, dict] = {label: {} for label in servers}
+    for client, ingest in (("curl", ingest_curl), ("requests", ingest_requests)):
+        times: dict[str, list[float]] = {label: [] for label in servers}
+        for run in range(args.runs):
+            for label, server in servers.items():
+                server.reset()
+                seconds, data = ingest(server.bulk_url, f"bench_{client}_{run}", csv_path)
+                if data["message_count"] != args.rows:
+                    raise RuntimeError(f"{label} {client}: expected {args.rows} rows, server counted {data}")
+                times[label].append(seconds)
+        for label, runs in times.items():
+            median = statistics.median(runs)
+            out[label][f"ingest_{client}"] = {
+                "median_s": round(median, 3), "rows_per_s": round(args.rows / median),
+                "runs_s": [round(t, 3) for t in runs],
+            }  # fmt: skip
+
+    segments = {}
+    for label, server in servers.items():
+        server.reset()
+        ingest_requests(server.bulk_url, "bench_scan", scan_csv)
+        created = requests.post(
+            f"{server.url}/api/segment",
+            data='FILTER EXISTS email FROM user ALIAS bench_all WITH name = "bench all"',
+            headers={"Authorization": TOKEN, "Content-Type": "text/plain"},
+            timeout=60,
+        )
+        created.raise_for_status()
+        segments[label] = created.json()["data"]["id"]
+    times = {label: [] for label in servers}
+    pages = 0
+    for _ in range(args.runs):
+        for label, server in servers.items():
+            seconds, rows, pages = scan_segment(server.url, segments[label])
+            if rows != args.scan_rows:
+                raise RuntimeError(f"{label}: scan returned {rows} rows, expected {args.scan_rows}")
+            times[label].append(seconds)
+    for label, runs in times.items():
+        median = statistics.median(runs)
+        out[label]["scan"] = {
+            "median_s": round(median, 3), "rows_per_s": round(args.scan_rows / median), "pages": pages,
+            "runs_s": [round(t, 3) for t in runs],
+        }  # fmt: skip
+
+    times = {label: [] for label in servers}
+    for _ in range(args.runs):
+        for label, server in servers.items():
+            server.reset()
+            seconds, counts = seed_users(server.url, args.seed_users)
+            if counts["users"] != args.seed_users:
+                raise RuntimeError(f"{label}: seeding reported {counts}")
+            times[label].append(seconds)
+    for label, server in servers.items():
+        runs = times[label]
+        out[label]["seed"] = {"median_s": round(statistics.median(runs), 3), "runs_s": [round(t, 3) for t in runs]}
+        out[label]["server_peak_rss_mb"] = round(server.peak_rss_mb(), 1)
+    return out
+
+
+def report(label: str, figures: dict, args: argparse.Namespace, state: str) -> None:
+    print(f"-- {label}")
+    for client in ("curl", "requests"):
+        r = figures[f"ingest_{client}"]
+        line = f"ingest via {client:8s}: {r['rows_per_s']:>9,} rows/s  ({r['median_s']} s, runs {r['runs_s']})"
+        print(f"{line}  target {INGEST_TARGET:,}")
+    s = figures["scan"]
+    print(f"scan limit=100      : {s['rows_per_s']:>9,} rows/s  ({s['median_s']} s, {s['pages']} pages)  "
+          f"target {SCAN_TARGET:,}")  # fmt: skip
+    print(f"seed {args.seed_users} users : {figures['seed']['median_s']} s  (runs {figures['seed']['runs_s']})")
+    print(f"server peak RSS     : {figures['server_peak_rss_mb']} MB  (state in {state})")
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rows", type=int, default=200_000, help="CSV rows per ingest run")
@@ -135,85 +215,43 @@ def main() -> int:
     parser.add_argument("--runs", type=int, default=3, help="runs per measurement (median reported)")
     parser.add_argument("--db", action="store_true", help="serve with a SQLite state file instead of memory")
     parser.add_argument("--json", action="store_true", help="print the figures as JSON")
+    parser.add_argument("--baseline", type=Path, help="source tree of an emulator to measure alongside, run by run")
     args = parser.parse_args()
     if shutil.which("curl") is None:
         parser.error("curl is needed for the baseline client")
+    if args.baseline and not (args.baseline / "airflow_provider_lytics" / "emulator").is_dir():
+        parser.error(f"--baseline {args.baseline} holds no airflow_provider_lytics/emulator package")
 
+    state = "sqlite file" if args.db else "memory"
     results: dict[str, object] = {
         "rows": args.rows, "scan_rows": args.scan_rows, "seed_users": args.seed_users, "runs": args.runs,
-        "state": "sqlite file" if args.db else "memory", "loadavg_before": [round(x, 2) for x in os.getloadavg()],
+        "state": state, "loadavg_before": [round(x, 2) for x in os.getloadavg()],
     }  # fmt: skip
     with tempfile.TemporaryDirectory() as tmp:
         csv_path = Path(tmp) / "ingest.csv"
         results["csv_mb"] = round(write_csv(csv_path, args.rows, "u") / 1e6, 1)
         scan_csv = Path(tmp) / "scan.csv"
         write_csv(scan_csv, args.scan_rows, "s")
-        server = ServeProcess(Path(tmp) / "state.db" if args.db else None)
+        sources = {"ours": None, **({"baseline": args.baseline.resolve()} if args.baseline else {})}
+        servers: dict[str, ServeProcess] = {}
         try:
-            for client, ingest in (("curl", ingest_curl), ("requests", ingest_requests)):
-                times = []
-                for run in range(args.runs):
-                    server.reset()
-                    seconds, data = ingest(server.bulk_url, f"bench_{client}_{run}", csv_path)
-                    if data["message_count"] != args.rows:
-                        raise RuntimeError(f"{client}: expected {args.rows} rows, server counted {data}")
-                    times.append(seconds)
-                median = statistics.median(times)
-                results[f"ingest_{client}"] = {
-                    "median_s": round(median, 3),
-                    "rows_per_s": round(args.rows / median),
-                    "runs_s": [round(t, 3) for t in times],
-                }
-
-            server.reset()
-            ingest_requests(server.bulk_url, "bench_scan", scan_csv)
-            created = requests.post(
-                f"{server.url}/api/segment",
-                data='FILTER EXISTS email FROM user ALIAS bench_all WITH name = "bench all"',
-                headers={"Authorization": TOKEN, "Content-Type": "text/plain"},
-                timeout=60,
-            )
-            created.raise_for_status()
-            segment = created.json()["data"]["id"]
-            times = []
-            for _ in range(args.runs):
-                seconds, rows, pages = scan_segment(server.url, segment)
-                if rows != args.scan_rows:
-                    raise RuntimeError(f"scan returned {rows} rows, expected {args.scan_rows}")
-                times.append(seconds)
-            median = statistics.median(times)
-            results["scan"] = {
-                "median_s": round(median, 3),
-                "rows_per_s": round(args.scan_rows / median),
-                "pages": pages,
-                "runs_s": [round(t, 3) for t in times],
-            }
-            times = []
-            for _ in range(args.runs):
-                server.reset()
-                seconds, counts = seed_users(server.url, args.seed_users)
-                if counts["users"] != args.seed_users:
-                    raise RuntimeError(f"seeding reported {counts}")
-                times.append(seconds)
-            results["seed"] = {"median_s": round(statistics.median(times), 3), "runs_s": [round(t, 3) for t in times]}
-            results["server_peak_rss_mb"] = round(server.peak_rss_mb(), 1)
+            for label, source in sources.items():
+                servers[label] = ServeProcess(Path(tmp) / f"{label}.db" if args.db else None, source)
+            figures = measure(servers, args, csv_path, scan_csv)
             results["loadavg_after"] = [round(x, 2) for x in os.getloadavg()]
         finally:
-            server.stop()
+            for server in servers.values():
+                server.stop()
+    results.update(figures["ours"])
+    if args.baseline:
+        results["baseline"] = {"source": str(args.baseline), **figures["baseline"]}
 
     if args.json:
         print(json.dumps(results, indent=2))
     else:
         print(f"CSV: {args.rows} rows, {results['csv_mb']} MB; {args.runs} runs each, medians")
-        for client in ("curl", "requests"):
-            r = results[f"ingest_{client}"]
-            line = f"ingest via {client:8s}: {r['rows_per_s']:>9,} rows/s  ({r['median_s']} s)"
-            print(f"{line}  target {INGEST_TARGET:,}")
-        s = results["scan"]
-        print(f"scan limit=100      : {s['rows_per_s']:>9,} rows/s  ({s['median_s']} s, {s['pages']} pages)  "
-              f"target {SCAN_TARGET:,}")  # fmt: skip
-        print(f"seed {args.seed_users} users : {results['seed']['median_s']} s  (runs {results['seed']['runs_s']})")
-        print(f"server peak RSS     : {results['server_peak_rss_mb']} MB  (state in {results['state']})")
+        for label in figures:
+            report(label, figures[label], args, state)
         print(f"load average        : {results['loadavg_before']} before, {results['loadavg_after']} after")
     return 0
 
