@@ -5,47 +5,16 @@ from __future__ import annotations
 import gzip
 import json
 import threading
-import types
 import urllib.parse
 
-import pytest
 import requests
-from starlette.applications import Starlette
-from starlette.middleware import Middleware
 from starlette.testclient import TestClient
 
 from airflow_provider_lytics.emulator import routes_data
-from airflow_provider_lytics.emulator.backend import DEFAULT_ACCOUNT, Backend
-from airflow_provider_lytics.emulator.persistence import StateDB
-from airflow_provider_lytics.emulator.store import ProfileStore
+from airflow_provider_lytics.emulator.backend import Backend
 
 CSV = {"Content-Type": "application/csv"}
 TEXT = {"Content-Type": "text/plain"}
-
-
-class _AccountMiddleware:
-    """Stand-in for the app's auth middleware: every request belongs to the default account."""
-
-    def __init__(self, app) -> None:
-        self.app = app
-
-    async def __call__(self, scope, receive, send) -> None:
-        if scope["type"] == "http":
-            scope.setdefault("state", {})["account"] = DEFAULT_ACCOUNT
-        await self.app(scope, receive, send)
-
-
-@pytest.fixture
-def backend() -> Backend:
-    db = StateDB(None)
-    return Backend(db=db, store=ProfileStore(db), jobs=types.SimpleNamespace(), faults=types.SimpleNamespace())
-
-
-@pytest.fixture
-def client(backend: Backend) -> TestClient:
-    app = Starlette(routes=routes_data.routes(backend), middleware=[Middleware(_AccountMiddleware)])
-    with TestClient(app) as test_client:
-        yield test_client
 
 
 def _csv(n: int, start: int = 0) -> str:

@@ -3,45 +3,13 @@
 from __future__ import annotations
 
 import threading
-import types
 
-import pytest
-from starlette.applications import Starlette
-from starlette.middleware import Middleware
 from starlette.testclient import TestClient
 
-from airflow_provider_lytics.emulator import routes_data
-from airflow_provider_lytics.emulator.backend import DEFAULT_ACCOUNT, Backend
-from airflow_provider_lytics.emulator.persistence import StateDB
-from airflow_provider_lytics.emulator.store import ProfileStore
+from airflow_provider_lytics.emulator.backend import Backend
 
 CSV = {"Content-Type": "application/csv"}
 TEXT = {"Content-Type": "text/plain"}
-
-
-class _AccountMiddleware:
-    """Every request belongs to the default account (stands in for the app's auth middleware)."""
-
-    def __init__(self, app) -> None:
-        self.app = app
-
-    async def __call__(self, scope, receive, send) -> None:
-        if scope["type"] == "http":
-            scope.setdefault("state", {})["account"] = DEFAULT_ACCOUNT
-        await self.app(scope, receive, send)
-
-
-@pytest.fixture
-def backend() -> Backend:
-    db = StateDB(None)
-    return Backend(db=db, store=ProfileStore(db), jobs=types.SimpleNamespace(), faults=types.SimpleNamespace())
-
-
-@pytest.fixture
-def client(backend: Backend) -> TestClient:
-    app = Starlette(routes=routes_data.routes(backend), middleware=[Middleware(_AccountMiddleware)])
-    with TestClient(app) as test_client:
-        yield test_client
 
 
 def test_resumed_page_waits_for_a_busy_store_without_blocking_other_requests(
