@@ -364,7 +364,25 @@ class LyticsEnrichmentOperator(BaseOperator):
                 f"{counts.failed} of {counts.sent} users failed ({rate:.1%}), above max_failure_rate="
                 f"{self.max_failure_rate:.1%}; they will be retried next run. First failures: {runner.failures[:3]}"
             )
+        from airflow_provider_lytics.lineage import audience_ref, stream_ref
+
+        api_url = hook.settings.api_url
+        self._lineage = (
+            audience_ref(api_url, self.segment, self.filter_ql),
+            None if self.dry_run else stream_ref(api_url, str(self.stream)),
+            writer.written,
+        )
         return summary
+
+    def get_openlineage_facets_on_complete(self, task_instance: Any) -> Any:
+        """For Airflow's OpenLineage listener: the audience read and the Lytics stream the results went to."""
+        from airflow_provider_lytics.lineage import operator_lineage
+
+        lineage = getattr(self, "_lineage", None)
+        if lineage is None:
+            return operator_lineage([], [])
+        audience, stream, written = lineage
+        return operator_lineage([audience], [stream] if stream else [], output_rows=written if stream else None)
 
     def _audience(self) -> str:
         return f"segment {self.segment!r}" if self.segment is not None else "ad-hoc FilterQL audience"

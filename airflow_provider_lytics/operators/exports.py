@@ -305,7 +305,23 @@ class LyticsAudienceExportOperator(BaseOperator):
         if ti is not None:
             ti.xcom_push(key=XCOM_WATERMARK, value=result.watermark)
         self._attach_asset_extra(context, summary)
+        from airflow_provider_lytics.lineage import audience_ref, uri_ref
+
+        self._lineage = (
+            audience_ref(hook.settings.api_url, spec.segment, spec.filter_ql), uri_ref(summary["destination"]),
+            int(result.rows_written),
+        )  # fmt: skip
         return summary
+
+    def get_openlineage_facets_on_complete(self, task_instance: Any) -> Any:
+        """For Airflow's OpenLineage listener: the audience read and the destination folder written."""
+        from airflow_provider_lytics.lineage import operator_lineage
+
+        lineage = getattr(self, "_lineage", None)
+        if lineage is None:
+            return operator_lineage([], [])
+        audience, destination, rows = lineage
+        return operator_lineage([audience], [destination], output_rows=rows)
 
     def _attach_asset_extra(self, context: Mapping[str, Any], summary: Mapping[str, Any]) -> None:
         """Put a small summary on every outlet's asset/dataset event so downstream DAGs can read it."""

@@ -122,6 +122,9 @@ class _ToLyticsOperator(BaseOperator):
         if emit_asset and not dry_run and isinstance(stream, str) and stream and "{{" not in stream:
             self.outlets = [*(self.outlets or []), lytics_stream_asset(stream)]
         self._settings()  # fail at DAG parse time on bad options, not hours later on a worker
+        self._lineage_inputs: list[tuple[str, str]] = []  # folders read, filled by _sources (see lineage.py)
+        self._lineage_output: tuple[str, str] | None = None
+        self._lineage_rows: int | None = None
 
     # -- engine -------------------------------------------------------------------------------------------
     def _settings(self) -> Any:
@@ -172,6 +175,7 @@ class _ToLyticsOperator(BaseOperator):
         local_q = None if remote_quarantine else self.quarantine_path
         quarantine = QuarantineWriter(local_q)  # without a path: a temporary file, uploaded or dropped at the end
         hooks = self._hooks(settings.max_in_flight)
+        self._lineage_inputs = []
         self.log.info("Import into stream %r: checkpoints in %s", self.stream, store.description)
         error: Exception | None = None
         runner = ImportRunner(settings, hooks, log=self.log, checkpoint=store, quarantine=quarantine)
@@ -209,7 +213,18 @@ class _ToLyticsOperator(BaseOperator):
             raise AirflowException(str(error)) from error
         if not self.dry_run:
             store.clear()
+            from airflow_provider_lytics.lineage import stream_ref
+
+            self._lineage_output = stream_ref(hooks[0].settings.api_url, str(self.stream))
+            self._lineage_rows = int(result["rows_sent"])
         return result
+
+    def get_openlineage_facets_on_complete(self, task_instance: Any) -> Any:
+        """For Airflow's OpenLineage listener: the folders read and the Lytics stream written (see lineage.py)."""
+        from airflow_provider_lytics.lineage import operator_lineage
+
+        outputs = [self._lineage_output] if self._lineage_output else []
+        return operator_lineage(self._lineage_inputs, outputs, output_rows=self._lineage_rows)
 
     def _upload_quarantine(self, local: str) -> str:
         from airflow_provider_lytics.hooks.sftp import LyticsSftpHook
@@ -300,6 +315,9 @@ class LocalFilesToLyticsOperator(_ToLyticsOperator):
             self._new_watermark = encode_state(selection)
             self.log.info("Watermark %s: %d new file(s)", current, len(sources))
         _push(context, XCOM_IMPORT_FILES, [s.name for s in sources])
+        from airflow_provider_lytics.lineage import uri_ref
+
+        self._lineage_inputs = [uri_ref(str(Path(s.name).resolve().parent)) for s in sources]
         yield sources
 
     def _after_success(self, context: Mapping[str, Any]) -> None:
@@ -389,6 +407,10 @@ class SFTPToLyticsOperator(LocalFilesToLyticsOperator):
                 self.sftp_conn_id, self.remote_dir, len(files), len(selection.files), current,
             )  # fmt: skip
             _push(context, XCOM_IMPORT_FILES, [f.path for f in selection.files])
+            from airflow_provider_lytics.lineage import sftp_ref
+
+            config = sftp.config
+            self._lineage_inputs = [sftp_ref(config.host, config.port, self.remote_dir)] if selection.files else []
             yield sftp_sources(sftp, selection.files, decryptor)
 
     def _walk_options(self) -> dict[str, Any]:
