@@ -146,26 +146,35 @@ def change_profiles(count: int = 10) -> int:
     return len(records)
 
 
-def enter_high_value(count: int = 3) -> int:
+def enter_high_value(count: int = 3, first: int = 0) -> int:
     """New profiles that qualify for ``demo_high_value`` (plan pro, ltv >= 500): they enter the audience."""
     from airflow_provider_lytics.hooks.lytics import LyticsHook
 
     records = [{"user_id": f"vip{i:04d}", "email": f"vip{i}@example.com", "plan": "pro", "ltv": 900 + i}
-               for i in range(count)]  # fmt: skip
+               for i in range(first, first + count)]  # fmt: skip
     LyticsHook().collect_json("crm_users", records)
     return count
 
 
-async def first_event_after_change(trigger: Any, change: Callable[[], Any], timeout: float = 60.0) -> dict:
-    """Start ``trigger``, let it pin its baseline, make ``change``, and return the payload of its first event."""
+async def first_event_after_change(trigger: Any, changes: list[Callable[[], Any]], timeout: float = 60.0) -> dict:
+    """Start ``trigger``, let it pin its baseline, make a change, and return the payload of its first event.
+
+    On a slow machine the trigger's first snapshot may still be running when the change lands (and then include
+    it), so if no event comes within a few seconds the next change is made; the last one waits ``timeout``.
+    """
     events = trigger.run()
     first = asyncio.ensure_future(events.__anext__())
     try:
         await asyncio.sleep(1.5)  # a few polls: the baseline is the audience before the change
         if first.done():
             raise RuntimeError(f"the trigger fired before anything changed: {first.result().payload}")
-        await asyncio.to_thread(change)
-        return dict((await asyncio.wait_for(first, timeout)).payload)
+        for n, change in enumerate(changes):
+            await asyncio.to_thread(change)
+            last = n == len(changes) - 1
+            done, _ = await asyncio.wait({first}, timeout=timeout if last else 10.0)
+            if done:
+                return dict(first.result().payload)
+        raise TimeoutError(f"the trigger sent no event within {timeout:g} s of the last change")
     finally:
         first.cancel()
         await asyncio.gather(first, return_exceptions=True)  # the generator must be idle before it is closed
@@ -372,7 +381,8 @@ class Demo:
         kwargs["poll_interval"] = 0.5  # the DAG polls every 60 s; the demo does not wait that long
         trigger = getattr(__import__(module, fromlist=[name]), name)(**kwargs)
         self.log(f"-> {dag_id}: running its asset watcher's trigger ({name}, poll every 0.5 s)")
-        event = asyncio.run(first_event_after_change(trigger, enter_high_value))
+        changes = [lambda: enter_high_value(3, 0), lambda: enter_high_value(3, 3)]
+        event = asyncio.run(first_event_after_change(trigger, changes))
         self.log(f"   trigger fired: {event}")
 
         def measure(o: Outcome) -> None:

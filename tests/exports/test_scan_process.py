@@ -72,13 +72,19 @@ def test_retries_happen_in_the_child_and_are_logged_here(emulator, lytics_conn_e
     assert len(retries) == 2 and all(r.levelno == logging.WARNING for r in retries)
 
 
+# 5,000 members in pages of 100 are about 500 KB of page bodies: far more than a pipe holds (64 KB), so a child
+# whose pages are not read stays blocked, alive, until the test reads on, closes or kills it.
+MANY = 5000
+
+
 def test_token_is_not_in_the_child_command_line_or_environment(emulator, lytics_conn_env):
-    seed(emulator, [user(i) for i in range(50)])
+    seed(emulator, [user(i) for i in range(MANY)])
     hook = fast_hook()
-    scan = _scan(hook, limit=10)
+    scan = _scan(hook)
     pages = iter(scan)
     next(pages)
-    pid = scan._proc.pid  # the child is still running: four more pages to go
+    pid = scan._proc.pid
+    assert scan._proc.poll() is None  # still running (blocked on the full pipe): /proc shows the live process
     token = hook.settings.token.encode()
     assert token not in Path(f"/proc/{pid}/cmdline").read_bytes()
     assert token not in Path(f"/proc/{pid}/environ").read_bytes()
@@ -95,8 +101,8 @@ def test_child_environment_keeps_proxies_and_trust_but_no_airflow_secrets():
 
 
 def test_stopping_early_reaps_the_child(emulator, lytics_conn_env):
-    seed(emulator, [user(i) for i in range(300)])
-    scan = _scan(fast_hook(), limit=10)
+    seed(emulator, [user(i) for i in range(MANY)])
+    scan = _scan(fast_hook())
     pages = iter(scan)
     next(pages)
     proc = scan._proc
@@ -105,8 +111,8 @@ def test_stopping_early_reaps_the_child(emulator, lytics_conn_env):
 
 
 def test_a_child_that_dies_is_reported(emulator, lytics_conn_env, monkeypatch):
-    seed(emulator, [user(i) for i in range(300)])
-    scan = _scan(fast_hook(), limit=10)
+    seed(emulator, [user(i) for i in range(MANY)])
+    scan = _scan(fast_hook())
     pages = iter(scan)
     next(pages)
     scan._proc.kill()
