@@ -4,16 +4,12 @@ the checkpoint in Airflow 3.3's task state store (Airflow Variable fallback on o
 from __future__ import annotations
 
 import json
-import os
 import subprocess
-import sys
-from pathlib import Path
 
 import pytest
 import requests
 
-BIN = Path(sys.executable).parent
-DAGS = Path(__file__).resolve().parents[2] / "dags"
+from tests.integration.airflow_cli import BIN, migrated_env
 
 pytestmark = pytest.mark.slow
 
@@ -24,14 +20,9 @@ def test_one_time_import_dag(tmp_path, served_emulator):
     rows = ["id,email,updated_at"] + [f"{i},u{i}@example.com,2026-11-2{i % 9}T10:00:00Z" for i in range(500)]
     (data / "customers_a.csv").write_text("\n".join(rows) + "\n")
     (data / "customers_b.csv").write_text("id,email,updated_at\n900,x@example.com,2026-11-01T00:00:00Z\n901\n")
-    conn = json.dumps({"conn_type": "lytics", "host": served_emulator.url, "password": served_emulator.token,
-                       "extra": {"bulk_url": served_emulator.url}})  # fmt: skip
-    env = {**os.environ, "AIRFLOW_HOME": str(tmp_path / "home"), "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
-           "AIRFLOW__CORE__DAGS_FOLDER": str(DAGS), "AIRFLOW_CONN_LYTICS_DEFAULT": conn}  # fmt: skip
-    env.pop("AIRFLOW__CORE__UNIT_TEST_MODE", None)
-    migrate = subprocess.run([str(BIN / "airflow"), "db", "migrate"], env=env, capture_output=True, text=True,
-                             timeout=180)  # fmt: skip
-    assert migrate.returncode == 0, migrate.stderr[-2000:]
+    conn = {"conn_type": "lytics", "host": served_emulator.url, "password": served_emulator.token,
+            "extra": {"bulk_url": served_emulator.url}}  # fmt: skip
+    env = migrated_env(tmp_path / "home", conn)
     conf = json.dumps({"input_glob": str(data / "customers*.csv"), "quarantine_dir": str(tmp_path / "q")})
     run = subprocess.run([str(BIN / "airflow"), "dags", "test", "lytics_import_one_time", "-c", conf], env=env,
                          capture_output=True, text=True, timeout=240)  # fmt: skip

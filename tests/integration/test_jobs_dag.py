@@ -4,18 +4,13 @@ triggers in line) against a served emulator: create-or-update, a deferrable run,
 from __future__ import annotations
 
 import json
-import os
 import re
 import subprocess
-import sys
-from pathlib import Path
 
 import pytest
 
 from airflow_provider_lytics.hooks.lytics import LyticsHook
-
-BIN = Path(sys.executable).parent
-DAGS = Path(__file__).resolve().parents[2] / "dags"
+from tests.integration.airflow_cli import BIN, migrated_env
 
 pytestmark = pytest.mark.slow
 
@@ -24,13 +19,8 @@ def test_job_as_code_dag_runs_with_deferred_tasks(tmp_path, served_emulator, mon
     airflow_version = subprocess.run([str(BIN / "airflow"), "version"], capture_output=True, text=True).stdout
     if not airflow_version.startswith("3."):
         pytest.skip("airflow dags test runs triggers in line on Airflow 3 only")
-    conn = json.dumps({"conn_type": "lytics", "host": served_emulator.url, "password": served_emulator.token})
-    env = {**os.environ, "AIRFLOW_HOME": str(tmp_path / "home"), "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
-           "AIRFLOW__CORE__DAGS_FOLDER": str(DAGS), "AIRFLOW_CONN_LYTICS_DEFAULT": conn}  # fmt: skip
-    env.pop("AIRFLOW__CORE__UNIT_TEST_MODE", None)
-    migrate = subprocess.run([str(BIN / "airflow"), "db", "migrate"], env=env, capture_output=True, text=True,
-                             timeout=180)  # fmt: skip
-    assert migrate.returncode == 0, migrate.stderr[-2000:]
+    conn = {"conn_type": "lytics", "host": served_emulator.url, "password": served_emulator.token}
+    env = migrated_env(tmp_path / "home", conn)
     run = subprocess.run([str(BIN / "airflow"), "dags", "test", "lytics_job_as_code"], env=env, capture_output=True,
                          text=True, timeout=240)  # fmt: skip
     out = run.stdout + run.stderr
@@ -38,7 +28,7 @@ def test_job_as_code_dag_runs_with_deferred_tasks(tmp_path, served_emulator, mon
     assert out.count("Pausing task as DEFERRED") == 2 and "running trigger in line" in out
     assert re.search(r"DagRun Finished: dag_id=lytics_job_as_code.*state=success", out), out[-3000:]
     assert served_emulator.token not in out
-    monkeypatch.setenv("AIRFLOW_CONN_LYTICS_DEFAULT", conn)
+    monkeypatch.setenv("AIRFLOW_CONN_LYTICS_DEFAULT", json.dumps(conn))
     jobs = LyticsHook().list_jobs(show_all=True)
     export = next(j for j in jobs if j["tag"] == "airflow:lytics_job_as_code:export")
     assert export["status"] == "completed" and export["config"]["write_headers"] is True
