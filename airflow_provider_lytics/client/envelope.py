@@ -88,6 +88,42 @@ def parse_success(http_status: int, body: bytes) -> Envelope:
     )
 
 
+def _cursor_decoder() -> tuple[Any, Any]:
+    """A msgspec decoder that reads a scan page's cursor and skips over its rows (kept as raw bytes), and the
+    marker it leaves on an absent ``_next``; ``(None, None)`` without msgspec."""
+    try:
+        import msgspec
+    except ImportError:
+        return None, None
+
+    page = msgspec.defstruct(  # built here, not as a class: msgspec is optional and annotations are strings
+        "ScanPageCursor",
+        [("data", msgspec.Raw, msgspec.Raw(b"null")), ("cursor", Any, msgspec.UNSET), ("old_cursor", Any, None)],
+        rename={"cursor": "_next", "old_cursor": "next"},
+    )
+
+    return msgspec.json.Decoder(page), msgspec.UNSET
+
+
+_CURSOR_DECODER, _ABSENT = _cursor_decoder()
+
+
+def scan_continuation(body: bytes) -> tuple[str | None, bool]:
+    """``(next_cursor, has_rows)`` of a 2xx scan page, as :func:`parse_success` would read them, without
+    building the rows (the scan process forwards page bodies and only needs to know where to go next)."""
+    if _CURSOR_DECODER is not None:
+        try:
+            page = _CURSOR_DECODER.decode(body)
+        except Exception:  # not an object, NaN, ...: the full parser decides
+            pass
+        else:
+            cursor = page.old_cursor if page.cursor is _ABSENT else page.cursor  # "_next" wins, as in parse_success
+            data = bytes(page.data).strip()
+            return (str(cursor) if cursor else None), data.startswith(b"[") and bool(data[1:-1].strip())
+    env = parse_success(200, body)
+    return env.next_cursor, isinstance(env.data, list) and bool(env.data)
+
+
 def build_error(
     http_status: int,
     body: bytes,

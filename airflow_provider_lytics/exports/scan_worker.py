@@ -113,7 +113,7 @@ def run(config: dict[str, Any], out: IO[bytes]) -> None:
     import resource
 
     from airflow_provider_lytics.client.config import LyticsSettings
-    from airflow_provider_lytics.client.envelope import parse_success
+    from airflow_provider_lytics.client.envelope import scan_continuation
     from airflow_provider_lytics.client.http import new_session, scan_requests, send
     from airflow_provider_lytics.client.retry import RetryPolicy
 
@@ -135,13 +135,12 @@ def run(config: dict[str, Any], out: IO[bytes]) -> None:
             method, path, params, kwargs = page_request(cursor)
             body = send(session, settings, policy, method, path, params=params, **kwargs, log=log,
                         sleep=time.sleep, clock=time.monotonic, raw=True)  # fmt: skip
-            env = parse_success(200, body)  # type: ignore[arg-type]
+            next_cursor, has_rows = scan_continuation(body)  # type: ignore[arg-type]
             write_frame(out, PAGE, body)  # type: ignore[arg-type]
             pages += 1
-            records = env.data if isinstance(env.data, list) else []
-            if not env.next_cursor or not records:
+            if not next_cursor or not has_rows:  # the end, by the same rule as iter_scan
                 break
-            cursor = env.next_cursor
+            cursor = next_cursor
     except BrokenPipeError:
         return
     except BaseException as exc:  # the parent re-raises it as the same typed error

@@ -7,7 +7,7 @@ import json
 import pytest
 
 from airflow_provider_lytics.client import errors
-from airflow_provider_lytics.client.envelope import build_error, entity_not_found, parse_success
+from airflow_provider_lytics.client.envelope import build_error, entity_not_found, parse_success, scan_continuation
 
 
 def _body(doc) -> bytes:
@@ -85,3 +85,28 @@ def test_cursor_expiry_is_its_own_error():
 )
 def test_entity_not_found_quirk(doc, missing):
     assert entity_not_found(parse_success(200, _body(doc))) is missing
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        b'{"status":200,"data":[{"a":1},{"a":2}],"_next":"c2","total":5}',
+        b'{"status":"success","data":[{"a":1}],"next":"old-style"}',
+        b'{"data":[{"a":1}],"_next":"","next":"ignored: _next wins"}',
+        b'{"data":[{"a":1}],"_next":null,"next":"ignored"}',
+        b'{"data":[],"_next":"c3"}',
+        b'{"data":[ \n ],"_next":"c3"}',
+        b'{"data":null,"_next":"c3"}',
+        b'{"data":{"not":"a list"},"_next":"c3"}',
+        b'{"_next":42,"data":[1]}',
+        b'{"message":"no data key"}',
+        b"[1,2]",
+        b"",
+        b"not json",
+        b'{"data":[NaN],"_next":"c"}',
+    ],
+)
+def test_scan_continuation_reads_what_parse_success_reads(body):
+    env = parse_success(200, body)
+    expected = (env.next_cursor, isinstance(env.data, list) and bool(env.data))
+    assert scan_continuation(body) == expected
