@@ -19,5 +19,5 @@ if [ -x "$venv/bin/python" ] && [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$want"
   exit 0
 fi
 [ -x "$venv/bin/python" ] || "$uv_bin" venv --quiet --python "$python" "$venv"
-"$uv_bin" pip install --quiet --python "$venv/bin/python" -c "$lock" -e ".[dev]"
+"$uv_bin" pip install --quiet --compile-bytecode --python "$venv/bin/python" -c "$lock" -e ".[dev]"
 echo "$want" > "$stamp"
