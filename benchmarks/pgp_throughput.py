@@ -1,29 +1,38 @@
-"""PGP throughput: the provider's streaming encrypt/decrypt vs the gpg CLI on the same file.
+"""PGP throughput: the provider's file-to-file encrypt/decrypt vs the gpg CLI on the same file (harness).
 
-Runs each operation several times, reports medians, our/CLI time ratios and the peak RSS growth of this Python
-process while our code runs (the data itself must never be held in memory).
+Every side is a whole process measured by ``_harness.run_process`` (wall, CPU of the tree, peak RSS/PSS):
 
-    .venv/bin/python benchmarks/pgp_throughput.py --size-mb 256 --runs 3
-    .venv/bin/python benchmarks/pgp_throughput.py --size-mb 512 --runs 3 --no-compress --key rsa
+* ``ours``: a Python process calling ``PgpCipher.encrypt_file``/``decrypt_file`` path to path (gpg reads and writes
+  the files itself; temporary name, writeback while gpg writes, fsync, rename); it also reports ``op_s``, the
+  in-process time of the call alone (no interpreter start or imports);
+* ``gpg``: the gpg CLI with the key already in its key ring, no fsync;
+* ``gpg_sync``: the same followed by ``sync FILE`` (fsync of the output): the CLI at our durability.
+  ``gpg_sync`` minus ``gpg`` is the fsync cost, measured separately.
+
+The sides alternate run by run. With ``--stream``, ``ours_stream`` also times the file-object shapes (data through
+Python) in process.
+
+    .venv/bin/python benchmarks/pgp_throughput.py --size-mb 512 --runs 5 --no-compress
+    .venv/bin/python benchmarks/pgp_throughput.py --quick
 """
 
 from __future__ import annotations
 
 import argparse
 import hashlib
-import platform
+import json
 import shutil
-import statistics
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 from pathlib import Path
+from shlex import quote as shlex_quote
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from airflow_provider_lytics.io.pgp import PgpCipher
+import _harness as h
 
 KEY_SPECS = {
     "ed": "Key-Type: EDDSA\nKey-Curve: ed25519\nSubkey-Type: ECDH\nSubkey-Curve: cv25519\n",
@@ -69,42 +78,6 @@ def make_data(path: Path, size_mb: int) -> None:
             fh.write(blocks[i % len(blocks)])
 
 
-class RssSampler:
-    """Peak VmRSS of this process, sampled every 10 ms while running."""
-
-    def __init__(self) -> None:
-        self.peak = 0
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, daemon=True)
-
-    @staticmethod
-    def current() -> int:
-        for line in Path("/proc/self/status").read_text().splitlines():
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1]) * 1024
-        return 0
-
-    def _run(self) -> None:
-        while not self._stop.is_set():
-            self.peak = max(self.peak, self.current())
-            self._stop.wait(0.01)
-
-    def __enter__(self) -> RssSampler:
-        self.peak = self.current()
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._stop.set()
-        self._thread.join()
-
-
-def timed(fn) -> float:
-    started = time.perf_counter()
-    fn()
-    return time.perf_counter() - started
-
-
 def sha256(path: Path) -> str:
     h = hashlib.sha256()
     with open(path, "rb") as fh:
@@ -113,118 +86,120 @@ def sha256(path: Path) -> str:
     return h.hexdigest()
 
 
+def worker(args: argparse.Namespace) -> int:
+    """Child process: one operation of ours, path to path; prints the in-process seconds as JSON."""
+    from airflow_provider_lytics.io.pgp import PgpCipher
+
+    keys = Path(args.keys)
+    cipher = PgpCipher(public_key=(keys / "pub.asc").read_text(), private_key=(keys / "sec.asc").read_text())
+    started = time.perf_counter()
+    if args.worker == "encrypt":
+        cipher.encrypt_file(args.src, args.dst, compress=not args.no_compress, armor=args.armor)
+    elif args.worker == "decrypt":
+        cipher.decrypt_file(args.src, args.dst)
+    else:  # stream shapes: file objects, every byte through Python
+        with open(args.src, "rb") as fin, open(args.dst + ".gpg", "wb") as fout:
+            cipher.encrypt_stream(fin, fout, compress=not args.no_compress, armor=args.armor)
+        with open(args.dst + ".gpg", "rb") as fin, cipher.open_decryptor(args.dst) as sink:
+            shutil.copyfileobj(fin, sink, 1 << 16)
+    print(json.dumps({"op_s": time.perf_counter() - started}))
+    return 0
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    h.add_common_args(ap, runs=5)
     ap.add_argument("--size-mb", type=int, default=256)
-    ap.add_argument("--runs", type=int, default=3)
     ap.add_argument("--key", choices=sorted(KEY_SPECS), default="ed")
     ap.add_argument("--no-compress", action="store_true", help="--compress-algo none on both sides")
     ap.add_argument("--armor", action="store_true")
+    ap.add_argument("--stream", action="store_true", help="also time the file-object shapes (data through Python)")
     ap.add_argument("--workdir", default=None, help="directory for the test files (default: system temp)")
+    ap.add_argument("--worker", choices=("encrypt", "decrypt", "stream"), help=argparse.SUPPRESS)
+    for name in ("keys", "src", "dst"):
+        ap.add_argument(f"--{name}", help=argparse.SUPPRESS)
     args = ap.parse_args()
+    if args.worker:
+        return worker(args)
     if shutil.which("gpg") is None:
         print("gpg binary not found", file=sys.stderr)
         return 2
+    if args.quick:
+        args.size_mb, args.runs = 4, 1
 
     work = Path(tempfile.mkdtemp(prefix="pgp-bench-", dir=args.workdir))
     cli_home = work / "cli-home"
     try:
         fpr, public, private = make_key(cli_home, args.key)
-        cipher = PgpCipher(public_key=public, private_key=private)
+        keys = work / "keys"
+        keys.mkdir(mode=0o700)
+        (keys / "pub.asc").write_text(public)
+        (keys / "sec.asc").write_text(private)
         src = work / "data.csv"
         make_data(src, args.size_mb)
         size = src.stat().st_size
         compress = not args.no_compress
         extra = [] if compress else ["--compress-algo", "none"]
         armor = ["--armor"] if args.armor else []
+        gpg_base = ["gpg", "--homedir", str(cli_home), "--batch", "--no-tty", "--yes"]
+        enc_cli = [*gpg_base, "--trust-model", "always", "-r", fpr, *extra, *armor]
+        flags = [*(["--no-compress"] if args.no_compress else []), *(["--armor"] if args.armor else [])]
+        # a ciphertext for the decrypt runs, made once by the CLI
+        subprocess.run([*enc_cli, "-o", str(work / "in.gpg"), "-e", str(src)], check=True, capture_output=True)
 
-        def cli_encrypt() -> None:
-            gpg(
-                cli_home,
-                "--yes",
-                "--trust-model",
-                "always",
-                "-r",
-                fpr,
-                *extra,
-                *armor,
-                "-o",
-                str(work / "cli.gpg"),
-                "-e",
-                str(src),
-            )
+        def ours(op: str, source: Path, out: Path) -> h.Measure:
+            return h.run_process(h.python_cmd(__file__, "--worker", op, "--keys", keys, "--src", source,
+                                              "--dst", out, *flags))  # fmt: skip
 
-        def cli_decrypt() -> None:
-            gpg(cli_home, "--yes", "-o", str(work / "cli.out"), "-d", str(work / "ours.gpg"))
+        def shell(cmd: list[str], out: Path, sync: bool) -> h.Measure:
+            line = " ".join(map(shlex_quote, cmd)) + (f" && sync {shlex_quote(str(out))}" if sync else "")
+            return h.run_process(["sh", "-c", line])
 
-        def our_encrypt() -> None:
-            cipher.encrypt_file(src, work / "ours.gpg", compress=compress, armor=args.armor)
-
-        def our_decrypt() -> None:
-            cipher.decrypt_file(work / "cli.gpg", work / "ours.out")
-
-        def stream_encrypt() -> None:  # the "encrypt while uploading" shape: file objects, data through Python
-            with open(src, "rb") as fin, open(work / "stream.gpg", "wb") as fout:
-                cipher.encrypt_stream(fin, fout, compress=compress, armor=args.armor)
-
-        def stream_decrypt() -> None:  # "decrypt while downloading": ciphertext written into our stream stage
-            with open(work / "cli.gpg", "rb") as fin, cipher.open_decryptor(work / "stream.out") as sink:
-                shutil.copyfileobj(fin, sink, 1 << 16)
-
-        tiny = work / "tiny.txt"
-        tiny.write_bytes(b"x" * 1024)
-        fixed = {
-            "encrypt": statistics.median(timed(lambda: cipher.encrypt_file(tiny, work / "t.gpg")) for _ in range(5)),
-            "decrypt": statistics.median(
-                timed(lambda: cipher.decrypt_file(work / "t.gpg", work / "t.out")) for _ in range(5)
-            ),
+        enc_cmd = [*enc_cli, "-o", str(work / "cli.gpg"), "-e", str(src)]
+        dec_cmd = [*gpg_base, "-o", str(work / "cli.out"), "-d", str(work / "in.gpg")]
+        plans = {
+            "encrypt": {
+                "ours": lambda _r: ours("encrypt", src, work / "ours.gpg"),
+                "gpg": lambda _r: shell(enc_cmd, work / "cli.gpg", False),
+                "gpg_sync": lambda _r: shell(enc_cmd, work / "cli.gpg", True),
+            },
+            "decrypt": {
+                "ours": lambda _r: ours("decrypt", work / "in.gpg", work / "ours.out"),
+                "gpg": lambda _r: shell(dec_cmd, work / "cli.out", False),
+                "gpg_sync": lambda _r: shell(dec_cmd, work / "cli.out", True),
+            },
         }
-        ops = ("our_encrypt", "cli_encrypt", "our_decrypt", "cli_decrypt", "stream_encrypt", "stream_decrypt")
-        times: dict[str, list[float]] = {k: [] for k in ops}
-        peaks: list[int] = []
-        baseline = RssSampler.current()
-        for _ in range(args.runs):
-            times["cli_encrypt"].append(timed(cli_encrypt))
-            with RssSampler() as s1:
-                times["our_encrypt"].append(timed(our_encrypt))
-            times["cli_decrypt"].append(timed(cli_decrypt))
-            with RssSampler() as s2:
-                times["our_decrypt"].append(timed(our_decrypt))
-            with RssSampler() as s3:
-                times["stream_encrypt"].append(timed(stream_encrypt))
-                times["stream_decrypt"].append(timed(stream_decrypt))
-            peaks.append(max(s1.peak, s2.peak, s3.peak))
+        if args.stream:
+            plans["stream"] = {"ours_stream": lambda _r: ours("stream", src, work / "stream.out")}
+        result: dict = {
+            "size_bytes": size, "key": args.key, "compress": compress, "armor": args.armor,
+            "gpg": subprocess.run(["gpg", "--version"], capture_output=True, text=True).stdout.splitlines()[0],
+            "goal": "ours >= 0.95x gpg, whole process (wall of gpg / wall of ours), path to path; ratios against "
+                    "gpg_sync (equal durability) and the in-process op_s are given beside it",
+            "summary": {}, "ratios": {}, "runs": {},
+        }  # fmt: skip
+        for op, sides in plans.items():
+            measures = h.paired(sides, args.runs, log=lambda line, o=op: print(f"{o}: {line}", file=sys.stderr))
+            summary = {name: h.summarize(ms, inproc_keys=("op_s",)) for name, ms in measures.items()}
+            for name, s in summary.items():
+                result["summary"][f"{op}_{name}"] = s
+            result["runs"][op] = h.measures_json(measures)
+            if "gpg" in summary:
+                ours_s = summary["ours"]
+                result["ratios"][op] = {
+                    "vs_gpg_whole_process": h.ratio(summary["gpg"], ours_s),
+                    "vs_gpg_sync_whole_process": h.ratio(summary["gpg_sync"], ours_s),
+                    "vs_gpg_in_process": round(summary["gpg"]["wall_s"]["median"]
+                                               / ours_s["inproc_op_s"]["median"], 3),
+                    "cpu_ours_over_gpg": round(ours_s["cpu_s"]["median"] / summary["gpg"]["cpu_s"]["median"], 3),
+                    "fsync_cost_s": round(summary["gpg_sync"]["wall_s"]["median"]
+                                          - summary["gpg"]["wall_s"]["median"], 3),
+                }  # fmt: skip
         digest = sha256(src)
         assert sha256(work / "ours.out") == digest, "our decryption of the CLI's ciphertext differs"
-        assert sha256(work / "cli.out") == digest, "the CLI's decryption of our ciphertext differs"
-        assert sha256(work / "stream.out") == digest, "the stream stage's decryption differs"
-
-        med = {k: statistics.median(v) for k, v in times.items()}
-        mb = size / 2**20
-        print(f"# PGP throughput: {mb:.0f} MiB CSV-like file, key {args.key}, compress={compress}, armor={args.armor}")
-        print(
-            f"# {platform.platform()}, Python {platform.python_version()}, {args.runs} runs, "
-            f"{subprocess.run(['gpg', '--version'], capture_output=True, text=True).stdout.splitlines()[0]}"
-        )
-        print()
-        print("| operation | ours median s | gpg CLI median s | ours MiB/s | CLI MiB/s | ours/CLI time |")
-        print("|---|---|---|---|---|---|")
-        for op in ("encrypt", "decrypt"):
-            o, c = med[f"our_{op}"], med[f"cli_{op}"]
-            print(f"| {op} (path to path) | {o:.2f} | {c:.2f} | {mb / o:.0f} | {mb / c:.0f} | {o / c:.2f} |")
-            st = med[f"stream_{op}"]
-            label = f"{op} (file objects via Python)"
-            print(f"| {label} | {st:.2f} | {c:.2f} | {mb / st:.0f} | {mb / c:.0f} | {st / c:.2f} |")
-        print()
-        print(
-            f"fixed cost per call (1 KiB file, median of 5; key ring setup, key import, agent start/stop): "
-            f"encrypt {fixed['encrypt']:.2f} s, decrypt {fixed['decrypt']:.2f} s"
-        )
-        print(f"all runs (s): { {k: [round(x, 2) for x in v] for k, v in times.items()} }")
-        print(
-            f"python RSS: baseline {baseline / 2**20:.1f} MiB, peak during our operations {max(peaks) / 2**20:.1f} MiB "
-            f"(growth {(max(peaks) - baseline) / 2**20:.1f} MiB for a {mb:.0f} MiB file)"
-        )
+        check = subprocess.run([*gpg_base, "-o", "-", "-d", str(work / "ours.gpg")], capture_output=True, check=True)
+        assert hashlib.sha256(check.stdout).hexdigest() == digest, "the CLI's decryption of our ciphertext differs"
+        h.report(args, result)
         return 0
     finally:
         subprocess.run(["gpgconf", "--homedir", str(cli_home), "--kill", "all"], capture_output=True, check=False)
