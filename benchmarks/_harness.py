@@ -292,17 +292,26 @@ def environment() -> dict[str, Any]:
     }
 
 
-def report(args: argparse.Namespace, result: dict[str, Any]) -> None:
-    """Print a short table to stderr and the JSON to ``--json`` (or stdout)."""
-    result.setdefault("environment", environment())
-    result["environment"]["load_end"] = os.getloadavg()
-    for name, summary in result.get("summary", {}).items():
+def _print_summary(summaries: Mapping[str, Any], prefix: str) -> None:
+    for name, summary in summaries.items():
+        if not isinstance(summary, Mapping):
+            continue
+        if "wall_s" not in summary:
+            _print_summary(summary, f"{prefix}{name} ")
+            continue
         parts = []
         for key in ("wall_s", "cpu_s", "peak_rss_mb"):
             s = summary.get(key)
             if s:
                 parts.append(f"{key} {s['median']:.3f} [{s['min']:.3f}-{s['max']:.3f}]")
-        print(f"{name:<24} " + ", ".join(parts), file=sys.stderr)
+        print(f"{prefix + name:<28} " + ", ".join(parts), file=sys.stderr)
+
+
+def report(args: argparse.Namespace, result: dict[str, Any]) -> None:
+    """Print a short table to stderr and the JSON to ``--json`` (or stdout)."""
+    result.setdefault("environment", environment())
+    result["environment"]["load_end"] = os.getloadavg()
+    _print_summary(result.get("summary", {}), "")
     text = json.dumps(result, indent=2, default=str)
     if args.json:
         Path(args.json).write_text(text)

@@ -1,15 +1,21 @@
-"""SFTP throughput: this provider's engine vs the OpenSSH ``sftp`` CLI vs Airflow's stock SFTPHook.
+"""SFTP throughput: this provider's engine vs the OpenSSH ``sftp`` CLI (and Airflow's SFTPHook), on the harness.
 
 Starts a real OpenSSH sshd on a free loopback port (key auth, internal-sftp), creates a random file (1 GiB by
-default), then moves it up and down with each client, interleaving the clients run by run so that background load
-hits them alike. Reports medians in MB/s (10^6 bytes/s), our ratio to the CLI and the peak RSS of the process that
-ran our engine (each client runs in its own child process so RSS figures are not mixed).
+default), then times uploads and downloads separately, every side a whole process measured the same way
+(``_harness.run_process``: wall including the SSH handshake, CPU of the process tree, peak RSS/PSS), the sides
+alternating run by run:
 
-``ours`` is the default engine: it fsyncs every upload on the server (``fsync@openssh.com``) before the rename and
-every download locally before ``os.replace``, which the CLI and SFTPHook do not do; ``ours_no_fsync`` does the
-same work as the CLI (``SftpSession(fsync=False)``) and is the like-for-like throughput comparison.
+* ``ours``: ``SftpSession`` with its defaults, the hook's path (fsync on the server before the rename for
+  uploads, local fsync before ``os.replace`` for downloads); it also reports the in-process transfer time
+  (``inproc_transfer_s``, after the connection is up);
+* ``ours_no_fsync``: the same without fsync;
+* ``cli_fsync``: ``sftp -f`` for uploads (``fsync@openssh.com`` after each file) and ``sftp`` then ``sync FILE``
+  for downloads: the CLI at our durability. The goal (>= 0.8x) compares ``ours`` with it, whole process;
+* ``cli``: plain ``sftp``, no fsync (compare with ``ours_no_fsync``);
+* ``airflow_sftphook`` (``--hook-runs``, default 0): Airflow's paramiko SFTPHook.
 
-    .venv/bin/python benchmarks/sftp_throughput.py --size-mb 1024 --runs 3 --hook-runs 1
+    .venv/bin/python benchmarks/sftp_throughput.py --size-mb 1024 --runs 3
+    .venv/bin/python benchmarks/sftp_throughput.py --quick
 
 Needs /usr/sbin/sshd and the sftp/ssh-keygen binaries (``apt-get install -y openssh-server openssh-client``).
 Everything runs on loopback with the page cache warm; the numbers measure CPU cost per byte of each client.
@@ -23,14 +29,18 @@ import hashlib
 import json
 import os
 import resource
+import shlex
 import shutil
 import socket
-import statistics
 import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+import _harness as h
 
 SSHD = "/usr/sbin/sshd"
 HERE = Path(__file__).resolve()
@@ -58,21 +68,13 @@ def worker_ours(args: argparse.Namespace) -> dict:
         look_for_keys=False,
     )
     with SftpSession(config, fsync=args.fsync == "1") as sftp:
-        baseline = _rss_mb()
-        cpu0 = time.process_time()
-        up = sftp.upload_file(args.local, args.remote, overwrite=True)
-        cpu1 = time.process_time()
-        down = sftp.download_file(args.remote, args.back)
-        cpu2 = time.process_time()
-    return {
-        "up_s": up.seconds,
-        "down_s": down.seconds,
-        "up_cpu_s": cpu1 - cpu0,
-        "down_cpu_s": cpu2 - cpu1,
-        "sha_ok": up.sha256 == down.sha256 == args.sha256,
-        "rss_baseline_mb": baseline,
-        "rss_peak_mb": _rss_mb(),
-    }
+        started = time.perf_counter()
+        if args.op == "up":
+            result = sftp.upload_file(args.local, args.remote, overwrite=True)
+        else:
+            result = sftp.download_file(args.remote, args.back)
+        seconds = time.perf_counter() - started
+    return {"transfer_s": seconds, "sha_ok": result.sha256 == args.sha256, "rss_peak_mb": _rss_mb()}
 
 
 def worker_hook(args: argparse.Namespace) -> dict:
@@ -88,46 +90,29 @@ def worker_hook(args: argparse.Namespace) -> dict:
 
     hook = SFTPHook(ssh_conn_id="bench_sftp")
     with hook.get_managed_conn():
-        baseline = _rss_mb()
-        started, cpu0 = time.perf_counter(), time.process_time()
-        hook.store_file(args.remote, args.local)
-        up, cpu1 = time.perf_counter() - started, time.process_time()
         started = time.perf_counter()
-        hook.retrieve_file(args.remote, args.back)
-        down, cpu2 = time.perf_counter() - started, time.process_time()
-    return {
-        "up_s": up,
-        "down_s": down,
-        "up_cpu_s": cpu1 - cpu0,
-        "down_cpu_s": cpu2 - cpu1,
-        "rss_baseline_mb": baseline,
-        "rss_peak_mb": _rss_mb(),
-    }
+        if args.op == "up":
+            hook.store_file(args.remote, args.local)
+        else:
+            hook.retrieve_file(args.remote, args.back)
+        seconds = time.perf_counter() - started
+    return {"transfer_s": seconds, "rss_peak_mb": _rss_mb()}
 
 
-def _child(kind: str, env: dict, **kwargs: object) -> dict:
+def _child(kind: str, env: dict, **kwargs: object) -> h.Measure:
     cmd = [sys.executable, str(HERE), "--worker", kind]
     for key, value in kwargs.items():
         cmd += [f"--{key.replace('_', '-')}", str(value)]
-    out = subprocess.run(cmd, check=True, capture_output=True, text=True, env=env)
-    return json.loads(out.stdout.strip().splitlines()[-1])
+    return h.run_process(cmd, env=env)
 
 
-def run_cli(port: int, user: str, key: str, known_hosts: str, local: str, remote: str, back: str) -> dict:
-    base = [
-        "sftp", "-q", "-i", key, "-P", str(port), "-o", f"UserKnownHostsFile={known_hosts}",
-        "-o", "StrictHostKeyChecking=yes", "-o", "BatchMode=yes", "-o", "IdentitiesOnly=yes",
-    ]  # fmt: skip
-    timings = {}
-    for name, command in (("up", f"put {local} {remote}"), ("down", f"get {remote} {back}")):
-        started = time.perf_counter()
-        before = resource.getrusage(resource.RUSAGE_CHILDREN)
-        subprocess.run([*base, "-b", "-", f"{user}@127.0.0.1"], input=command + "\n", text=True, check=True,
-                       capture_output=True)  # fmt: skip
-        timings[f"{name}_s"] = time.perf_counter() - started
-        after = resource.getrusage(resource.RUSAGE_CHILDREN)  # sftp and the ssh it spawns (both waited for)
-        timings[f"{name}_cpu_s"] = (after.ru_utime + after.ru_stime) - (before.ru_utime + before.ru_stime)
-    return timings
+def run_cli(base: list[str], target: str, command: str, *, fsync: bool, sync_file: str | None = None) -> h.Measure:
+    """``sftp -b -`` with one command, as a whole process (sftp and the ssh it spawns)."""
+    cmd = [*base, *(["-f"] if fsync else []), "-b", "-", target]
+    if sync_file is None:
+        return h.run_process(cmd, stdin_text=command + "\n")
+    line = " ".join(map(shlex.quote, cmd)) + f" && sync {shlex.quote(sync_file)}"
+    return h.run_process(["sh", "-c", line], stdin_text=command + "\n")
 
 
 # ---------------------------------------------------------------- orchestration
@@ -177,12 +162,11 @@ def make_file(path: Path, size_mb: int) -> str:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    h.add_common_args(parser, runs=3)
     parser.add_argument("--size-mb", type=int, default=1024, help="file size in MiB (default 1024)")
-    parser.add_argument("--runs", type=int, default=3, help="runs of ours and of the CLI (default 3)")
-    parser.add_argument("--hook-runs", type=int, default=1, help="runs of Airflow's SFTPHook (slow; default 1)")
-    parser.add_argument("--json", help="also write the results to this JSON file")
+    parser.add_argument("--hook-runs", type=int, default=0, help="runs of Airflow's SFTPHook (slow; default 0)")
     parser.add_argument("--worker", choices=("ours", "hook"), help=argparse.SUPPRESS)
-    for name in ("port", "user", "key", "host-key", "local", "remote", "back", "sha256", "fsync"):
+    for name in ("port", "user", "key", "host-key", "local", "remote", "back", "sha256", "fsync", "op"):
         parser.add_argument(f"--{name}", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.worker:
@@ -190,6 +174,8 @@ def main() -> int:
         result = worker_ours(args) if args.worker == "ours" else worker_hook(args)
         print(json.dumps(result))
         return 0
+    if args.quick:
+        args.size_mb, args.runs, args.hook_runs = 8, 1, 0
 
     for tool in (SSHD, shutil.which("sftp"), shutil.which("ssh-keygen")):
         if not tool or not Path(tool).exists():
@@ -204,76 +190,77 @@ def main() -> int:
         user = getpass.getuser()
         local, remote_dir = work / "source.bin", work / "remote"
         remote_dir.mkdir()
-        print(f"Creating a {args.size_mb} MiB file ...", flush=True)
+        print(f"Creating a {args.size_mb} MiB file ...", file=sys.stderr, flush=True)
         sha = make_file(local, args.size_mb)
         size = local.stat().st_size
+        shutil.copyfile(local, remote_dir / "down.bin")  # what every download reads
         env = {**os.environ, "PYTHONPATH": str(ROOT)}
         common = {"port": port, "user": user, "key": str(work / "id"), "host_key": str(host_pub),
                   "local": str(local), "sha256": sha}  # fmt: skip
-        results: dict[str, list[dict]] = {"ours": [], "ours_no_fsync": [], "cli": [], "airflow_sftphook": []}
-        for run in range(args.runs):
-            for name, fsync in (("ours", 1), ("ours_no_fsync", 0)):
-                remote, back = remote_dir / f"{name}-{run}.bin", work / f"back-{name}.bin"
-                results[name].append(_child("ours", env, remote=remote, back=back, fsync=fsync, **common))
-                remote.unlink()
-            remote, back = remote_dir / f"cli-{run}.bin", work / "back-cli.bin"
-            results["cli"].append(run_cli(port, user, str(work / "id"), str(known_hosts), str(local), str(remote),
-                                          str(back)))  # fmt: skip
-            remote.unlink()
-            print(f"run {run + 1}: " + ", ".join(f"{k} {v[-1]}" for k, v in results.items() if v), flush=True)
-        for run in range(args.hook_runs):
-            remote, back = remote_dir / f"hook-{run}.bin", work / "back-hook.bin"
-            results["airflow_sftphook"].append(_child("hook", env, remote=remote, back=back, **common))
-            remote.unlink()
-            print(f"hook run {run + 1}: {results['airflow_sftphook'][-1]}", flush=True)
+        base = ["sftp", "-q", "-i", str(work / "id"), "-P", str(port), "-o", f"UserKnownHostsFile={known_hosts}",
+                "-o", "StrictHostKeyChecking=yes", "-o", "BatchMode=yes", "-o", "IdentitiesOnly=yes"]  # fmt: skip
+        target = f"{user}@127.0.0.1"
+        up_remote, down_remote, back = remote_dir / "up.bin", remote_dir / "down.bin", work / "back.bin"
+
+        def ours(op: str, fsync: int) -> h.Measure:
+            return _child("ours", env, op=op, remote=up_remote if op == "up" else down_remote, back=back,
+                          fsync=fsync, **common)  # fmt: skip
+
+        sides = {
+            "up": {
+                "ours": lambda _r: ours("up", 1),
+                "cli_fsync": lambda _r: run_cli(base, target, f"put {local} {up_remote}", fsync=True),
+                "ours_no_fsync": lambda _r: ours("up", 0),
+                "cli": lambda _r: run_cli(base, target, f"put {local} {up_remote}", fsync=False),
+            },
+            "down": {
+                "ours": lambda _r: ours("down", 1),
+                "cli_fsync": lambda _r: run_cli(base, target, f"get {down_remote} {back}", fsync=False,
+                                                sync_file=str(back)),
+                "ours_no_fsync": lambda _r: ours("down", 0),
+                "cli": lambda _r: run_cli(base, target, f"get {down_remote} {back}", fsync=False),
+            },
+        }  # fmt: skip
+        if args.hook_runs:
+            sides["up"]["airflow_sftphook"] = lambda _r: _child("hook", env, op="up", remote=up_remote, back=back,
+                                                                **common)  # fmt: skip
+            sides["down"]["airflow_sftphook"] = lambda _r: _child("hook", env, op="down", remote=down_remote,
+                                                                  back=back, **common)  # fmt: skip
+        result: dict = {
+            "size_bytes": size,
+            "goal": "ours (fsync on) >= 0.8x cli_fsync, whole process wall (cli_fsync wall / ours wall)",
+            "summary": {}, "ratios": {}, "cpu_s_per_gib": {}, "runs": {},
+        }  # fmt: skip
+        gib = size / 2**30
+        for direction, group in sides.items():
+            if not args.hook_runs:
+                group.pop("airflow_sftphook", None)
+
+            def cleanup(_name: str, _run: int, _m: h.Measure, d: str = direction) -> None:
+                for path in (up_remote, back) if d == "up" else (back,):
+                    path.unlink(missing_ok=True)
+
+            measures = h.paired(group, args.runs, after_each=cleanup,
+                                log=lambda line, d=direction: print(f"{d}: {line}", file=sys.stderr))  # fmt: skip
+            summary = {n: h.summarize(ms, inproc_keys=("transfer_s",)) for n, ms in measures.items()}
+            result["summary"][direction] = summary
+            result["runs"][direction] = h.measures_json(measures)
+            result["ratios"][direction] = {
+                "ours_vs_cli_fsync_whole_process": h.ratio(summary["cli_fsync"], summary["ours"]),
+                "ours_no_fsync_vs_cli_whole_process": h.ratio(summary["cli"], summary["ours_no_fsync"]),
+                "ours_vs_cli_fsync_in_process": round(summary["cli_fsync"]["wall_s"]["median"]
+                                                      / summary["ours"]["inproc_transfer_s"]["median"], 3),
+            }  # fmt: skip
+            result["cpu_s_per_gib"][direction] = {n: round(s["cpu_s"]["median"] / gib, 2) for n, s in summary.items()}
+            if not all(m.inproc.get("sha_ok") for n in ("ours", "ours_no_fsync") for m in measures[n]):
+                print("WARNING: checksum mismatch in our transfers", file=sys.stderr)
+                return 1
     finally:
         if sshd is not None:
             sshd.terminate()
             sshd.wait(timeout=5)
         shutil.rmtree(work, ignore_errors=True)
-
-    summary: dict[str, dict] = {}
-    for name, runs in results.items():
-        if not runs:
-            continue
-        up = statistics.median(r["up_s"] for r in runs)
-        down = statistics.median(r["down_s"] for r in runs)
-        summary[name] = {
-            "runs": len(runs),
-            "up_mb_s": size / 1e6 / up,
-            "down_mb_s": size / 1e6 / down,
-            "up_cpu_s_per_gb": statistics.median(r["up_cpu_s"] for r in runs) / (size / 1e9),
-            "down_cpu_s_per_gb": statistics.median(r["down_cpu_s"] for r in runs) / (size / 1e9),
-        }
-        if "rss_peak_mb" in runs[0]:
-            summary[name]["rss_peak_mb"] = max(r["rss_peak_mb"] for r in runs)
-            summary[name]["rss_baseline_mb"] = max(r["rss_baseline_mb"] for r in runs)
-    cli = summary["cli"]
-    print(f"\nFile: {size / 1e6:.0f} MB, loopback OpenSSH sshd, medians")
-    header = (
-        "client",
-        "runs",
-        "upload MB/s",
-        "download MB/s",
-        "up/CLI",
-        "down/CLI",
-        "CPU s/GB up",
-        "down",
-        "peak RSS MB",
-    )
-    print("{:<18}{:>5}{:>13}{:>15}{:>8}{:>10}{:>13}{:>6}{:>13}".format(*header))
-    for name, row in summary.items():
-        print(
-            f"{name:<18}{row['runs']:>5}{row['up_mb_s']:>13.1f}{row['down_mb_s']:>15.1f}"
-            f"{row['up_mb_s'] / cli['up_mb_s']:>8.2f}{row['down_mb_s'] / cli['down_mb_s']:>10.2f}"
-            f"{row['up_cpu_s_per_gb']:>13.2f}{row['down_cpu_s_per_gb']:>6.2f}"
-            f"{row.get('rss_peak_mb', float('nan')):>13.1f}"
-        )
-    if not all(r.get("sha_ok") for r in results["ours"] + results["ours_no_fsync"]):
-        print("WARNING: checksum mismatch in our transfers")
-        return 1
-    if args.json:
-        Path(args.json).write_text(json.dumps({"size_bytes": size, "summary": summary, "runs": results}, indent=2))
+    h.report(args, result)
     return 0
 
 
