@@ -3,25 +3,35 @@
 Baselines: ``str.format`` (no conditionals, no defaults: the floor any engine pays) and a regex that
 substitutes ``{{ .field }}`` (what a "regex subset" engine would do). Both can only express the simple
 field-substitution template; the realistic templates (defaults, conditionals, range, printf) are ours only.
-Optionally renders the same workload with the real Go engine (built from tests/templating/gorender.go).
+Optionally renders the same workload with the real Go engine (text/template + sprig, when Go is installed).
+
+Every engine runs in its own process through ``_harness.run_process`` (wall, CPU of the tree, peak RSS), the
+engines alternating run by run; each process also reports its in-process rendering rate (profiles/s of the
+render loop alone, templates parsed once). The in-process rate is the headline: the whole-process figures are
+dominated by interpreter start-up and, for Go, by JSON-decoding the profiles.
 
     .venv/bin/python benchmarks/templating_throughput.py --profiles 20000 --runs 5
+    .venv/bin/python benchmarks/templating_throughput.py --quick
 """
 
 from __future__ import annotations
 
 import argparse
-import platform
+import json
+import os
 import random
 import re
-import statistics
+import shutil
+import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from airflow_provider_lytics.templating import MessageTemplates, Template
+import _harness as h
 
 TEMPLATES = {
     "field": "Hey, {{ .first_name }}",
@@ -61,15 +71,12 @@ def make_profiles(n: int, seed: int = 11) -> list[dict]:
     return out
 
 
-def timed(fn, profiles: list[dict], runs: int) -> float:
-    """Median profiles/s over ``runs``."""
-    rates = []
-    for _ in range(runs):
-        start = time.perf_counter()
-        for p in profiles:
-            fn(p)
-        rates.append(len(profiles) / (time.perf_counter() - start))
-    return statistics.median(rates)
+def loop_rate(fn, profiles: list[dict]) -> float:
+    """Profiles/s of one render loop."""
+    start = time.perf_counter()
+    for p in profiles:
+        fn(p)
+    return len(profiles) / (time.perf_counter() - start)
 
 
 FIELD_RE = re.compile(r"\{\{\s*\.(\w+)\s*\}\}")
@@ -82,18 +89,7 @@ def regex_baseline(template: str):
     return render
 
 
-def go_rate(profiles: list[dict], template: str) -> float | None:
-    """Profiles/s for the real Go engine (parse once, execute per profile), if Go is installed."""
-    import json
-    import os
-    import shutil
-    import subprocess
-    import tempfile
-
-    go = shutil.which("go")
-    if not go or not Path("/usr/share/gocode/src/github.com/Masterminds/sprig").is_dir():
-        return None
-    src = r"""package main
+GO_SOURCE = r"""package main
 import ("bytes";"encoding/json";"fmt";"io";"os";"text/template";"time";"github.com/Masterminds/sprig")
 func main() {
 	var in struct { Template string; Profiles []map[string]interface{} }
@@ -102,47 +98,91 @@ func main() {
 	var buf bytes.Buffer
 	start := time.Now()
 	for _, p := range in.Profiles { buf.Reset(); t.Execute(&buf, p) }
-	fmt.Println(float64(len(in.Profiles)) / time.Since(start).Seconds())
+	fmt.Printf("{\"rate\": %f}\n", float64(len(in.Profiles)) / time.Since(start).Seconds())
 }"""
-    with tempfile.TemporaryDirectory() as tmp:
-        Path(tmp, "bench.go").write_text(src)
-        env = {**os.environ, "GO111MODULE": "off", "GOPATH": "/usr/share/gocode",
-               "GOCACHE": os.environ.get("GOCACHE", "/tmp/lytics-gocache")}  # fmt: skip
-        subprocess.run([go, "build", "-o", "bench", "bench.go"], cwd=tmp, env=env, check=True, capture_output=True)
-        payload = json.dumps({"Template": template, "Profiles": profiles}).encode()
-        out = subprocess.run([str(Path(tmp, "bench"))], input=payload, capture_output=True, check=True)
-        return float(out.stdout)
+
+
+def build_go(directory: Path) -> Path | None:
+    """The Go reference renderer, if Go and sprig are installed."""
+    go = shutil.which("go")
+    if not go or not Path("/usr/share/gocode/src/github.com/Masterminds/sprig").is_dir():
+        return None
+    (directory / "bench.go").write_text(GO_SOURCE)
+    env = {**os.environ, "GO111MODULE": "off", "GOPATH": "/usr/share/gocode",
+           "GOCACHE": os.environ.get("GOCACHE", "/tmp/lytics-gocache")}  # fmt: skip
+    subprocess.run([go, "build", "-o", "bench", "bench.go"], cwd=directory, env=env, check=True, capture_output=True)
+    return directory / "bench"
+
+
+def worker(kind: str, template: str, count: int) -> None:
+    """Child process: render ``count`` profiles with one engine; print the in-process rate as JSON."""
+    profiles = make_profiles(count)
+    if kind == "format":
+        fmt = "Hey, {first_name}"
+        rate = loop_rate(lambda p: fmt.format_map({"first_name": "<no value>", **p}), profiles)
+    elif kind == "regex":
+        rate = loop_rate(regex_baseline(TEMPLATES["field"]), profiles)
+    elif kind == "messages":
+        from airflow_provider_lytics.templating import MessageTemplates
+
+        messages = MessageTemplates({"title": TEMPLATES["field"], "body": TEMPLATES["alert_body"]})
+        rate = loop_rate(messages.try_render, profiles)
+    else:
+        from airflow_provider_lytics.templating import Template
+
+        rate = loop_rate(Template(TEMPLATES[template]).render, profiles)
+    print(json.dumps({"rate": rate}))
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    h.add_common_args(parser, runs=5)
     parser.add_argument("--profiles", type=int, default=20_000)
-    parser.add_argument("--runs", type=int, default=5)
     parser.add_argument("--no-go", action="store_true", help="skip the real Go engine comparison")
+    parser.add_argument("--worker", help=argparse.SUPPRESS)
+    parser.add_argument("--template", default="field", help=argparse.SUPPRESS)
     args = parser.parse_args()
-    profiles = make_profiles(args.profiles)
-    print(f"Python {platform.python_version()} on {platform.machine()}, {args.profiles} profiles, "
-          f"median of {args.runs} runs (profiles/s)")  # fmt: skip
+    if args.worker:
+        worker(args.worker, args.template, args.profiles)
+        return 0
+    if args.quick:
+        args.profiles, args.runs, args.no_go = 500, 1, True
+    work = Path(tempfile.mkdtemp(prefix="lytics-tmpl-bench-"))
+    try:
+        go = None if args.no_go else build_go(work)
 
-    fmt = "Hey, {first_name}"
-    rows = [
-        ("field: str.format baseline", timed(lambda p: fmt.format_map({"first_name": "<no value>", **p}), profiles,
-                                             args.runs)),
-        ("field: regex substitution baseline", timed(regex_baseline(TEMPLATES["field"]), profiles, args.runs)),
-    ]  # fmt: skip
-    for name, source in TEMPLATES.items():
-        tmpl = Template(source)
-        rows.append((f"{name}: this engine (parsed once)", timed(tmpl.render, profiles, args.runs)))
-        if not args.no_go:
-            rate = go_rate(profiles, source)
-            if rate is not None:
-                rows.append((f"{name}: Go text/template (reference)", rate))
-    messages = MessageTemplates({"title": TEMPLATES["field"], "body": TEMPLATES["alert_body"]})
-    rows.append(("title+body message set (try_render)", timed(messages.try_render, profiles, args.runs)))
-    width = max(len(r[0]) for r in rows)
-    for name, rate in rows:
-        print(f"  {name:<{width}}  {rate:>12,.0f}")
-    return 0
+        def py(kind: str, template: str = "field"):
+            cmd = h.python_cmd(__file__, "--worker", kind, "--template", template, "--profiles", args.profiles)
+            return lambda _run: h.run_process(cmd)
+
+        def go_side(template: str):
+            payload = json.dumps({"Template": TEMPLATES[template], "Profiles": make_profiles(args.profiles)})
+            (work / f"{template}.json").write_text(payload)
+            return lambda _run: h.run_process(["sh", "-c", f'"{go}" < "{work / f"{template}.json"}"'])
+
+        groups: dict[str, dict] = {"field": {"this_engine": py("ours", "field"), "str_format": py("format"),
+                                             "regex": py("regex")}}  # fmt: skip
+        for name in ("doc_examples", "alert_body"):
+            groups[name] = {"this_engine": py("ours", name)}
+        groups["message_set"] = {"this_engine_try_render": py("messages")}
+        if go is not None:
+            for name in TEMPLATES:
+                groups[name]["go_text_template"] = go_side(name)
+        result: dict = {
+            "profiles": args.profiles,
+            "goal": "in-process render rate (profiles/s); whole-process figures are start-up dominated",
+            "rates_in_process": {}, "summary": {}, "runs": {},
+        }  # fmt: skip
+        for group, sides in groups.items():
+            measures = h.paired(sides, args.runs, log=lambda line, g=group: print(f"{g}: {line}", file=sys.stderr))
+            summary = {n: h.summarize(ms, inproc_keys=("rate",)) for n, ms in measures.items()}
+            result["summary"][group] = summary
+            result["rates_in_process"][group] = {n: round(s["inproc_rate"]["median"]) for n, s in summary.items()}
+            result["runs"][group] = h.measures_json(measures)
+        h.report(args, result)
+        return 0
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
 
 
 if __name__ == "__main__":
