@@ -70,12 +70,22 @@ def worker(args: argparse.Namespace) -> None:
     op = LocalFilesToLyticsOperator(task_id="bench", paths=args.file, stream=STREAM, checkpoint=args.checkpoint,
                                     max_in_flight=args.in_flight, progress_interval=10, dry_run=args.dry_run,
                                     batch_bytes=args.batch_mb * 1024 * 1024 if args.batch_mb else None)  # fmt: skip
-    start = time.perf_counter()
+    start, cpu = time.perf_counter(), time.process_time()
     result = op.execute({"ti": TI(), "run_id": "bench"})
-    seconds = time.perf_counter() - start
+    seconds, cpu = time.perf_counter() - start, time.process_time() - cpu
     rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     sent = result["rows_read"] if args.dry_run else result["rows_sent"]
-    print(json.dumps({"execute_s": seconds, "rss_mb": rss, "rows_sent": sent, "rows_read": result["rows_read"]}))
+    print(
+        json.dumps(
+            {
+                "execute_s": seconds,
+                "execute_cpu_s": cpu,
+                "rss_mb": rss,
+                "rows_sent": sent,
+                "rows_read": result["rows_read"],
+            }
+        )
+    )
 
 
 def _ours_cmd_env(args: argparse.Namespace, api: str, bulk: str, ckpt: Path, dry_run: bool) -> tuple[list, dict]:
@@ -151,7 +161,7 @@ def main() -> None:
             sides, args.runs, before_each=lambda _n, _r: requests.post(f"{api}/_emulator/reset", timeout=60),
             log=lambda line: print(line, file=sys.stderr),
         )  # fmt: skip
-        summary = {name: h.summarize(ms, inproc_keys=("execute_s",)) for name, ms in results.items()}
+        summary = {name: h.summarize(ms, inproc_keys=("execute_s", "execute_cpu_s")) for name, ms in results.items()}
         per_m = 1e6 / args.rows
         result = {
             "rows": args.rows, "file_mb": round(size / 1e6, 1), "runs": args.runs, "in_flight": args.in_flight,
