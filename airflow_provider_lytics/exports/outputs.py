@@ -168,11 +168,17 @@ class OutputStream:
         return self._part
 
     def _roll(self) -> None:
-        part, self._part = self._part, None
+        part = self._part
         if part is None:
             return
         rows = part.encoder.rows
-        size, sha = part.close()
+        try:
+            size, sha = part.close()
+        except BaseException as exc:
+            part.abort(exc)  # e.g. gpg refused the signing passphrase at the end: remove the temporary file
+            self._part = None
+            raise
+        self._part = None
         self.files.append(FileResult(part.writer.path, part.name, self.change, rows, size, sha))
         log.info("Wrote %s: %d rows, %d bytes, sha256 %s", part.writer.path, rows, size, sha)
 

@@ -1,0 +1,100 @@
+"""Export integrity: a failed run leaves no partial file behind, and the next run clears what a killed run left.
+
+Over real gpg (a signing key with the wrong passphrase fails the run after ciphertext was written) and the
+emulator's real SFTP server."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from airflow_provider_lytics.exports.destinations import LocalDestination
+from airflow_provider_lytics.exports.outputs import EncryptionOptions
+from airflow_provider_lytics.exports.runner import AudienceExport, ExportSpec
+from airflow_provider_lytics.io.pgp_errors import PgpError
+from airflow_provider_lytics.operators.exports import LyticsAudienceExportOperator
+from tests.exports.helpers import FIELDS, fast_hook, seed, stop_agent, user
+from tests.integration.sftp_fixtures import *  # noqa: F403
+from tests.integration.sftp_fixtures import use_connection
+
+pytestmark = pytest.mark.skipif(shutil.which("gpg") is None, reason="needs the gpg binary")
+
+N = 300
+
+
+def protected_key(base: Path, passphrase: str) -> tuple[str, str]:
+    """A passphrase-protected Curve25519 key pair: (armored public, armored private)."""
+    home = base / "gen"
+    home.mkdir(mode=0o700, parents=True)
+    spec = (
+        "Key-Type: EDDSA\nKey-Curve: ed25519\nSubkey-Type: ECDH\nSubkey-Curve: cv25519\n"
+        f"Name-Real: Signer\nName-Email: signer@example.com\nExpire-Date: 0\nPassphrase: {passphrase}\n%commit\n"
+    )
+    gpg = ["gpg", "--homedir", str(home), "--batch", "--no-tty", "--pinentry-mode", "loopback"]
+    try:
+        subprocess.run([*gpg, "--gen-key"], input=spec.encode(), check=True, capture_output=True, timeout=60)
+        public = subprocess.run([*gpg, "--armor", "--export"], check=True, capture_output=True, timeout=60).stdout
+        private = subprocess.run(
+            [*gpg, "--passphrase-fd", "0", "--armor", "--export-secret-keys"],
+            input=passphrase.encode() + b"\n", check=True, capture_output=True, timeout=60,
+        ).stdout  # fmt: skip
+    finally:
+        stop_agent(home)
+    return public.decode(), private.decode()
+
+
+@pytest.fixture(scope="module")
+def signer(tmp_path_factory) -> tuple[str, str]:
+    return protected_key(tmp_path_factory.mktemp("signer"), "the right one")
+
+
+def _wrong_passphrase_conn(monkeypatch, signer) -> None:
+    public, private = signer
+    extra = {"public_key": public, "private_key": private, "passphrase": "not the right one"}
+    monkeypatch.setenv("AIRFLOW_CONN_SIGN_PGP", json.dumps({"conn_type": "pgp", "extra": extra}))
+
+
+def _leftovers(directory: Path) -> list[str]:
+    return sorted(p.name for p in directory.rglob("*") if p.is_file())
+
+
+def test_failed_signed_export_to_sftp_leaves_no_part_file(
+    emulator, lytics_conn_env, emulator_target_fixture, monkeypatch, signer
+):
+    seed(emulator, [user(i) for i in range(N)])
+    _wrong_passphrase_conn(monkeypatch, signer)
+    use_connection(monkeypatch, "partner_sftp", emulator_target_fixture.connection())
+    for attempt in range(2):
+        op = LyticsAudienceExportOperator(
+            task_id=f"sign{attempt}", segment="actives", fields=FIELDS, pgp_conn_id="sign_pgp", pgp_sign=True,
+            destination="sftp", sftp_conn_id="partner_sftp", path=emulator_target_fixture.remote("out"),
+            split_rows=100, file_name="actives_{PART}",
+        )  # fmt: skip
+        with pytest.raises(PgpError):
+            op.execute({})
+        out = emulator_target_fixture.local("out")
+        assert (_leftovers(out) if out.exists() else []) == []
+
+
+def test_failed_signed_export_to_local_leaves_no_part_file(emulator, lytics_conn_env, tmp_path, signer):
+    from airflow_provider_lytics.io.pgp import PgpCipher
+
+    seed(emulator, [user(i) for i in range(N)])
+    public, private = signer
+    cipher = PgpCipher(public_key=public, private_key=private, passphrase="not the right one")
+
+    class _Pgp:  # what EncryptionOptions needs of a PgpHook
+        def open_encryptor(self, target, **kw):
+            return cipher.open_encryptor(target, **kw)
+
+    spec = ExportSpec(
+        segment="actives", fields=FIELDS, encryption=EncryptionOptions(pgp=_Pgp(), sign=True), file_name="a",
+        scan_process=False,
+    )  # fmt: skip
+    with pytest.raises(PgpError):
+        AudienceExport(spec, fast_hook(), LocalDestination(str(tmp_path / "out"))).run()
+    assert _leftovers(tmp_path / "out") == []
