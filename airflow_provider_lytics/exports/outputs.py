@@ -38,6 +38,8 @@ class FormatOptions:
     compression: str = "none"
     compression_level: int = 6
     parquet_codec: str = "snappy"
+    #: CSV only: prefix cells a spreadsheet would run as formulas with ``'`` (see encoders.neutralize_formula)
+    neutralize_formulas: bool = True
 
 
 @dataclass(frozen=True)
@@ -99,7 +101,7 @@ class _Part:
             self.compressor = Compressor(target, fmt.compression, level=fmt.compression_level, member_name=inner)
             self.encoder = make_encoder(
                 fmt.fmt, self.compressor, fmt.columns, delimiter=fmt.delimiter, header=fmt.header, join=fmt.join,
-                parquet_codec=fmt.parquet_codec,
+                parquet_codec=fmt.parquet_codec, neutralize_formulas=fmt.neutralize_formulas,
             )  # fmt: skip
         except BaseException as exc:
             self.abort(exc)

@@ -42,6 +42,10 @@ class LyticsAudienceExportOperator(BaseOperator):
 
     :param format: ``csv``, ``ndjson`` or ``parquet`` (needs pyarrow).
     :param csv_delimiter, csv_header, multi_value_join: CSV options (multi-value fields are joined by ``|``).
+    :param csv_neutralize_formulas: (default ``True``) a CSV cell starting with ``=``, ``+``, ``-``, ``@``, tab
+        or CR (a spreadsheet formula, e.g. ``=HYPERLINK(...)``) gets a leading ``'`` so spreadsheets show it as
+        text (OWASP CSV injection guidance); plain numbers such as ``-5`` are kept. ``False`` writes values as
+        they are (for machine consumers that must see the exact value).
     :param compression: ``none``, ``gzip`` or ``zip``; ``compression_level`` 0-9.
     :param pgp_conn_id: a ``pgp`` connection whose public key encrypts every file (``.gpg``, or ``.asc`` with
         ``pgp_armor=True``); ``pgp_sign=True`` also signs with the connection's private/signing key.
@@ -105,6 +109,7 @@ class LyticsAudienceExportOperator(BaseOperator):
         csv_delimiter: str = ",",
         csv_header: bool = True,
         multi_value_join: str = "|",
+        csv_neutralize_formulas: bool = True,
         compression: str = "none",
         compression_level: int = 6,
         parquet_codec: str = "snappy",
@@ -177,6 +182,7 @@ class LyticsAudienceExportOperator(BaseOperator):
         self.csv_delimiter = csv_delimiter
         self.csv_header = csv_header
         self.multi_value_join = multi_value_join
+        self.csv_neutralize_formulas = csv_neutralize_formulas
         self.compression = compression
         self.compression_level = compression_level
         self.parquet_codec = parquet_codec
@@ -257,6 +263,7 @@ class LyticsAudienceExportOperator(BaseOperator):
                 delimiter=self.csv_delimiter,
                 header=self.csv_header,
                 join=self.multi_value_join,
+                neutralize_formulas=self.csv_neutralize_formulas,
                 compression=self.compression,
                 compression_level=self.compression_level,
                 parquet_codec=self.parquet_codec,
