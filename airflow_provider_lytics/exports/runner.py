@@ -37,6 +37,7 @@ from airflow_provider_lytics.exports.errors import (
     ExportReconciliationError,
     ExportStateError,
 )
+from airflow_provider_lytics.exports.lease import ExportLease
 from airflow_provider_lytics.exports.ledger import MemberLedger, fingerprint, pack_state, unpack_state
 from airflow_provider_lytics.exports.naming import (
     DEFAULT_TEMPLATE,
@@ -91,6 +92,10 @@ class ExportSpec:
     page_size: int = 100
     #: scan in a separate light process (see :mod:`.scan_worker`) so encoding never slows the scan down
     scan_process: bool = True
+    #: incremental modes: how long a second run waits for the lease before failing (seconds; 0: fail at once)
+    lease_wait: float = 0.0
+    #: how long a lease outlives its holder's last heartbeat (a killed run blocks the next one this long)
+    lease_ttl: float = 120.0
 
     @property
     def audience(self) -> str:
@@ -201,6 +206,7 @@ class AudienceExport:
         self.state_dest = state_destination or destination
         self.clock = clock
         self.state_name = f"{spec.state_dir.rstrip('/')}/{safe_component(spec.name)}.state.sqlite.gz"
+        self.lease_name = f"{spec.state_dir.rstrip('/')}/{safe_component(spec.name)}.lease.json"
 
     # -- configuration identity stored with the state -------------------------------------------------------------
     def _config_key(self) -> dict[str, Any]:
@@ -234,7 +240,13 @@ class AudienceExport:
         outputs: list[OutputStream] = []
         ledger: MemberLedger | None = None
         scanner: AudienceScanner | None = None
+        lease: ExportLease | None = None
         try:
+            if spec.stateful:
+                lease = ExportLease(
+                    self.state_dest, self.lease_name, export_name=spec.name, ttl=spec.lease_ttl, wait=spec.lease_wait
+                )
+                lease.acquire()
             previous_db, _ = self._load_state(workdir)
             ledger = MemberLedger(workdir, previous_db)
             prev_meta = ledger.previous_meta
@@ -440,6 +452,8 @@ class AudienceExport:
                 ledger = None
                 packed = workdir / "next.state.gz"
                 pack_state(db_path, packed)
+                if lease is not None:
+                    lease.check()
                 state_path = self.state_dest.store(str(packed), self.state_name)
                 log.info("Stored incremental state (%d members, watermark %s) at %s", unique, watermark, state_path)
             self.dest.publish([f.path for f in files] + ([manifest_path] if manifest_path else []))
@@ -462,6 +476,8 @@ class AudienceExport:
             self._cleanup_failed(outputs, exc)
             raise
         finally:
+            if lease is not None:
+                lease.release()
             if ledger is not None:
                 ledger.close()
             shutil.rmtree(workdir, ignore_errors=True)

@@ -71,6 +71,9 @@ class LyticsAudienceExportOperator(BaseOperator):
         it elsewhere; by default the state lives in ``<path>/.lytics_export_state/``.
     :param reset_state: ignore the previous state (the run becomes a first run).
     :param max_cursor_restarts: scans restarted from the beginning after an expired cursor before failing.
+    :param lease_wait: incremental modes hold a lease on the export's state (one run of an ``export_name`` at a
+        time, on any worker); a second run waits this many seconds for it (default 0), then fails naming the
+        run that holds it. A killed run's lease expires about two minutes after its last heartbeat.
     :param scan_process: run the page requests in a light child process (default) so encoding never slows
         the scan; ``False`` scans in a thread of the task process.
     :param emit_asset: add ``Asset("lytics-export://<export_name>")`` to ``outlets`` when none are given.
@@ -139,6 +142,7 @@ class LyticsAudienceExportOperator(BaseOperator):
         state_uri: str | None = None,
         reset_state: bool = False,
         max_cursor_restarts: int = 3,
+        lease_wait: float = 0.0,
         scan_process: bool = True,
         emit_asset: bool = True,
         lytics_conn_id: str = "lytics_default",
@@ -212,6 +216,7 @@ class LyticsAudienceExportOperator(BaseOperator):
         self.state_uri = state_uri
         self.reset_state = reset_state
         self.max_cursor_restarts = max_cursor_restarts
+        self.lease_wait = lease_wait
         self.scan_process = scan_process
         self.lytics_conn_id = lytics_conn_id
 
@@ -281,6 +286,7 @@ class LyticsAudienceExportOperator(BaseOperator):
             change_column=self.change_column,
             reset_state=self.reset_state,
             max_cursor_restarts=self.max_cursor_restarts,
+            lease_wait=self.lease_wait,
             scan_process=self.scan_process,
         )
 

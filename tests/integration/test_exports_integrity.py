@@ -6,6 +6,7 @@ emulator's real SFTP server."""
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import subprocess
 from pathlib import Path
@@ -98,3 +99,67 @@ def test_failed_signed_export_to_local_leaves_no_part_file(emulator, lytics_conn
     with pytest.raises(PgpError):
         AudienceExport(spec, fast_hook(), LocalDestination(str(tmp_path / "out"))).run()
     assert _leftovers(tmp_path / "out") == []
+
+
+# -- one incremental run at a time (the lease) --------------------------------------------------------------------
+def _incremental_spec(**kw) -> ExportSpec:
+    return ExportSpec(
+        segment="actives", fields=FIELDS, mode="incremental", scan_process=False, file_name="a_{TIMESTAMP}", **kw
+    )
+
+
+class _Clock:
+    def __init__(self) -> None:
+        self.now = 1_900_000_000.0
+
+    def __call__(self) -> float:
+        self.now += 1.0
+        return self.now
+
+
+def test_overlapping_incremental_runs_over_sftp_do_not_deliver_changes_twice(
+    emulator, lytics_conn_env, emulator_target_fixture, monkeypatch
+):
+    """Run B starts while run A is writing its files (deterministic: A's first file opening starts B). Without
+    the lease both loaded the same previous state and delivered the same changes; now B fails naming A."""
+    from airflow_provider_lytics.exports.destinations import SftpDestination
+    from airflow_provider_lytics.exports.errors import ExportLeaseError
+
+    use_connection(monkeypatch, "partner_sftp", emulator_target_fixture.connection())
+    remote = emulator_target_fixture.remote("out")
+    clock = _Clock()
+    seed(emulator, [user(i) for i in range(50)])
+    first = SftpDestination("partner_sftp", remote)
+    try:
+        AudienceExport(_incremental_spec(), fast_hook(), first, clock=clock).run()
+    finally:
+        first.close()
+    seed(emulator, [user(i) for i in range(50, 120)])  # 70 new members: the changes of the next run
+    errors: list[BaseException] = []
+
+    class _StartsAnotherRun(SftpDestination):
+        started = False
+
+        def open_file(self, name, *, overwrite):
+            if not self.started:
+                self.started = True
+                other = SftpDestination("partner_sftp", remote)
+                try:
+                    AudienceExport(_incremental_spec(), fast_hook(), other, clock=clock).run()
+                except ExportLeaseError as exc:
+                    errors.append(exc)
+                finally:
+                    other.close()
+            return super().open_file(name, overwrite=overwrite)
+
+    dest = _StartsAnotherRun("partner_sftp", remote)
+    try:
+        result = AudienceExport(_incremental_spec(), fast_hook(), dest, clock=clock).run()
+    finally:
+        dest.close()
+    assert result.counts["added"] == 70
+    assert len(errors) == 1 and "already running" in str(errors[0]) and f"pid {os.getpid()}" in str(errors[0])
+    out = emulator_target_fixture.local("out")
+    added = [f for f in out.iterdir() if "_added" in f.name]
+    assert len(added) == 2  # the first run's and A's: B delivered nothing
+    assert not (out / ".lytics_export_state" / "actives.lease.json").exists()  # released
