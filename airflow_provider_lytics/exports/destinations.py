@@ -99,6 +99,11 @@ class Destination:
     def lease_delete(self, name: str) -> None:
         self.delete(name)
 
+    def list_names(self, subdir: str = "") -> list[str]:
+        """File names directly in ``subdir`` (hidden ones included), for removing a killed run's parts; a
+        destination that cannot list returns nothing (and nothing is removed)."""
+        return []
+
     def close(self) -> None:
         """Release connections and temporary files."""
 
@@ -174,6 +179,12 @@ class LocalDestination(Destination):
 
     def lease_read(self, name: str) -> bytes | None:
         return _local_read(self.directory / name)
+
+    def list_names(self, subdir: str = "") -> list[str]:
+        try:
+            return [p.name for p in (self.directory / subdir).iterdir() if p.is_file()]
+        except FileNotFoundError:
+            return []
 
     def lease_create(self, name: str, data: bytes) -> bool:
         return _local_create(self.directory / name, data)
@@ -312,6 +323,18 @@ class SftpDestination(Destination):
     def _sftp(self, make: Any) -> Any:
         session = self.session
         return session._run(make(session._client))  # a few primitives the session does not expose
+
+    def list_names(self, subdir: str = "") -> list[str]:
+        import asyncssh
+
+        async def names(client: Any) -> list[str]:
+            try:
+                return [n for n in await client.listdir(self.full_path(subdir) if subdir else self.directory)
+                        if n not in (".", "..")]  # fmt: skip
+            except (asyncssh.SFTPNoSuchFile, asyncssh.SFTPNoSuchPath):
+                return []
+
+        return self._sftp(names)
 
     def lease_read(self, name: str) -> bytes | None:
         import asyncssh

@@ -39,6 +39,12 @@ from airflow_provider_lytics.exports.errors import (
 )
 from airflow_provider_lytics.exports.lease import ExportLease
 from airflow_provider_lytics.exports.ledger import MemberLedger, fingerprint, pack_state, unpack_state
+from airflow_provider_lytics.exports.leftovers import (
+    RunFolder,
+    remove_dead_folders,
+    remove_dead_parts,
+    remove_dead_state_parts,
+)
 from airflow_provider_lytics.exports.naming import (
     DEFAULT_TEMPLATE,
     DEFAULT_TIMESTAMP_FORMAT,
@@ -236,7 +242,9 @@ class AudienceExport:
         """Run the export: scan, encode, compress, encrypt and upload overlapping; returns the small result."""
         spec = self.spec
         started = time.perf_counter()
-        workdir = Path(tempfile.mkdtemp(prefix="lytics-export-"))
+        remove_dead_folders(spec.name)  # of killed runs of this export (a live run's folder is locked)
+        folder = RunFolder(spec.name)
+        workdir = folder.path
         outputs: list[OutputStream] = []
         ledger: MemberLedger | None = None
         scanner: AudienceScanner | None = None
@@ -247,6 +255,13 @@ class AudienceExport:
                     self.state_dest, self.lease_name, export_name=spec.name, ttl=spec.lease_ttl, wait=spec.lease_wait
                 )
                 lease.acquire()
+                # holding the lease, no other run of this export is writing: what is partial now is dead
+                extension = extension_chain(
+                    spec.fmt.fmt, spec.fmt.compression, spec.encryption is not None,
+                    spec.encryption.armor if spec.encryption else False,
+                )  # fmt: skip
+                remove_dead_parts(self.dest, spec.file_name, spec.audience, extension)
+                remove_dead_state_parts(self.state_dest, spec.state_dir.rstrip("/"), spec.name)
             previous_db, _ = self._load_state(workdir)
             ledger = MemberLedger(workdir, previous_db)
             prev_meta = ledger.previous_meta
@@ -480,7 +495,7 @@ class AudienceExport:
                 lease.release()
             if ledger is not None:
                 ledger.close()
-            shutil.rmtree(workdir, ignore_errors=True)
+            folder.remove()
 
     def _cleanup_failed(self, outputs: list[OutputStream], exc: BaseException) -> None:
         """Remove partial parts and the files this failed run already completed: a failed run leaves nothing."""

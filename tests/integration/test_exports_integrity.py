@@ -163,3 +163,45 @@ def test_overlapping_incremental_runs_over_sftp_do_not_deliver_changes_twice(
     added = [f for f in out.iterdir() if "_added" in f.name]
     assert len(added) == 2  # the first run's and A's: B delivered nothing
     assert not (out / ".lytics_export_state" / "actives.lease.json").exists()  # released
+
+
+# -- what a killed run leaves behind is removed by the next run of the same export ---------------------------------
+def test_dead_run_folders_are_removed_but_live_ones_kept(tmp_path):
+    import sys
+
+    from airflow_provider_lytics.exports.leftovers import RunFolder, remove_dead_folders
+
+    code = (
+        "import sys, tempfile; tempfile.tempdir = sys.argv[1];"
+        "from airflow_provider_lytics.exports.leftovers import RunFolder;"
+        "f = RunFolder(sys.argv[2]); print(f.path); import os; os._exit(0)"  # dies holding it, like kill -9
+    )
+    dead = subprocess.run([sys.executable, "-c", code, str(tmp_path), "weekly"], capture_output=True, text=True,
+                          check=True).stdout.strip()  # fmt: skip
+    other = subprocess.run([sys.executable, "-c", code, str(tmp_path), "weekly-eu"], capture_output=True, text=True,
+                           check=True).stdout.strip()  # fmt: skip
+    import tempfile
+
+    saved, tempfile.tempdir = tempfile.tempdir, str(tmp_path)
+    try:
+        live = RunFolder("weekly")
+        assert remove_dead_folders("weekly", base=str(tmp_path)) == [dead]
+        assert live.path.exists() and Path(other).exists()
+        live.remove()
+    finally:
+        tempfile.tempdir = saved
+
+
+def test_next_incremental_run_removes_its_exports_dead_parts(emulator, lytics_conn_env, tmp_path):
+    seed(emulator, [user(i) for i in range(20)])
+    out = tmp_path / "out"
+    state = out / ".lytics_export_state"
+    state.mkdir(parents=True)
+    dead = [out / ".a_20260101T000000Z_added.csv.0badc0de.part", state / ".actives.state.sqlite.gz.1234abcd.part"]
+    foreign = [out / ".other_20260101_added.csv.0badc0de.part", out / ".a_notes.txt.0badc0de.part"]
+    for path in dead + foreign:
+        path.write_bytes(b"partial")
+    result = AudienceExport(_incremental_spec(), fast_hook(), LocalDestination(str(out)), clock=_Clock()).run()
+    assert result.counts["added"] == 20
+    assert [p for p in dead if p.exists()] == []
+    assert all(p.exists() for p in foreign)
