@@ -6,11 +6,12 @@ from __future__ import annotations
 import threading
 
 import requests
-from hypothesis import given, settings
+from hypothesis import given
 from hypothesis import strategies as st
 
 from airflow_provider_lytics.emulator import filterql
 from airflow_provider_lytics.emulator.filterql_eval import _like_matcher
+from tests.property_settings import fuzz_settings
 
 
 def _reference_like(pattern: str, text: str) -> bool:
@@ -26,7 +27,7 @@ def _reference_like(pattern: str, text: str) -> bool:
     return row[-1]
 
 
-@settings(max_examples=300, deadline=None)
+@fuzz_settings(300)
 @given(st.text(alphabet="ab*%", max_size=10), st.text(alphabet="abAB", max_size=12))
 def test_like_matches_the_reference(pattern: str, text: str) -> None:
     assert _like_matcher(pattern)(text.lower()) == _reference_like(pattern, text)
