@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 from airflow_provider_lytics.exports.compress import Compressor
 from airflow_provider_lytics.exports.encoders import make_encoder
-from airflow_provider_lytics.exports.errors import ExportConfigError
+from airflow_provider_lytics.exports.errors import ExportConfigError, ExportReconciliationError
 
 if TYPE_CHECKING:
     from airflow_provider_lytics.exports.destinations import Destination, FileWriter
@@ -205,6 +205,12 @@ class OutputStream:
         if self._part is None and not self.files:
             self._open()
         self._roll()
+        in_files = sum(f.rows for f in self.files)
+        if in_files != self.rows:  # each file's rows are counted by its encoder: they must add up to the rows given
+            raise ExportReconciliationError(
+                f"{self.change}: {self.rows} rows were given but the files hold {in_files} "
+                f"({', '.join(f'{f.name}: {f.rows}' for f in self.files)}): the export is incomplete"
+            )
         return self.files
 
     def abort(self, exc: BaseException) -> None:
