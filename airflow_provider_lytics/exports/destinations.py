@@ -14,7 +14,6 @@ import os
 import posixpath
 import secrets
 import shutil
-import tempfile
 import threading
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -529,8 +528,11 @@ class EmailDestination(LocalDestination):
             raise ExportConfigError("destination 'email' needs smtp_conn_id= (an Airflow smtp connection)")
         if not settings.to:
             raise ExportConfigError("destination 'email' needs email_to= (one or more addresses)")
+        from airflow_provider_lytics.exports.leftovers import MAIL_OWNER, RunFolder
+
         self.settings = settings
-        self._tmpdir = tempfile.mkdtemp(prefix="lytics-export-mail-")
+        self._folder = RunFolder(MAIL_OWNER, prefix="lytics-export-mail-")  # locked: a later run removes it if dead
+        self._tmpdir = str(self._folder.path)
         super().__init__(self._tmpdir, fsync=False)
         self.sent_to: list[str] = []
 
@@ -554,4 +556,4 @@ class EmailDestination(LocalDestination):
         return "mailto:" + ",".join(self.settings.to)
 
     def close(self) -> None:
-        shutil.rmtree(self._tmpdir, ignore_errors=True)
+        self._folder.remove()

@@ -33,12 +33,15 @@ _OWNER = "owner"
 _VARIABLE = re.compile(r"\{(TIMESTAMP|CHANGE|PART|EXT)\}")
 
 
+MAIL_OWNER = "(email staging)"
+
+
 class RunFolder:
     """This run's private temporary folder, locked while the run lives."""
 
-    def __init__(self, export_name: str) -> None:
+    def __init__(self, export_name: str, *, prefix: str | None = None) -> None:
         self.export_name = export_name
-        self.path = Path(tempfile.mkdtemp(prefix=f"{PREFIX}{safe_component(export_name)}-"))
+        self.path = Path(tempfile.mkdtemp(prefix=prefix or f"{PREFIX}{safe_component(export_name)}-"))
         self._lock: IO[str] | None = open(self.path / _OWNER, "w", encoding="utf-8")  # noqa: SIM115
         fcntl.flock(self._lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
         self._lock.write(export_name)
@@ -52,14 +55,16 @@ class RunFolder:
 
 
 def remove_dead_folders(export_name: str, *, base: str | None = None) -> list[str]:
-    """Remove temporary folders of ``export_name`` whose run is dead; returns their paths."""
+    """Remove temporary folders of ``export_name`` (and email staging folders) whose run is dead."""
     root = Path(base or tempfile.gettempdir())
     removed = []
-    for folder in root.glob(f"{PREFIX}{safe_component(export_name)}-*"):
+    candidates = [(f, export_name) for f in root.glob(f"{PREFIX}{safe_component(export_name)}-*")]
+    candidates += [(f, MAIL_OWNER) for f in root.glob(f"{PREFIX}mail-*")]
+    for folder, expected in candidates:
         owner = folder / _OWNER
         try:
             with open(owner, encoding="utf-8") as fh:
-                if fh.read() != export_name:
+                if fh.read() != expected:
                     continue  # another export whose name shares this prefix
                 try:
                     fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)

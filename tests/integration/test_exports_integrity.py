@@ -169,23 +169,27 @@ def test_overlapping_incremental_runs_over_sftp_do_not_deliver_changes_twice(
 def test_dead_run_folders_are_removed_but_live_ones_kept(tmp_path):
     import sys
 
-    from airflow_provider_lytics.exports.leftovers import RunFolder, remove_dead_folders
+    from airflow_provider_lytics.exports.leftovers import MAIL_OWNER, RunFolder, remove_dead_folders
 
     code = (
         "import sys, tempfile; tempfile.tempdir = sys.argv[1];"
         "from airflow_provider_lytics.exports.leftovers import RunFolder;"
-        "f = RunFolder(sys.argv[2]); print(f.path); import os; os._exit(0)"  # dies holding it, like kill -9
+        "f = RunFolder(sys.argv[2], prefix=sys.argv[3] or None); print(f.path); import os; os._exit(0)"  # kill -9
     )
-    dead = subprocess.run([sys.executable, "-c", code, str(tmp_path), "weekly"], capture_output=True, text=True,
+    dead = subprocess.run([sys.executable, "-c", code, str(tmp_path), "weekly", ""], capture_output=True, text=True,
                           check=True).stdout.strip()  # fmt: skip
-    other = subprocess.run([sys.executable, "-c", code, str(tmp_path), "weekly-eu"], capture_output=True, text=True,
+    other = subprocess.run([sys.executable, "-c", code, str(tmp_path), "weekly-eu", ""], capture_output=True, text=True,
                            check=True).stdout.strip()  # fmt: skip
+    mail = subprocess.run(
+        [sys.executable, "-c", code, str(tmp_path), MAIL_OWNER, "lytics-export-mail-"],
+        capture_output=True, text=True, check=True,
+    ).stdout.strip()  # fmt: skip
     import tempfile
 
     saved, tempfile.tempdir = tempfile.tempdir, str(tmp_path)
     try:
         live = RunFolder("weekly")
-        assert remove_dead_folders("weekly", base=str(tmp_path)) == [dead]
+        assert sorted(remove_dead_folders("weekly", base=str(tmp_path))) == sorted([dead, mail])
         assert live.path.exists() and Path(other).exists()
         live.remove()
     finally:
