@@ -18,6 +18,12 @@ class LyticsConfigError(LyticsError, ValueError):
     """The Airflow connection or an argument is unusable; the message says what to change."""
 
 
+def attempts_note(attempts: int) -> str:
+    """`` (after N attempt(s))`` when a request was retried; empty for a single attempt, so a caller that
+    retries on its own (and counts its attempts) does not print two different counts."""
+    return f" (after {attempts} attempt(s))" if attempts > 1 else ""
+
+
 class LyticsTransportError(LyticsError):
     """No usable HTTP response arrived (connection refused or reset, timeout), after the allowed retries.
 

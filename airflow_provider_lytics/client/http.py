@@ -17,7 +17,7 @@ from urllib.parse import quote
 from airflow_provider_lytics import __version__
 from airflow_provider_lytics.client.config import LyticsSettings
 from airflow_provider_lytics.client.envelope import Envelope, build_error, parse_success
-from airflow_provider_lytics.client.errors import LyticsConfigError, LyticsTransportError
+from airflow_provider_lytics.client.errors import LyticsConfigError, LyticsTransportError, attempts_note
 from airflow_provider_lytics.client.retry import RetryPolicy, RetryTracker, parse_retry_after
 
 if TYPE_CHECKING:
@@ -100,8 +100,7 @@ def send(
             wait = tracker.on_transport_error(err, connect_phase=connect_phase)
             if wait is None:
                 raise LyticsTransportError(
-                    f"Lytics {method} {path} failed: {_describe_transport_error(err)} "
-                    f"(after {tracker.attempt} attempt(s))",
+                    f"Lytics {method} {path} failed: {_describe_transport_error(err)}{attempts_note(tracker.attempt)}",
                     method=method,
                     path=path,
                     attempts=tracker.attempt,

@@ -291,21 +291,21 @@ async def _server_error(request: Request, exc: Exception) -> Response:
 
 async def list_accounts(request: Request) -> Response:
     account: Account = request.state.account
-    return v1_ok([a.as_api(request.state.token) for a in _reachable(request.app.state.backend, account)])
+    return v1_ok([a.as_api() for a in _reachable(request.app.state.backend, account)])
 
 
 async def current_account(request: Request) -> Response:
-    return v1_ok(request.state.account.as_api(request.state.token))
+    return v1_ok(request.state.account.as_api())
 
 
 async def get_account(request: Request) -> Response:
     wanted = request.path_params["account_id"]
     account: Account = request.state.account
     if wanted == "current":
-        return v1_ok(account.as_api(request.state.token))
+        return v1_ok(account.as_api())
     for candidate in _reachable(request.app.state.backend, account):
         if wanted in (candidate.id, str(candidate.aid)):
-            return v1_ok(candidate.as_api(request.state.token))
+            return v1_ok(candidate.as_api())
     return error_for_path(request.url.path, 404, f"Account {wanted!r} not found", "ACCOUNT-NOTFOUND-021")
 
 

@@ -26,15 +26,14 @@ class Account:
     domain: str = "emulator.local"
     timezone: str = "UTC"
 
-    def as_api(self, apikey: str) -> dict[str, Any]:
+    def as_api(self) -> dict[str, Any]:
+        """The account document; never the API token (a response body must not echo a credential)."""
         return {
             "id": self.id,
             "aid": self.aid,
             "name": self.name,
             "domain": self.domain,
             "timezone": self.timezone,
-            "apikey": apikey,
-            "dataapikey": apikey,
             "created": "2024-01-01T00:00:00Z",
             "updated": "2024-01-01T00:00:00Z",
         }

@@ -87,7 +87,10 @@ def build_parser() -> argparse.ArgumentParser:
         action="append",
         dest="sftp_users",
         metavar="USER:PASSWORD",
-        help="SFTP login; repeat for several (default lytics:lytics)",
+        help=(
+            "SFTP login; repeat for several (each then gets its own directory); "
+            "default user lytics, password lytics-emulator-sftp-password"
+        ),
     )
 
     seed = commands.add_parser("seed", help="generate a synthetic user population into a state file")

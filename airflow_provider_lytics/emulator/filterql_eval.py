@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import math
 import operator
-import re
 from collections.abc import Callable, Mapping
 from datetime import datetime, timezone
 from typing import Any
@@ -378,8 +377,32 @@ def _like_matcher(pattern: str) -> Callable[[str], bool]:
         if ends:
             return lambda s: s.startswith(core)
         return lambda s: s.endswith(core)
-    regex = re.compile(".*".join(re.escape(piece) for piece in pat.split("*")), re.DOTALL)
-    return lambda s: regex.fullmatch(s) is not None
+    return _glob_matcher(pat.split("*"))
+
+
+def _glob_matcher(pieces: list[str]) -> Callable[[str], bool]:
+    """Whole-string match of ``pieces[0] * pieces[1] * ... * pieces[-1]`` without backtracking.
+
+    The first piece is a prefix, the last a suffix, and each middle piece is taken at its leftmost place after
+    the previous one: leftmost is always right for ``*``-only patterns (any later match leaves less room), so the
+    cost is one left-to-right pass (``str.find`` per piece), not the exponential backtracking of a regex.
+    """
+    head, tail = pieces[0], pieces[-1]
+    middle = [p for p in pieces[1:-1] if p]
+    least = len(head) + len(tail)
+
+    def match(s: str) -> bool:
+        if len(s) < least or not s.startswith(head) or not s.endswith(tail):
+            return False
+        pos, end = len(head), len(s) - len(tail)
+        for piece in middle:
+            found = s.find(piece, pos, end)
+            if found < 0:
+                return False
+            pos = found + len(piece)
+        return True
+
+    return match
 
 
 def _like_pred(lit: ast.Literal) -> Pred:

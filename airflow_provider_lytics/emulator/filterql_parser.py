@@ -223,7 +223,9 @@ class _Parser:
             self.advance()
             if self.tok.kind == "EOF":
                 raise self.error("FILTER has no condition", hint="add an expression after FILTER, or * to match all")
-        if self.tok.kind == "STAR" or (self.tok.kind == "IDENT" and self.tok.value == "match_all"):
+        if self.tok.kind == "STAR" or (
+            self.tok.kind == "IDENT" and self.tok.value == "match_all" and not self.tok.quoted
+        ):
             self.advance()
             expr: Node = MatchAll()
         else:

@@ -207,6 +207,10 @@ def iter_json(texts: Iterable[str]) -> Iterator[_Item]:
             value, end = decoder.raw_decode(buf, pos)
             if end >= len(buf) and not eof:
                 raise ValueError("value may continue in the next chunk")
+        except RecursionError:
+            raise BadInput(
+                f"the JSON record at line {line_at(pos)} nests objects or arrays too deeply: flatten it"
+            ) from None
         except ValueError as exc:
             if not eof and len(buf) - pos < MAX_PENDING_CHARS and fill():
                 continue
@@ -504,7 +508,10 @@ class _Run:
                 reason = f"record at line {item.line} is {item.size} bytes; the limit is {size_limit} bytes"
                 self.reject_line(item.line, reason)
                 continue
-            problem = check(item.value, flat=flat)
+            try:
+                problem = check(item.value, flat=flat)
+            except RecursionError:
+                problem = "it nests objects or arrays too deeply: flatten it"
             if problem:
                 self.reject_line(item.line, f"record at line {item.line}: {problem}")
                 continue

@@ -14,10 +14,9 @@ from collections.abc import Iterator
 from typing import IO, TYPE_CHECKING, Any
 
 import anyio
-import anyio.from_thread
 import anyio.to_thread
 from starlette.concurrency import run_in_threadpool
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
@@ -53,16 +52,33 @@ def _content_type(request: Request) -> str:
     return (request.headers.get("content-type") or "").split(";", 1)[0].strip().lower()
 
 
-async def _spool(request: Request, limit: int) -> IO[bytes]:
-    """Buffer a body without Content-Length (at most ``limit`` bytes, spilled to disk beyond 1 MB)."""
-    spool = tempfile.SpooledTemporaryFile(max_size=1 << 20)  # noqa: SIM115 (closed by _file_chunks)
+async def _spool(request: Request, limit: int | None) -> IO[bytes]:
+    """The whole request body, buffered (in memory up to 8 MB, then on disk) BEFORE anything is applied.
+
+    Lytics applies an upload only once it has all of it: a body that ends early (the client closed the
+    connection, or sent fewer bytes than its Content-Length) is refused with nothing stored. ``limit`` caps the
+    size (the API host's 10 MB); ``None``: no cap (the bulk host).
+    """
+    spool = tempfile.SpooledTemporaryFile(max_size=8 << 20)  # noqa: SIM115 (closed by _file_chunks)
     total = 0
-    async for chunk in request.stream():
-        total += len(chunk)
-        if total > limit:
-            spool.close()
-            raise BadInput(_too_large_message(), status=413)
-        spool.write(chunk)
+    try:
+        async for chunk in request.stream():
+            total += len(chunk)
+            if limit is not None and total > limit:
+                raise BadInput(_too_large_message(), status=413)
+            spool.write(chunk)
+    except ClientDisconnect:
+        spool.close()
+        raise BadInput(
+            f"the request body ended after {total} bytes, before it was complete: nothing was stored"
+        ) from None
+    except BaseException:
+        spool.close()
+        raise
+    length = request.headers.get("content-length")
+    if length and length.isdigit() and int(length) != total:
+        spool.close()
+        raise BadInput(f"the request body has {total} bytes but Content-Length says {length}: nothing was stored")
     spool.seek(0)
     return spool
 
@@ -80,24 +96,6 @@ def _file_chunks(handle: IO[bytes]) -> Iterator[bytes]:
             yield chunk
     finally:
         handle.close()
-
-
-def _bridge(request: Request) -> Iterator[bytes]:
-    """Pull request chunks from the event loop while running in a worker thread."""
-    stream = request.stream()
-
-    async def next_chunk() -> bytes | None:
-        try:
-            return await stream.__anext__()
-        except StopAsyncIteration:
-            return None
-
-    while True:
-        chunk = anyio.from_thread.run(next_chunk)
-        if chunk is None:
-            return
-        if chunk:
-            yield chunk
 
 
 def _options(request: Request, fmt: str) -> IngestOptions:
@@ -143,10 +141,10 @@ async def _collect(request: Request, backend: Backend, bulk_endpoint: bool) -> R
     try:
         if on_api_host and length and length.isdigit() and int(length) > API_HOST_BODY_LIMIT:
             raise BadInput(_too_large_message(), status=413)
-        spool = await _spool(request, API_HOST_BODY_LIMIT) if on_api_host and not length else None
+        spool = await _spool(request, API_HOST_BODY_LIMIT if on_api_host else None)
 
         def work() -> Any:
-            chunks = _file_chunks(spool) if spool is not None else _bridge(request)
+            chunks = _file_chunks(spool)
             if fmt == "sniff":
                 options.fmt, chunks = _sniff(chunks)
             return run_ingest(backend.store, stream, chunks, options, gzipped)

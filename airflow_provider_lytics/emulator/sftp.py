@@ -1,7 +1,10 @@
-"""The emulator's managed SFTP server: a real SFTP peer (asyncssh) chrooted to a data directory on disk.
+"""The emulator's managed SFTP server: a real SFTP peer (asyncssh) confined to a data directory on disk.
 
 Like Lytics' managed SFTP, it holds files for imports and exports. It accepts password and/or public key logins
-per user, and keeps a STABLE host key (generated once, stored next to the data root or at ``host_key_path``), so
+per user, each user confined to their own root: every path is resolved to its real location (symlinks followed)
+and refused when that leaves the user's root, so a link to ``/etc`` placed inside the root reads nothing outside
+it. With several users and no explicit ``root``, each user gets ``<root>/<user name>``. It keeps a STABLE host
+key (generated once, stored next to the data root or at ``host_key_path``), so
 clients can pin ``host_key`` once and keep host key verification on across restarts::
 
     with EmulatorSftpServer(Path("/tmp/lytics/sftp")) as server:
@@ -17,7 +20,9 @@ import asyncio
 import json
 import logging
 import os
+import posixpath
 import secrets
+import stat
 import threading
 from collections.abc import Mapping
 from pathlib import Path
@@ -29,7 +34,10 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 DEFAULT_USER = "lytics"
-DEFAULT_PASSWORD = "lytics"  # emulator only; pass your own users for anything shared
+#: Emulator only; pass your own users for anything shared. Long and distinctive on purpose: Airflow's secret
+#: masker hides every occurrence of a connection password in logs, and a short one such as ``lytics`` would turn
+#: ``airflow_provider_lytics`` into ``airflow_provider_***``.
+DEFAULT_PASSWORD = "lytics-emulator-sftp-password"
 HOST_KEY_FILENAME = "lytics-emulator-sftp-host-key"
 START_TIMEOUT = 10.0
 
@@ -39,12 +47,13 @@ class SftpServerError(RuntimeError):
 
 
 class _User:
-    __slots__ = ("keys", "name", "password")
+    __slots__ = ("keys", "name", "password", "root")
 
-    def __init__(self, name: str, password: str | None, keys: list[asyncssh.SSHKey]) -> None:
+    def __init__(self, name: str, password: str | None, keys: list[asyncssh.SSHKey], root: str | None = None) -> None:
         self.name = name
         self.password = password
         self.keys = keys
+        self.root = root  # as configured (relative to the server root, or absolute); None: the default
 
 
 def _parse_users(users: Mapping[str, Mapping[str, Any]]) -> dict[str, _User]:
@@ -54,11 +63,16 @@ def _parse_users(users: Mapping[str, Mapping[str, Any]]) -> dict[str, _User]:
     for name, spec in users.items():
         if not isinstance(spec, Mapping):
             raise SftpServerError(f"User {name!r}: expected a mapping with 'password' and/or 'authorized_keys'.")
-        unknown = set(spec) - {"password", "authorized_keys"}
+        unknown = set(spec) - {"password", "authorized_keys", "root"}
         if unknown:
             raise SftpServerError(
-                f"User {name!r}: unknown setting(s) {sorted(unknown)}; use 'password' and 'authorized_keys'."
+                f"User {name!r}: unknown setting(s) {sorted(unknown)}; use 'password', 'authorized_keys' and 'root'."
             )
+        root = spec.get("root")
+        if root is not None and (not isinstance(root, str) or not root):
+            raise SftpServerError(f"User {name!r}: 'root' must be a directory path (relative to the server root).")
+        if "/" in name or name in (".", "..") or not name:
+            raise SftpServerError(f"User name {name!r} cannot contain '/' (it names the user's directory).")
         raw_keys = spec.get("authorized_keys") or []
         if isinstance(raw_keys, str):
             raw_keys = [line for line in raw_keys.splitlines() if line.strip() and not line.startswith("#")]
@@ -73,10 +87,48 @@ def _parse_users(users: Mapping[str, Mapping[str, Any]]) -> dict[str, _User]:
         password = spec.get("password")
         if not password and not keys:
             raise SftpServerError(f"User {name!r} needs a 'password' or at least one entry in 'authorized_keys'.")
-        parsed[name] = _User(name, str(password) if password else None, keys)
+        parsed[name] = _User(name, str(password) if password else None, keys, root)
     if not parsed:
         raise SftpServerError("At least one SFTP user is required.")
     return parsed
+
+
+def _within(path: bytes, root: bytes) -> bool:
+    return path == root or path.startswith(root.rstrip(b"/") + b"/")
+
+
+def _is_link(path: bytes) -> bool:
+    try:
+        return stat.S_ISLNK(os.lstat(path).st_mode)
+    except OSError:
+        return False
+
+
+def confined_sftp_server(chan: Any, roots: Mapping[str, Path]) -> asyncssh.SFTPServer:
+    """An asyncssh SFTP server for the channel's user, confined to that user's root (real paths checked)."""
+    import asyncssh
+
+    class _Confined(asyncssh.SFTPServer):
+        def map_path(self, path: bytes) -> bytes:
+            local = super().map_path(path)  # normalised and joined to the root ("..", absolute paths handled)
+            root = self._chroot
+            assert root is not None
+            if local == root or local.rstrip(b"/") == root:
+                return root
+            parent, name = os.path.split(local)
+            real_parent = os.path.realpath(parent)
+            if not _within(real_parent, root):
+                raise asyncssh.SFTPPermissionDenied("the path leads outside the SFTP root (through a link)")
+            candidate = posixpath.join(real_parent, name)
+            if _is_link(candidate) and not _within(os.path.realpath(candidate), root):
+                raise asyncssh.SFTPPermissionDenied("the path leads outside the SFTP root (through a link)")
+            return candidate
+
+    username = chan.get_extra_info("username")
+    root = roots.get(username)
+    if root is None:  # authentication succeeded, so this cannot happen; refuse rather than serve a default
+        raise asyncssh.SFTPPermissionDenied("no SFTP root for this user")
+    return _Confined(chan, chroot=os.fsencode(str(root)))
 
 
 def load_or_create_host_key(path: Path) -> asyncssh.SSHKey:
@@ -107,13 +159,15 @@ def load_or_create_host_key(path: Path) -> asyncssh.SSHKey:
 
 
 class EmulatorSftpServer:
-    """Managed SFTP for the emulator: chrooted to ``root``, password or key auth, stable host key.
+    """Managed SFTP for the emulator: each user confined to a root, password or key auth, stable host key.
 
-    :param root: data directory; clients see it as ``/`` (created if missing).
+    :param root: data directory (created if missing). With one user (and no ``root`` for it), clients see it
+        as ``/``; with several, each user sees ``<root>/<user name>`` as ``/``.
     :param host: interface to bind (default loopback).
     :param port: TCP port, ``0`` picks a free one (read it from :attr:`port` after :meth:`start`).
-    :param users: ``{"name": {"password": "...", "authorized_keys": ["ssh-ed25519 AAAA...", ...]}}``; default is
-        one user ``lytics`` with password ``lytics``.
+    :param users: ``{"name": {"password": "...", "authorized_keys": ["ssh-ed25519 AAAA...", ...], "root": "dir"}}``
+        (``root``, optional: the user's directory, relative to ``root``; ``"."`` shares the whole root); default
+        is one user ``lytics`` with password :data:`DEFAULT_PASSWORD`.
     :param host_key_path: where the host key lives; default ``<root's parent>/lytics-emulator-sftp-host-key``.
     """
 
@@ -131,12 +185,25 @@ class EmulatorSftpServer:
         self._users = _parse_users(users if users is not None else {DEFAULT_USER: {"password": DEFAULT_PASSWORD}})
         self.host_key_path = Path(host_key_path) if host_key_path else self.root.parent / HOST_KEY_FILENAME
         self.root.mkdir(parents=True, exist_ok=True)
+        self.user_roots = self._user_roots()
         self._host_key = load_or_create_host_key(self.host_key_path)
         self._port: int | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._thread: threading.Thread | None = None
         self._acceptor: asyncssh.SSHAcceptor | None = None
         self._connections = 0
+
+    def _user_roots(self) -> dict[str, Path]:
+        shared = len(self._users) == 1
+        roots: dict[str, Path] = {}
+        for name, user in self._users.items():
+            configured = user.root if user.root is not None else ("." if shared else name)
+            path = (self.root / configured).resolve()
+            if not (path == self.root or self.root in path.parents) and not Path(configured).is_absolute():
+                raise SftpServerError(f"User {name!r}: 'root' {configured!r} leads outside the server root.")
+            path.mkdir(parents=True, exist_ok=True)
+            roots[name] = path
+        return roots
 
     # ------------------------------------------------------------------ identity
     @property
@@ -183,7 +250,8 @@ class EmulatorSftpServer:
     def describe(self) -> str:
         """One line for logs and the CLI banner (no passwords)."""
         return (
-            f"SFTP on {self.host}:{self.port} (root {self.root}), users {', '.join(sorted(self._users))}, "
+            f"SFTP on {self.host}:{self.port} (root {self.root}; one directory per user when several), "
+            f"users {', '.join(sorted(self._users))}, "
             f"host key {self.fingerprint}"
         )
 
@@ -220,13 +288,13 @@ class EmulatorSftpServer:
     async def _listen(self) -> asyncssh.SSHAcceptor:
         import asyncssh
 
-        root = str(self.root)
+        roots = self.user_roots
         return await asyncssh.listen(
             self.host,
             self._requested_port,
             server_host_keys=[self._host_key],
             server_factory=self._server_factory,
-            sftp_factory=lambda chan: asyncssh.SFTPServer(chan, chroot=root),
+            sftp_factory=lambda chan: confined_sftp_server(chan, roots),
             allow_scp=False,
             agent_forwarding=False,
             x11_forwarding=False,

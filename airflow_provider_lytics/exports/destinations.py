@@ -14,7 +14,6 @@ import os
 import posixpath
 import secrets
 import shutil
-import tempfile
 import threading
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -82,6 +81,27 @@ class Destination:
 
     def publish(self, files: list[str]) -> None:
         """Called once after every file was committed (email sends here)."""
+
+    # -- lease operations (see exports.lease): small files, created exclusively -----------------------------
+    def lease_read(self, name: str) -> bytes | None:
+        raise ExportConfigError(f"destination {self.kind!r} cannot hold an export lease: set state_uri=")
+
+    def lease_create(self, name: str, data: bytes) -> bool:
+        raise ExportConfigError(f"destination {self.kind!r} cannot hold an export lease: set state_uri=")
+
+    def lease_replace(self, name: str, data: bytes) -> None:
+        raise ExportConfigError(f"destination {self.kind!r} cannot hold an export lease: set state_uri=")
+
+    def lease_rename(self, name: str, new_name: str) -> bool:
+        raise ExportConfigError(f"destination {self.kind!r} cannot hold an export lease: set state_uri=")
+
+    def lease_delete(self, name: str) -> None:
+        self.delete(name)
+
+    def list_names(self, subdir: str = "") -> list[str]:
+        """File names directly in ``subdir`` (hidden ones included), for removing a killed run's parts; a
+        destination that cannot list returns nothing (and nothing is removed)."""
+        return []
 
     def close(self) -> None:
         """Release connections and temporary files."""
@@ -156,8 +176,60 @@ class LocalDestination(Destination):
         shutil.copyfile(src, local_path)
         return True
 
+    def lease_read(self, name: str) -> bytes | None:
+        return _local_read(self.directory / name)
+
+    def list_names(self, subdir: str = "") -> list[str]:
+        try:
+            return [p.name for p in (self.directory / subdir).iterdir() if p.is_file()]
+        except FileNotFoundError:
+            return []
+
+    def lease_create(self, name: str, data: bytes) -> bool:
+        return _local_create(self.directory / name, data)
+
+    def lease_replace(self, name: str, data: bytes) -> None:
+        _local_replace(self.directory / name, data)
+
+    def lease_rename(self, name: str, new_name: str) -> bool:
+        return _local_rename(self.directory / name, self.directory / new_name)
+
     def uri(self) -> str:
         return self.directory.resolve().as_uri()
+
+
+def _local_read(path: Path) -> bytes | None:
+    try:
+        return path.read_bytes()
+    except FileNotFoundError:
+        return None
+
+
+def _local_create(path: Path, data: bytes) -> bool:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+    except FileExistsError:
+        return False
+    with os.fdopen(fd, "wb") as fh:
+        fh.write(data)
+        fh.flush()
+        os.fsync(fh.fileno())
+    return True
+
+
+def _local_replace(path: Path, data: bytes) -> None:
+    tmp = path.parent / f".{path.name}.{secrets.token_hex(4)}.part"
+    tmp.write_bytes(data)
+    tmp.replace(path)
+
+
+def _local_rename(path: Path, new_path: Path) -> bool:
+    try:
+        path.rename(new_path)  # new_path is unique to the caller: nothing is replaced
+    except FileNotFoundError:
+        return False
+    return True
 
 
 # -- SFTP -------------------------------------------------------------------------------------------------------
@@ -246,6 +318,69 @@ class SftpDestination(Destination):
         self.session.upload_file(local_path, remote, overwrite=True, makedirs=True)
         return remote
 
+    # -- lease operations over the session's SFTP client (exclusive create is FXF_EXCL: atomic on the server) --
+    def _sftp(self, make: Any) -> Any:
+        session = self.session
+        return session._run(make(session._client))  # a few primitives the session does not expose
+
+    def list_names(self, subdir: str = "") -> list[str]:
+        import asyncssh
+
+        async def names(client: Any) -> list[str]:
+            try:
+                return [n for n in await client.listdir(self.full_path(subdir) if subdir else self.directory)
+                        if n not in (".", "..")]  # fmt: skip
+            except (asyncssh.SFTPNoSuchFile, asyncssh.SFTPNoSuchPath):
+                return []
+
+        return self._sftp(names)
+
+    def lease_read(self, name: str) -> bytes | None:
+        import asyncssh
+
+        async def read(client: Any) -> bytes | None:
+            try:
+                async with client.open(self.full_path(name), "rb") as fh:
+                    return await fh.read()
+            except (asyncssh.SFTPNoSuchFile, asyncssh.SFTPNoSuchPath):
+                return None
+
+        return self._sftp(read)
+
+    def lease_create(self, name: str, data: bytes) -> bool:
+        import asyncssh
+
+        path = self.full_path(name)
+        self.session.makedirs(posixpath.dirname(path) or ".")
+
+        async def create(client: Any) -> bool:
+            try:
+                fh = await client.open(path, "xb")
+            except asyncssh.SFTPError:
+                if await client.exists(path):
+                    return False
+                raise
+            async with fh:
+                await fh.write(data)
+            return True
+
+        return self._sftp(create)
+
+    def lease_replace(self, name: str, data: bytes) -> None:
+        self.session.upload_stream(iter([data]), self.full_path(name), overwrite=True, makedirs=True)
+
+    def lease_rename(self, name: str, new_name: str) -> bool:
+        import asyncssh
+
+        async def rename(client: Any) -> bool:
+            try:
+                await client.rename(self.full_path(name), self.full_path(new_name))
+            except (asyncssh.SFTPNoSuchFile, asyncssh.SFTPNoSuchPath):
+                return False
+            return True
+
+        return self._sftp(rename)
+
     def uri(self) -> str:
         if not self._host:
             self.session  # noqa: B018 - resolves the host
@@ -326,6 +461,46 @@ class ObjectStorageDestination(Destination):
             shutil.copyfileobj(fin, fout, 1 << 20)
         return True
 
+    # -- lease operations: atomic on local paths (file://); on object stores a create is checked by reading it
+    #    back (object stores without conditional writes cannot do better)
+    def _local_path(self, name: str) -> Path | None:
+        target = self.base / name
+        return Path(target.path) if target.protocol in ("file", "local", "") else None
+
+    def lease_read(self, name: str) -> bytes | None:
+        local = self._local_path(name)
+        if local is not None:
+            return _local_read(local)
+        target = self.base / name
+        return target.read_bytes() if target.exists() else None
+
+    def lease_create(self, name: str, data: bytes) -> bool:
+        local = self._local_path(name)
+        if local is not None:
+            return _local_create(local, data)
+        target = self.base / name
+        if target.exists():
+            return False
+        target.write_bytes(data)
+        return target.read_bytes() == data
+
+    def lease_replace(self, name: str, data: bytes) -> None:
+        local = self._local_path(name)
+        if local is not None:
+            _local_replace(local, data)
+        else:
+            (self.base / name).write_bytes(data)
+
+    def lease_rename(self, name: str, new_name: str) -> bool:
+        local = self._local_path(name)
+        if local is not None:
+            return _local_rename(local, self._local_path(new_name))  # type: ignore[arg-type]
+        target = self.base / name
+        if not target.exists():
+            return False
+        target.fs.mv(target.path, (self.base / new_name).path)
+        return True
+
     def uri(self) -> str:
         return self.base_uri.rstrip("/")
 
@@ -353,8 +528,11 @@ class EmailDestination(LocalDestination):
             raise ExportConfigError("destination 'email' needs smtp_conn_id= (an Airflow smtp connection)")
         if not settings.to:
             raise ExportConfigError("destination 'email' needs email_to= (one or more addresses)")
+        from airflow_provider_lytics.exports.leftovers import MAIL_OWNER, RunFolder
+
         self.settings = settings
-        self._tmpdir = tempfile.mkdtemp(prefix="lytics-export-mail-")
+        self._folder = RunFolder(MAIL_OWNER, prefix="lytics-export-mail-")  # locked: a later run removes it if dead
+        self._tmpdir = str(self._folder.path)
         super().__init__(self._tmpdir, fsync=False)
         self.sent_to: list[str] = []
 
@@ -366,6 +544,9 @@ class EmailDestination(LocalDestination):
             raise ExportConfigError("the email destination cannot hold incremental state: set state_uri= as well")
         return super().store(local_path, name)  # the manifest: staged and attached with the data
 
+    def lease_create(self, name: str, data: bytes) -> bool:
+        raise ExportConfigError("the email destination cannot hold incremental state: set state_uri= as well")
+
     def publish(self, files: list[str]) -> None:
         from airflow_provider_lytics.exports.email import send_export_email
 
@@ -375,4 +556,4 @@ class EmailDestination(LocalDestination):
         return "mailto:" + ",".join(self.settings.to)
 
     def close(self) -> None:
-        shutil.rmtree(self._tmpdir, ignore_errors=True)
+        self._folder.remove()

@@ -10,6 +10,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import re
 from collections.abc import Mapping, Sequence
 from typing import IO, Any
 
@@ -19,6 +20,20 @@ FORMATS = ("csv", "ndjson", "parquet")
 FLUSH_BYTES = 256 * 1024
 PARQUET_ROW_GROUP = 20_000
 CSV_DELIMITERS = (",", ";", "|", "\t")
+#: First characters that make a spreadsheet read a cell as a formula (OWASP "CSV Injection").
+FORMULA_TRIGGERS = frozenset("=+-@\t\r")
+_PLAIN_NUMBER = re.compile(r"[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?")
+
+
+def neutralize_formula(cell: str) -> str:
+    """``cell`` made inert for spreadsheets: a leading ``'`` when it starts with ``= + - @``, tab or CR.
+
+    Plain numbers (``-5``, ``+1.5e3``) stay as they are: they cannot be formulas, and a ``'`` would turn them
+    into text. Everything else that starts with a trigger gets the prefix (OWASP's recommendation).
+    """
+    if cell[:1] in FORMULA_TRIGGERS and not _PLAIN_NUMBER.fullmatch(cell):
+        return "'" + cell
+    return cell
 
 
 class _TextBuffer:
@@ -81,10 +96,21 @@ class RowEncoder:
 
 
 class CsvEncoder(RowEncoder):
-    """CSV with a header row (optional), RFC 4180 quoting, multi-value fields joined by ``join``."""
+    """CSV with a header row (optional), RFC 4180 quoting, multi-value fields joined by ``join``.
+
+    ``neutralize_formulas`` (default) prefixes cells that a spreadsheet would run as a formula with ``'``
+    (:func:`neutralize_formula`): exported profile values come from anyone who fills in a form.
+    """
 
     def __init__(
-        self, sink: IO[bytes], columns: Sequence[str], *, delimiter: str = ",", header: bool = True, join: str = "|"
+        self,
+        sink: IO[bytes],
+        columns: Sequence[str],
+        *,
+        delimiter: str = ",",
+        header: bool = True,
+        join: str = "|",
+        neutralize_formulas: bool = True,
     ) -> None:
         if not columns:
             raise ExportConfigError("CSV needs the list of columns: pass fields=[...] (the profile fields to export)")
@@ -94,6 +120,7 @@ class CsvEncoder(RowEncoder):
             raise ExportConfigError("multi_value_join must differ from csv_delimiter, or values become columns")
         super().__init__(sink, columns)
         self.join = join
+        self.neutralize_formulas = neutralize_formulas
         self._buf = _TextBuffer()
         self._writer = csv.writer(self._buf, delimiter=delimiter, lineterminator="\r\n", quoting=csv.QUOTE_MINIMAL)
         if header:
@@ -102,9 +129,11 @@ class CsvEncoder(RowEncoder):
     def write_rows(self, rows: Sequence[Mapping[str, Any]]) -> None:
         cols, join = self.columns, self.join
         text = _scalar_text
-        self._writer.writerows(
-            [[v if v.__class__ is str else text(v, join) for v in map(row.get, cols)] for row in rows]
-        )
+        cells = [[v if v.__class__ is str else text(v, join) for v in map(row.get, cols)] for row in rows]
+        if self.neutralize_formulas:
+            triggers, guard = FORMULA_TRIGGERS, neutralize_formula
+            cells = [[guard(c) if c[:1] in triggers else c for c in r] for r in cells]
+        self._writer.writerows(cells)
         self.rows += len(rows)
         if self._buf.size >= FLUSH_BYTES:
             self._emit(self._buf.take())
@@ -232,10 +261,13 @@ def make_encoder(
     header: bool = True,
     join: str = "|",
     parquet_codec: str = "snappy",
+    neutralize_formulas: bool = True,
 ) -> RowEncoder:
     """The encoder for ``fmt`` (``csv``, ``ndjson`` or ``parquet``)."""
     if fmt == "csv":
-        return CsvEncoder(sink, columns or [], delimiter=delimiter, header=header, join=join)
+        return CsvEncoder(
+            sink, columns or [], delimiter=delimiter, header=header, join=join, neutralize_formulas=neutralize_formulas
+        )
     if fmt == "ndjson":
         return NdjsonEncoder(sink, columns)
     if fmt == "parquet":

@@ -21,3 +21,7 @@ class ExportReconciliationError(ExportError):
 
 class ExportAbortedError(ExportError):
     """A pipeline stage stopped because another stage failed first."""
+
+
+class ExportLeaseError(ExportError):
+    """Another run holds the incremental export's lease (one run at a time), or this run lost its lease."""

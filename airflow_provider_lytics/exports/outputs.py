@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 from airflow_provider_lytics.exports.compress import Compressor
 from airflow_provider_lytics.exports.encoders import make_encoder
-from airflow_provider_lytics.exports.errors import ExportConfigError
+from airflow_provider_lytics.exports.errors import ExportConfigError, ExportReconciliationError
 
 if TYPE_CHECKING:
     from airflow_provider_lytics.exports.destinations import Destination, FileWriter
@@ -38,6 +38,8 @@ class FormatOptions:
     compression: str = "none"
     compression_level: int = 6
     parquet_codec: str = "snappy"
+    #: CSV only: prefix cells a spreadsheet would run as formulas with ``'`` (see encoders.neutralize_formula)
+    neutralize_formulas: bool = True
 
 
 @dataclass(frozen=True)
@@ -99,7 +101,7 @@ class _Part:
             self.compressor = Compressor(target, fmt.compression, level=fmt.compression_level, member_name=inner)
             self.encoder = make_encoder(
                 fmt.fmt, self.compressor, fmt.columns, delimiter=fmt.delimiter, header=fmt.header, join=fmt.join,
-                parquet_codec=fmt.parquet_codec,
+                parquet_codec=fmt.parquet_codec, neutralize_formulas=fmt.neutralize_formulas,
             )  # fmt: skip
         except BaseException as exc:
             self.abort(exc)
@@ -168,11 +170,17 @@ class OutputStream:
         return self._part
 
     def _roll(self) -> None:
-        part, self._part = self._part, None
+        part = self._part
         if part is None:
             return
         rows = part.encoder.rows
-        size, sha = part.close()
+        try:
+            size, sha = part.close()
+        except BaseException as exc:
+            part.abort(exc)  # e.g. gpg refused the signing passphrase at the end: remove the temporary file
+            self._part = None
+            raise
+        self._part = None
         self.files.append(FileResult(part.writer.path, part.name, self.change, rows, size, sha))
         log.info("Wrote %s: %d rows, %d bytes, sha256 %s", part.writer.path, rows, size, sha)
 
@@ -197,6 +205,12 @@ class OutputStream:
         if self._part is None and not self.files:
             self._open()
         self._roll()
+        in_files = sum(f.rows for f in self.files)
+        if in_files != self.rows:  # each file's rows are counted by its encoder: they must add up to the rows given
+            raise ExportReconciliationError(
+                f"{self.change}: {self.rows} rows were given but the files hold {in_files} "
+                f"({', '.join(f'{f.name}: {f.rows}' for f in self.files)}): the export is incomplete"
+            )
         return self.files
 
     def abort(self, exc: BaseException) -> None:

@@ -37,7 +37,14 @@ from airflow_provider_lytics.exports.errors import (
     ExportReconciliationError,
     ExportStateError,
 )
+from airflow_provider_lytics.exports.lease import ExportLease
 from airflow_provider_lytics.exports.ledger import MemberLedger, fingerprint, pack_state, unpack_state
+from airflow_provider_lytics.exports.leftovers import (
+    RunFolder,
+    remove_dead_folders,
+    remove_dead_parts,
+    remove_dead_state_parts,
+)
 from airflow_provider_lytics.exports.naming import (
     DEFAULT_TEMPLATE,
     DEFAULT_TIMESTAMP_FORMAT,
@@ -91,6 +98,10 @@ class ExportSpec:
     page_size: int = 100
     #: scan in a separate light process (see :mod:`.scan_worker`) so encoding never slows the scan down
     scan_process: bool = True
+    #: incremental modes: how long a second run waits for the lease before failing (seconds; 0: fail at once)
+    lease_wait: float = 0.0
+    #: how long a lease outlives its holder's last heartbeat (a killed run blocks the next one this long)
+    lease_ttl: float = 120.0
 
     @property
     def audience(self) -> str:
@@ -201,6 +212,7 @@ class AudienceExport:
         self.state_dest = state_destination or destination
         self.clock = clock
         self.state_name = f"{spec.state_dir.rstrip('/')}/{safe_component(spec.name)}.state.sqlite.gz"
+        self.lease_name = f"{spec.state_dir.rstrip('/')}/{safe_component(spec.name)}.lease.json"
 
     # -- configuration identity stored with the state -------------------------------------------------------------
     def _config_key(self) -> dict[str, Any]:
@@ -230,11 +242,26 @@ class AudienceExport:
         """Run the export: scan, encode, compress, encrypt and upload overlapping; returns the small result."""
         spec = self.spec
         started = time.perf_counter()
-        workdir = Path(tempfile.mkdtemp(prefix="lytics-export-"))
+        remove_dead_folders(spec.name)  # of killed runs of this export (a live run's folder is locked)
+        folder = RunFolder(spec.name)
+        workdir = folder.path
         outputs: list[OutputStream] = []
         ledger: MemberLedger | None = None
         scanner: AudienceScanner | None = None
+        lease: ExportLease | None = None
         try:
+            if spec.stateful:
+                lease = ExportLease(
+                    self.state_dest, self.lease_name, export_name=spec.name, ttl=spec.lease_ttl, wait=spec.lease_wait
+                )
+                lease.acquire()
+                # holding the lease, no other run of this export is writing: what is partial now is dead
+                extension = extension_chain(
+                    spec.fmt.fmt, spec.fmt.compression, spec.encryption is not None,
+                    spec.encryption.armor if spec.encryption else False,
+                )  # fmt: skip
+                remove_dead_parts(self.dest, spec.file_name, spec.audience, extension)
+                remove_dead_state_parts(self.state_dest, spec.state_dir.rstrip("/"), spec.name)
             previous_db, _ = self._load_state(workdir)
             ledger = MemberLedger(workdir, previous_db)
             prev_meta = ledger.previous_meta
@@ -440,6 +467,8 @@ class AudienceExport:
                 ledger = None
                 packed = workdir / "next.state.gz"
                 pack_state(db_path, packed)
+                if lease is not None:
+                    lease.check()
                 state_path = self.state_dest.store(str(packed), self.state_name)
                 log.info("Stored incremental state (%d members, watermark %s) at %s", unique, watermark, state_path)
             self.dest.publish([f.path for f in files] + ([manifest_path] if manifest_path else []))
@@ -462,9 +491,11 @@ class AudienceExport:
             self._cleanup_failed(outputs, exc)
             raise
         finally:
+            if lease is not None:
+                lease.release()
             if ledger is not None:
                 ledger.close()
-            shutil.rmtree(workdir, ignore_errors=True)
+            folder.remove()
 
     def _cleanup_failed(self, outputs: list[OutputStream], exc: BaseException) -> None:
         """Remove partial parts and the files this failed run already completed: a failed run leaves nothing."""

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 from airflow_provider_lytics.client.config import LyticsSettings
 from airflow_provider_lytics.client.envelope import Envelope, build_error, entity_not_found, parse_success
-from airflow_provider_lytics.client.errors import LyticsTransportError
+from airflow_provider_lytics.client.errors import LyticsTransportError, attempts_note
 from airflow_provider_lytics.client.http import SCAN_PAGE_LIMIT, USER_AGENT, ScanPage, quote_path
 from airflow_provider_lytics.client.retry import RetryPolicy, RetryTracker, parse_retry_after
 from airflow_provider_lytics.hooks.base import LyticsBaseHook
@@ -110,7 +110,7 @@ class LyticsAsyncHook(LyticsBaseHook):
                 if wait is None:
                     what = "could not connect" if connect_phase else f"{type(err).__name__}"
                     raise LyticsTransportError(
-                        f"Lytics {method} {path} failed: {what} (after {tracker.attempt} attempt(s))",
+                        f"Lytics {method} {path} failed: {what}{attempts_note(tracker.attempt)}",
                         method=method,
                         path=path,
                         attempts=tracker.attempt,

@@ -317,13 +317,22 @@ class PgpKeyring:
         outcome.status, outcome.messages = _parse_status(getattr(outcome.result, "stderr", ""))
         return outcome
 
-    def _raise_for_decrypt(self, outcome: _Outcome, passphrase_given: bool) -> None:
+    def _raise_for_decrypt(
+        self, outcome: _Outcome, passphrase_given: bool, signers: Sequence[str] | None = None
+    ) -> None:
         result = outcome.result
         if outcome.sink_error is not None:
             raise outcome.sink_error
         if result is not None and result.ok and result.returncode == 0:
             return
         keys = [k for k, _ in outcome.status]
+        decrypted = "DECRYPTION_OKAY" in keys and "DECRYPTION_FAILED" not in keys and "GOODMDC" in keys
+        if decrypted and "BADSIG" in keys:  # the plaintext is intact but its signature does not match it
+            _check_signature(result, signers or (), embedded=True)
+        if decrypted and ("ERRSIG" in keys or "NO_PUBKEY" in keys):
+            if signers is not None:
+                _check_signature(result, signers, embedded=True)  # raises PgpSignatureError naming the signer
+            return  # signed by a key we do not have, and no signature was asked for: the decryption is good
         enc_to = [v.split()[0] for k, v in outcome.status if k == "ENC_TO" and v]
         no_seckey = {v.split()[0] for k, v in outcome.status if k == "NO_SECKEY" and v}
         text = " ".join(outcome.messages).lower()
@@ -441,7 +450,7 @@ class PgpKeyring:
             None if out_path else sink,  # type: ignore[arg-type]
             counting,
         )
-        self._raise_for_decrypt(outcome, passphrase is not None)
+        self._raise_for_decrypt(outcome, passphrase is not None, require_signature_from)
         if require_signature_from is not None:
             _check_signature(outcome.result, require_signature_from, embedded=True)
         return _stats("decrypt", source, sink, counting, outcome, started)

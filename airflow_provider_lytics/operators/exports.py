@@ -42,6 +42,10 @@ class LyticsAudienceExportOperator(BaseOperator):
 
     :param format: ``csv``, ``ndjson`` or ``parquet`` (needs pyarrow).
     :param csv_delimiter, csv_header, multi_value_join: CSV options (multi-value fields are joined by ``|``).
+    :param csv_neutralize_formulas: (default ``True``) a CSV cell starting with ``=``, ``+``, ``-``, ``@``, tab
+        or CR (a spreadsheet formula, e.g. ``=HYPERLINK(...)``) gets a leading ``'`` so spreadsheets show it as
+        text (OWASP CSV injection guidance); plain numbers such as ``-5`` are kept. ``False`` writes values as
+        they are (for machine consumers that must see the exact value).
     :param compression: ``none``, ``gzip`` or ``zip``; ``compression_level`` 0-9.
     :param pgp_conn_id: a ``pgp`` connection whose public key encrypts every file (``.gpg``, or ``.asc`` with
         ``pgp_armor=True``); ``pgp_sign=True`` also signs with the connection's private/signing key.
@@ -67,6 +71,9 @@ class LyticsAudienceExportOperator(BaseOperator):
         it elsewhere; by default the state lives in ``<path>/.lytics_export_state/``.
     :param reset_state: ignore the previous state (the run becomes a first run).
     :param max_cursor_restarts: scans restarted from the beginning after an expired cursor before failing.
+    :param lease_wait: incremental modes hold a lease on the export's state (one run of an ``export_name`` at a
+        time, on any worker); a second run waits this many seconds for it (default 0), then fails naming the
+        run that holds it. A killed run's lease expires about two minutes after its last heartbeat.
     :param scan_process: run the page requests in a light child process (default) so encoding never slows
         the scan; ``False`` scans in a thread of the task process.
     :param emit_asset: add ``Asset("lytics-export://<export_name>")`` to ``outlets`` when none are given.
@@ -105,6 +112,7 @@ class LyticsAudienceExportOperator(BaseOperator):
         csv_delimiter: str = ",",
         csv_header: bool = True,
         multi_value_join: str = "|",
+        csv_neutralize_formulas: bool = True,
         compression: str = "none",
         compression_level: int = 6,
         parquet_codec: str = "snappy",
@@ -134,6 +142,7 @@ class LyticsAudienceExportOperator(BaseOperator):
         state_uri: str | None = None,
         reset_state: bool = False,
         max_cursor_restarts: int = 3,
+        lease_wait: float = 0.0,
         scan_process: bool = True,
         emit_asset: bool = True,
         lytics_conn_id: str = "lytics_default",
@@ -177,6 +186,7 @@ class LyticsAudienceExportOperator(BaseOperator):
         self.csv_delimiter = csv_delimiter
         self.csv_header = csv_header
         self.multi_value_join = multi_value_join
+        self.csv_neutralize_formulas = csv_neutralize_formulas
         self.compression = compression
         self.compression_level = compression_level
         self.parquet_codec = parquet_codec
@@ -206,6 +216,7 @@ class LyticsAudienceExportOperator(BaseOperator):
         self.state_uri = state_uri
         self.reset_state = reset_state
         self.max_cursor_restarts = max_cursor_restarts
+        self.lease_wait = lease_wait
         self.scan_process = scan_process
         self.lytics_conn_id = lytics_conn_id
 
@@ -257,6 +268,7 @@ class LyticsAudienceExportOperator(BaseOperator):
                 delimiter=self.csv_delimiter,
                 header=self.csv_header,
                 join=self.multi_value_join,
+                neutralize_formulas=self.csv_neutralize_formulas,
                 compression=self.compression,
                 compression_level=self.compression_level,
                 parquet_codec=self.parquet_codec,
@@ -274,6 +286,7 @@ class LyticsAudienceExportOperator(BaseOperator):
             change_column=self.change_column,
             reset_state=self.reset_state,
             max_cursor_restarts=self.max_cursor_restarts,
+            lease_wait=self.lease_wait,
             scan_process=self.scan_process,
         )
 

@@ -9,12 +9,18 @@ Public API (stable)::
     tmpl.render(profile)                                              # ...render many times
 
 Errors are :class:`TemplateError` subclasses with ``line``/``column``: :class:`TemplateSyntaxError` when
-parsing, :class:`TemplateExecError` when rendering.
+parsing, :class:`TemplateExecError` when rendering (:class:`TemplateLimitError` when a render passes the output or
+operation limit).
 """
 
 from __future__ import annotations
 
-from airflow_provider_lytics.templating.errors import TemplateError, TemplateExecError, TemplateSyntaxError
+from airflow_provider_lytics.templating.errors import (
+    TemplateError,
+    TemplateExecError,
+    TemplateLimitError,
+    TemplateSyntaxError,
+)
 from airflow_provider_lytics.templating.messages import MessageTemplates, Preview, validate_templates
 from airflow_provider_lytics.templating.template import Template, compile_template, render
 
@@ -24,6 +30,7 @@ __all__ = [
     "Template",
     "TemplateError",
     "TemplateExecError",
+    "TemplateLimitError",
     "TemplateSyntaxError",
     "compile_template",
     "render",

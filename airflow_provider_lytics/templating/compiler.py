@@ -11,6 +11,7 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from airflow_provider_lytics.templating import nodes as n
+from airflow_provider_lytics.templating.errors import ValueTooLarge
 from airflow_provider_lytics.templating.exec import NO_FINAL, Break, Continue, Run
 from airflow_provider_lytics.templating.funcs import ANY, BUILTINS, STRING, VALUE, Func, FuncError, coerce
 from airflow_provider_lytics.templating.values import MISSING, format_value, go_type, is_list, sorted_keys, truth
@@ -38,7 +39,8 @@ def compile_stmt(node: Any, funcs: Mapping[str, Func]) -> Stmt:
         text = node.text
 
         def text_stmt(run: Run, dot: Any) -> None:
-            run.out.append(text)
+            run.step()
+            run.emit(text)
 
         return text_stmt
     if kind is n.ActionNode:
@@ -51,8 +53,9 @@ def compile_stmt(node: Any, funcs: Mapping[str, Func]) -> Stmt:
             return declare_stmt
 
         def print_stmt(run: Run, dot: Any) -> None:
+            run.step()
             value = pipe(run, dot)
-            run.out.append(value if type(value) is str else format_value(value))
+            run.emit(value if type(value) is str else format_value(value))
 
         return print_stmt
     if kind is n.IfNode or kind is n.WithNode:
@@ -125,6 +128,7 @@ def _compile_range(node: n.RangeNode, funcs: Mapping[str, Func]) -> Stmt:
         variables = run.vars
         try:
             for index, elem in items:
+                run.step()
                 if ndecl:
                     variables[-1][1] = elem
                     if ndecl > 1:
@@ -249,13 +253,19 @@ def _compile_call(name: str, pos: int, args: list[Any], funcs: Mapping[str, Func
 
     def call_cmd(run: Run, dot: Any, final: Any) -> Any:
         run.pos = pos
+        run.step()
         try:
             argv = [evaluate(run, dot) for evaluate in evaluators]
             if final is not NO_FINAL:
                 argv.append(coerce(final, final_kind))  # type: ignore[arg-type]
-            return fn(*argv)
+            result = fn(*argv)
         except FuncError as err:
             raise run.fail(f"error calling {name}: {err}", pos) from None
+        except ValueTooLarge as err:
+            raise run.limit(f"error calling {name}: {err}", pos) from None
+        if type(result) is str and len(result) > run.max_output:
+            raise run.limit(f"error calling {name}: the result is longer than {run.max_output} characters", pos)
+        return result
 
     return call_cmd
 

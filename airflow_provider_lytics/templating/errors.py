@@ -33,6 +33,18 @@ class TemplateExecError(TemplateError):
     kind = "exec"
 
 
+class TemplateLimitError(TemplateExecError):
+    """Rendering went past a limit of the engine (output size, operations): see ``Template(max_output=...,
+    max_steps=...)``. Limits count characters and operations, never seconds, so a render fails the same way on
+    any machine."""
+
+    kind = "limit"
+
+
+class ValueTooLarge(ValueError):
+    """A function would build a string longer than the engine allows."""
+
+
 def location(source: str, offset: int) -> tuple[int, int]:
     """1-based line and column (in characters) of ``offset`` in ``source``."""
     line = source.count("\n", 0, offset) + 1

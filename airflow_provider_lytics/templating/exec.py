@@ -11,7 +11,7 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 from airflow_provider_lytics.templating import nodes as n
-from airflow_provider_lytics.templating.errors import TemplateExecError, location
+from airflow_provider_lytics.templating.errors import TemplateExecError, TemplateLimitError, ValueTooLarge, location
 from airflow_provider_lytics.templating.funcs import ANY, BUILTINS, INT, STRING, VALUE, Func, FuncError, coerce
 from airflow_provider_lytics.templating.values import MISSING, format_value, go_type, truth
 
@@ -19,6 +19,10 @@ if TYPE_CHECKING:
     from airflow_provider_lytics.templating.template import Template
 
 MAX_DEPTH = 200
+#: Default limits of one render (see :class:`~.template.Template`): characters of output, and operations
+#: (statements, function calls, range iterations and template calls). Counted, never timed.
+MAX_OUTPUT = 10_000_000
+MAX_STEPS = 1_000_000
 MISSING_KEY_MODES = ("default", "invalid", "zero", "error")
 
 
@@ -42,16 +46,43 @@ class Continue(Exception):
 class Run:
     """One execution: output buffer, variable stack and call depth. Not shared between threads."""
 
-    __slots__ = ("depth", "funcs", "missing_error", "out", "pos", "tmpl", "vars")
+    __slots__ = ("depth", "funcs", "max_output", "max_steps", "missing_error", "out", "pos", "size", "steps", "tmpl",
+                 "vars")  # fmt: skip
 
     def __init__(self, tmpl: Template, data: Any) -> None:
         self.tmpl = tmpl
+        self.steps = 0
+        self.size = 0
+        self.max_steps: int = getattr(tmpl, "max_steps", MAX_STEPS)
+        self.max_output: int = getattr(tmpl, "max_output", MAX_OUTPUT)
         self.funcs: dict[str, Func] = tmpl.funcs
         self.missing_error = tmpl.missing_key == "error"
         self.out: list[str] = []
         self.vars: list[list[Any]] = [["$", data]]
         self.depth = 0
         self.pos = 0
+
+    def step(self) -> None:
+        """Count one operation; past ``max_steps`` the render stops (e.g. templates calling each other twice)."""
+        self.steps += 1
+        if self.steps > self.max_steps:
+            raise self.limit(
+                f"the template ran more than {self.max_steps} operations: it loops or recurses too much "
+                "(raise max_steps if this template really needs more)"
+            )
+
+    def emit(self, text: str) -> None:
+        """Append output, within ``max_output`` characters."""
+        self.size += len(text)
+        if self.size > self.max_output:
+            raise self.limit(
+                f"the output would exceed {self.max_output} characters (raise max_output if this is expected)"
+            )
+        self.out.append(text)
+
+    def limit(self, message: str, pos: int | None = None) -> TemplateLimitError:
+        line, col = location(self.tmpl.source, self.pos if pos is None else pos)
+        return TemplateLimitError(message, name=self.tmpl.name, line=line, column=col)
 
     def fail(self, message: str, pos: int | None = None) -> TemplateExecError:
         line, col = location(self.tmpl.source, self.pos if pos is None else pos)
@@ -66,6 +97,7 @@ class Run:
         if self.depth >= MAX_DEPTH:
             raise self.fail(f"exceeded maximum template depth ({MAX_DEPTH}): does {node.name!r} call itself?",
                             node.pos)  # fmt: skip
+        self.step()
         saved = self.vars
         self.vars = [["$", new_dot]]
         self.depth += 1
@@ -204,9 +236,12 @@ class Run:
             if final is not NO_FINAL:
                 kind = func.params[num_in - 1] if num_in - 1 < nparams else func.variadic
                 argv.append(coerce(final, kind))
+            self.step()
             return func.fn(*argv)
         except FuncError as err:
             raise self.fail(f"error calling {name}: {err}", pos) from None
+        except ValueTooLarge as err:
+            raise self.limit(f"error calling {name}: {err}", pos) from None
 
     def arg(self, dot: Any, kind: str | None, node: Any) -> Any:
         self.pos = node.pos

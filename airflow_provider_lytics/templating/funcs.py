@@ -15,7 +15,8 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote_plus
 
-from airflow_provider_lytics.templating.printf import sprint, sprintf, sprintln
+from airflow_provider_lytics.templating.errors import ValueTooLarge
+from airflow_provider_lytics.templating.printf import MAX_SPRINTF_CHARS, sprint, sprintf, sprintln
 from airflow_provider_lytics.templating.values import MISSING, format_value, go_type, is_list, truth
 
 # parameter kinds: "value" = Go reflect.Value (builtins see MISSING), "any" = interface{} (MISSING -> None),
@@ -392,6 +393,14 @@ def _strings(fn: Callable[..., Any], n: int) -> Func:
     return Func(fn, (STRING,) * n)
 
 
+def _replace(old: str, new: str, src: str) -> str:
+    """sprig ``replace``; refuses (before building it) a result longer than the printf limit."""
+    count = len(src) + 1 if not old else src.count(old)
+    if len(src) + count * (len(new) - len(old)) > MAX_SPRINTF_CHARS:
+        raise ValueTooLarge(f"the result would be longer than {MAX_SPRINTF_CHARS} characters")
+    return src.replace(old, new)
+
+
 BUILTINS: dict[str, Func] = {
     "and": Func(lambda *a: a, (VALUE,), VALUE),  # evaluated lazily by the executor
     "or": Func(lambda *a: a, (VALUE,), VALUE),
@@ -421,7 +430,7 @@ SPRIG: dict[str, Func] = {
     "lower": _strings(go_lower, 1),
     "title": _strings(_title, 1),
     "trim": _strings(sprig_trim, 1),
-    "replace": _strings(lambda old, new, src: src.replace(old, new), 3),
+    "replace": _strings(_replace, 3),
     "contains": _strings(lambda substr, text: substr in text, 2),
     "hasPrefix": _strings(lambda prefix, text: text.startswith(prefix), 2),
     "hasSuffix": _strings(lambda suffix, text: text.endswith(suffix), 2),

@@ -354,6 +354,8 @@ class Parser:
                 value = number_value(tok.value)
             except ValueError:
                 raise self.error(f"bad number syntax: {tok.value!r}", tok.pos) from None
+            except OverflowError:  # float.fromhex of a hex float beyond float64 (0x1p1024)
+                value = math.inf
             if isinstance(value, float) and math.isinf(value):
                 raise self.error(f"illegal number syntax: {tok.value!r} is too large", tok.pos)
             if isinstance(value, int) and not -(2**63) <= value < 2**63:

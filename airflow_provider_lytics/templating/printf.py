@@ -13,6 +13,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from airflow_provider_lytics.templating.errors import ValueTooLarge
 from airflow_provider_lytics.templating.values import (
     MISSING,
     NIL,
@@ -22,6 +23,12 @@ from airflow_provider_lytics.templating.values import (
     is_list,
     sorted_keys,
 )
+
+#: Go's fmt refuses widths and precisions above this (``tooLarge``): ``%!(BADWIDTH)``, ``%!(BADPREC)`` or, for
+#: digits in the format itself, ``%!(NOVERB)`` (the rest of the format is consumed).
+GO_TOO_LARGE = 1_000_000
+#: Longest string ``sprintf`` builds (characters); longer raises :class:`ValueTooLarge`.
+MAX_SPRINTF_CHARS = 10_000_000
 
 QUOTE_ESCAPES = {"\a": "\\a", "\b": "\\b", "\f": "\\f", "\n": "\\n", "\r": "\\r", "\t": "\\t", "\v": "\\v"}
 
@@ -247,7 +254,8 @@ def go_syntax(value: Any) -> str:
 
 def _int_arg(args: list[Any] | tuple[Any, ...], argi: int) -> int | None:
     if argi < len(args) and isinstance(args[argi], int) and not isinstance(args[argi], bool):
-        return args[argi]
+        value = args[argi]
+        return value if -GO_TOO_LARGE <= value <= GO_TOO_LARGE else None  # Go: "Arg too large"
     return None
 
 
@@ -278,18 +286,32 @@ class _Cursor:
         self.i = close + 1
 
     def number(self) -> int | None:
-        start = self.i
-        while self.i < len(self.fmt) and self.fmt[self.i].isdigit():
+        """Digits at the cursor, like Go's ``parsenum``: a number that grows past :data:`GO_TOO_LARGE` while
+        being read consumes the rest of the format (Go then prints ``%!(NOVERB)``)."""
+        fmt, n = self.fmt, len(self.fmt)
+        num, start = 0, self.i
+        while self.i < n and "0" <= fmt[self.i] <= "9":
+            if num > GO_TOO_LARGE:
+                self.i = n
+                return None
+            num = num * 10 + ord(fmt[self.i]) - 48
             self.i += 1
-        return int(self.fmt[start : self.i]) if self.i > start else None
+        return num if self.i > start else None
 
 
-def sprintf(fmt: str, args: list[Any] | tuple[Any, ...]) -> str:
-    """Go's ``fmt.Sprintf``."""
+def sprintf(fmt: str, args: list[Any] | tuple[Any, ...], limit: int = MAX_SPRINTF_CHARS) -> str:
+    """Go's ``fmt.Sprintf``; raises :class:`ValueTooLarge` instead of building more than ``limit`` characters."""
     out: list[str] = []
     cur = _Cursor(fmt, len(args))
     n = len(fmt)
+    size = counted = 0
     while cur.i < n:
+        for part in out[counted:]:
+            size += len(part)
+        counted = len(out)
+        if size > limit:
+            raise ValueTooLarge(f"printf would build more than {limit} characters")
+
         pct = fmt.find("%", cur.i)
         if pct < 0:
             out.append(fmt[cur.i :])
@@ -355,6 +377,8 @@ def sprintf(fmt: str, args: list[Any] | tuple[Any, ...]) -> str:
                 out.append(_bad(verb, arg, spec))
             else:
                 out.append(print_arg(arg, verb, spec))
+    if sum(len(part) for part in out) > limit:
+        raise ValueTooLarge(f"printf would build more than {limit} characters")
     if not cur.reordered and cur.argi < len(args):
         extra = ", ".join(NIL if a is None or a is MISSING else f"{go_type(a)}={format_value(a, False)}"
                           for a in args[cur.argi :])  # fmt: skip

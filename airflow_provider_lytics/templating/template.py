@@ -8,8 +8,8 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from airflow_provider_lytics.templating.compiler import compile_body
-from airflow_provider_lytics.templating.errors import TemplateExecError
-from airflow_provider_lytics.templating.exec import MISSING_KEY_MODES, Run
+from airflow_provider_lytics.templating.errors import TemplateExecError, TemplateLimitError
+from airflow_provider_lytics.templating.exec import MAX_OUTPUT, MAX_STEPS, MISSING_KEY_MODES, Run
 from airflow_provider_lytics.templating.funcs import ANY, FUNCS, Func
 from airflow_provider_lytics.templating.parser import parse
 from airflow_provider_lytics.templating.values import MISSING
@@ -25,6 +25,10 @@ class Template:
     :param missing_key: Go's ``missingkey`` option: ``"default"`` (missing fields print ``<no value>``) or
         ``"error"`` (a missing field fails the render, useful to catch typos in field names).
     :param funcs: extra functions ``{name: callable}``; each receives Go-like values and returns one.
+    :param max_output: most characters one render may produce (default 10 million); more raises
+        :class:`TemplateLimitError`. Function results (e.g. ``printf``) are held to the same bound.
+    :param max_steps: most operations one render may run (statements, function calls, range iterations,
+        template calls; default 1 million); more raises :class:`TemplateLimitError`. Counted, not timed.
     :raises TemplateSyntaxError: when the text is not a valid template.
     """
 
@@ -35,7 +39,13 @@ class Template:
         *,
         missing_key: str = "default",
         funcs: Mapping[str, Callable[..., Any]] | None = None,
+        max_output: int = MAX_OUTPUT,
+        max_steps: int = MAX_STEPS,
     ) -> None:
+        if max_output < 1 or max_steps < 1:
+            raise ValueError("max_output and max_steps must be positive")
+        self.max_output = max_output
+        self.max_steps = max_steps
         if missing_key not in MISSING_KEY_MODES:
             raise ValueError(f"missing_key must be one of {', '.join(MISSING_KEY_MODES)}; got {missing_key!r}")
         self.source = source
@@ -75,6 +85,8 @@ class Template:
             raise TemplateExecError("template nests too deeply to render", name=self.name) from None
         except TemplateExecError:
             raise
+        except MemoryError:
+            raise TemplateLimitError("the render ran out of memory", name=self.name) from None
         except Exception as err:  # a user function misbehaved: keep the contract (TemplateError subclasses only)
             raise run.fail(f"{type(err).__name__}: {err}") from err
         return "".join(run.out)

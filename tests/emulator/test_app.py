@@ -115,9 +115,12 @@ def test_account_list_current_and_resolve(emulator_shell):
     assert listed["status"] == 200 and listed["message"] == "success"
     assert [a["id"] for a in listed["data"]] == [DEFAULT_ACCOUNT.id]
     account = listed["data"][0]
-    assert account["aid"] == DEFAULT_ACCOUNT.aid and account["apikey"] == token
+    assert account["aid"] == DEFAULT_ACCOUNT.aid
     for ref in ("current", DEFAULT_ACCOUNT.id, str(DEFAULT_ACCOUNT.aid)):
-        assert get(emulator_shell, f"/api/account/{ref}", token=token).json()["data"] == account
+        doc = get(emulator_shell, f"/api/account/{ref}", token=token)
+        assert doc.json()["data"] == account
+        assert token not in doc.text  # the API token is never echoed back
+    assert token not in get(emulator_shell, "/api/account", token=token).text
     missing = get(emulator_shell, "/api/account/ffff", token=token)
     assert missing.status_code == 404
     assert missing.json()["message"] == "Account 'ffff' not found"

@@ -3,7 +3,9 @@ asset/dataset event extras and argument checks. Runs on Airflow 3 and 2.11 alike
 
 from __future__ import annotations
 
+import csv
 import gzip
+import io
 import json
 import shutil
 import socketserver
@@ -125,6 +127,38 @@ def test_email_limit_is_a_clear_error(audience, smtp_server):
     with pytest.raises(Exception, match="over the email limit"):
         op.execute({})
     assert smtp_server.messages == []
+
+
+HOSTILE = [
+    "=cmd|' /C calc'!A0",
+    "+SUM(A1:A9)",
+    "-2+3",
+    "@SUM(1)",
+    '=HYPERLINK("http://x.example","y")',
+    "\tx=1",
+    "\r=1",
+]
+KEPT = ["-5", "+1.5e3", "Anna", "a=b", ""]
+
+
+@pytest.mark.parametrize("neutralize", [True, False])
+def test_csv_formula_injection_is_neutralized_in_email_attachment(emulator, lytics_conn_env, smtp_server, neutralize):
+    values = HOSTILE + KEPT
+    seed(emulator, [user(i, name=v) for i, v in enumerate(values)])
+    op = LyticsAudienceExportOperator(
+        task_id="mail", segment="actives", fields=["user_id", "first_name"], destination="email",
+        smtp_conn_id="smtp_test", email_to="a@example.com", csv_neutralize_formulas=neutralize,
+    )  # fmt: skip
+    op.execute({"ti": _TI()})
+    msg = message_from_bytes(smtp_server.messages[0]["data"], policy=policy.default)
+    (data,) = [p.get_content() for p in msg.iter_attachments() if p.get_filename().endswith(".csv")]
+    text = data if isinstance(data, str) else data.decode()
+    got = {r["user_id"]: r["first_name"] for r in csv.DictReader(io.StringIO(text, newline=""))}
+    for i, v in enumerate(values):
+        want = "'" + v if neutralize and v in HOSTILE else v
+        if not v:
+            continue  # an empty value is not stored as a profile field
+        assert got[f"u{i:06d}"] == want, v
 
 
 def test_object_storage_incremental_result_xcom_and_asset_extra(audience, tmp_path):

@@ -589,3 +589,18 @@ def test_80mb_round_trip_keeps_memory_flat(pgp_keys, tmp_path):
     digest = _sha256(src)
     assert _sha256(tmp_path / "big.out") == digest
     assert _sha256(tmp_path / "via-stages.bin") == digest
+
+
+def test_decrypt_signed_by_unknown_key_is_a_signature_error(pgp_keys, tmp_path):
+    """Verified decryption of a message signed by a key that is not an expected signer: PgpSignatureError (it
+    was a generic PgpOperationError); without verification the same message decrypts."""
+    ed, other, rsa = pgp_keys["ed"], pgp_keys["other"], pgp_keys["rsa"]
+    src = tmp_path / "p.txt"
+    src.write_bytes(b"signed by someone else\n")
+    PgpCipher(public_key=ed.public, private_key=other.private).encrypt_file(src, tmp_path / "c.gpg", sign=True)
+    receiver = PgpCipher(private_key=ed.private, signer_public_keys=rsa.public)
+    with pytest.raises(PgpSignatureError, match=r"key id|not an expected signer"):
+        receiver.decrypt_file(tmp_path / "c.gpg", tmp_path / "out.txt", verify=True)
+    assert not (tmp_path / "out.txt").exists()
+    PgpCipher(private_key=ed.private).decrypt_file(tmp_path / "c.gpg", tmp_path / "plain.txt")
+    assert (tmp_path / "plain.txt").read_bytes() == src.read_bytes()
