@@ -21,6 +21,8 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Match, Mount, Route
 
+from airflow_provider_lytics.emulator.clock import ClockError, EmulatorClock, parse_instant
+from airflow_provider_lytics.emulator.clock import using as using_clock
 from airflow_provider_lytics.emulator.envelope import error_for_path, v1_ok
 from airflow_provider_lytics.emulator.faults import (
     ASGIApp,
@@ -110,6 +112,18 @@ def _template_for(routes: Sequence[BaseRoute], scope: Scope) -> str:
             return template
         partial = partial or template
     return partial or "<unmatched>"
+
+
+class ClockMiddleware:
+    """Makes the backend's clock the one every helper reads while serving a request (error stamps, date math)."""
+
+    def __init__(self, app: ASGIApp, clock: EmulatorClock) -> None:
+        self.app = app
+        self.clock = clock
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        with using_clock(self.clock):
+            await self.app(scope, receive, send)
 
 
 class StatsMiddleware:
@@ -394,6 +408,49 @@ async def seed(request: Request) -> Response:
     return JSONResponse({"status": "seeded", "counts": counts})
 
 
+async def get_clock(request: Request) -> Response:
+    return JSONResponse(request.app.state.backend.clock.snapshot())
+
+
+async def set_clock(request: Request) -> Response:
+    """``{"now": iso}`` jumps, ``{"advance_seconds": n}`` moves forward, ``{"frozen": bool}`` stops/starts it.
+
+    Keys combine and apply in that order; jobs are brought up to the new time before answering, so a client that
+    advanced a frozen clock past a transition sees the job in its new state on its next read.
+    """
+    try:
+        body = await request.json()
+    except ValueError:
+        body = None
+    known = {"now", "advance_seconds", "frozen"}
+    if not isinstance(body, dict) or not body or set(body) - known:
+        extra = sorted(set(body) - known) if isinstance(body, dict) else []
+        hint = f"unknown key(s) {extra}; " if extra else ""
+        return _admin_error(
+            400,
+            f"{hint}send a JSON object with 'now' (ISO 8601 with offset, e.g. 2026-03-08T03:00:00-05:00), "
+            "'advance_seconds' (number >= 0) and/or 'frozen' (true/false)",
+        )
+    if "frozen" in body and not isinstance(body["frozen"], bool):
+        return _admin_error(400, f"'frozen' must be true or false, got {body['frozen']!r}")
+    backend: Backend = request.app.state.backend
+    clock = backend.clock
+    try:
+        target = parse_instant(body["now"]) if "now" in body else None
+        if "advance_seconds" in body:
+            clock.check_advance(body["advance_seconds"])
+    except ClockError as exc:
+        return _admin_error(400, str(exc))
+    if target is not None:
+        clock.set(target)
+    if "advance_seconds" in body:
+        clock.advance(body["advance_seconds"])
+    if "frozen" in body:
+        clock.freeze(body["frozen"])
+    await run_in_threadpool(backend.jobs.advance_all)
+    return JSONResponse(clock.snapshot())
+
+
 def admin_routes() -> list[BaseRoute]:
     return [
         Route("/_emulator/health", health, methods=["GET"]),
@@ -404,6 +461,8 @@ def admin_routes() -> list[BaseRoute]:
         Route("/_emulator/reset", reset, methods=["POST"]),
         Route("/_emulator/stats", get_stats, methods=["GET"]),
         Route("/_emulator/seed", seed, methods=["POST"]),
+        Route("/_emulator/clock", get_clock, methods=["GET"]),
+        Route("/_emulator/clock", set_clock, methods=["POST"]),
     ]
 
 
@@ -425,6 +484,7 @@ def create_app(backend: Backend, *, routes: Sequence[BaseRoute] | None = None) -
     app = Starlette(
         routes=all_routes,
         middleware=[
+            Middleware(ClockMiddleware, clock=backend.clock),
             Middleware(StatsMiddleware, stats=stats, routes=all_routes),
             Middleware(FaultMiddleware, injector=backend.faults, skip_prefix=ADMIN_PREFIX),
             Middleware(IngestTapMiddleware, stats=stats),

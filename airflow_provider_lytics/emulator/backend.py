@@ -6,6 +6,7 @@ import secrets
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from airflow_provider_lytics.emulator.clock import EmulatorClock
 from airflow_provider_lytics.emulator.persistence import StateDB
 
 if TYPE_CHECKING:
@@ -51,6 +52,8 @@ class Backend:
     jobs: JobEngine
     faults: FaultInjector
     tokens: dict[str, Account] = field(default_factory=dict)
+    #: The one clock every time-reading part of this emulator asks (``/_emulator/clock`` sets and advances it).
+    clock: EmulatorClock = field(default_factory=EmulatorClock)
 
     def account_for_token(self, token: str | None) -> Account | None:
         if not token:
@@ -69,19 +72,22 @@ def build_backend(
     db_path: str | None = None,
     tokens: list[str] | None = None,
     job_timings: JobTimings | None = None,
+    clock: EmulatorClock | None = None,
 ) -> Backend:
-    """Create (or reopen, when ``db_path`` exists) the emulator state."""
+    """Create (or reopen, when ``db_path`` exists) the emulator state; ``clock`` defaults to real time."""
     from airflow_provider_lytics.emulator.faults import FaultInjector
     from airflow_provider_lytics.emulator.jobs import JobEngine
     from airflow_provider_lytics.emulator.store import ProfileStore
 
+    clock = clock or EmulatorClock()
     db = StateDB(db_path)
     backend = Backend(
         db=db,
-        store=ProfileStore(db),
-        jobs=JobEngine(db, timings=job_timings),
+        store=ProfileStore(db, wall_clock=clock.time),
+        jobs=JobEngine(db, timings=job_timings, clock=clock.time, background=True),
         faults=FaultInjector(),
         tokens={token: DEFAULT_ACCOUNT for token in (tokens or [DEFAULT_TOKEN])},
+        clock=clock,
     )
     register_default_runners(backend)
     return backend

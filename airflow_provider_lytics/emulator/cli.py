@@ -2,6 +2,7 @@
 
     lytics-emulator serve [--host 127.0.0.1] [--port 8765] [--bulk-port PORT] [--token TOKEN ...] [--db PATH]
                           [--job-timings fast|realistic] [--sftp-port PORT [--sftp-root DIR] [--sftp-user U:P ...]]
+                          [--now 2026-03-08T03:00:00-05:00 [--frozen-clock]]
     lytics-emulator seed --users N [--db PATH] [--seed S]
 
 Exit codes: 0 success (also after SIGINT/SIGTERM), 2 bad arguments or unusable port/database.
@@ -33,6 +34,15 @@ def _port(value: str) -> int:
     if not 0 <= port <= 65535:
         raise argparse.ArgumentTypeError(f"port must be between 0 and 65535, got {port}")
     return port
+
+
+def _instant(value: str) -> float:
+    from airflow_provider_lytics.emulator.clock import ClockError, parse_instant
+
+    try:
+        return parse_instant(value, "--now")
+    except ClockError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
 
 
 def _positive_int(value: str) -> int:
@@ -91,6 +101,21 @@ def build_parser() -> argparse.ArgumentParser:
             "SFTP login; repeat for several (each then gets its own directory); "
             "default user lytics, password lytics-emulator-sftp-password"
         ),
+    )
+
+    serve.add_argument(
+        "--now",
+        type=_instant,
+        metavar="ISO8601",
+        help="start the emulator's clock at this instant (with a UTC offset, e.g. 2026-03-08T03:00:00-05:00); "
+        "it then runs at the real rate (job quiet windows, schedules, sleeps and stamps follow it). "
+        "GET/POST /_emulator/clock reads, sets and advances it while serving",
+    )
+    serve.add_argument(
+        "--frozen-clock",
+        action="store_true",
+        help="stop the emulator's clock (at --now, else at start-up): it moves only by POST /_emulator/clock "
+        '{"advance_seconds": N}',
     )
 
     seed = commands.add_parser("seed", help="generate a synthetic user population into a state file")
@@ -163,7 +188,10 @@ def _serve(args: argparse.Namespace) -> int:
     bulk_port = args.bulk_port
     if bulk_port is None:
         bulk_port = args.port + 1 if 0 < args.port < 65535 else 0
+    from airflow_provider_lytics.emulator.clock import EmulatorClock
+
     server = EmulatorServer(
+        clock=EmulatorClock(args.now, frozen=args.frozen_clock),
         host=args.host,
         port=args.port,
         bulk_port=bulk_port,
@@ -191,6 +219,9 @@ def _serve(args: argparse.Namespace) -> int:
         print(_token_hint(server.token), flush=True)
         if args.db:
             print(f"state file: {args.db}", flush=True)
+        if server.clock.mode != "real":
+            snap = server.clock.snapshot()
+            print(f"clock: {snap['mode']} at {snap['now']} (GET/POST /_emulator/clock)", flush=True)
         if sftp is not None:
             print(sftp.describe(), flush=True)
             print(f"sftp host key: {sftp.host_public_key}", flush=True)

@@ -8,11 +8,11 @@ because Lytics's published spec and its live behaviour disagree on which one is 
 from __future__ import annotations
 
 import uuid
-from datetime import datetime, timezone
 from typing import Any
 
 from starlette.responses import Response
 
+from airflow_provider_lytics.emulator.clock import current_datetime
 from airflow_provider_lytics.emulator.persistence import encode
 
 #: The closed set of v2 error codes from the published v2 OpenAPI.
@@ -62,7 +62,7 @@ def v2_error(status: int, code: str, message: str, level: str = "error") -> Resp
     if code not in V2_ERROR_CODES:
         raise ValueError(f"unknown v2 error code {code!r}")
     rid = new_request_id()
-    now = datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    now = current_datetime().strftime("%Y-%m-%dT%H:%M:%SZ")  # the serving emulator's clock
     body = {
         "status": status,
         "message": message,

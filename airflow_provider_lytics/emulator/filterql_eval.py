@@ -22,6 +22,7 @@ from datetime import datetime, timezone
 from typing import Any
 
 from airflow_provider_lytics.emulator import filterql_parser as ast
+from airflow_provider_lytics.emulator.clock import current_datetime
 from airflow_provider_lytics.emulator.filterql_lexer import FilterQLError
 from airflow_provider_lytics.emulator.filterql_values import (
     _NUM_RE,
@@ -80,9 +81,9 @@ class EvalContext:
 
     @property
     def now(self) -> datetime:
-        """The reference time; the wall clock (UTC) is read once per evaluation when none was given."""
+        """The reference time; the clock (UTC) is read once per evaluation when none was given."""
         if self._now is None:
-            self._now = datetime.now(UTC)
+            self._now = current_datetime()  # the serving emulator's clock (the wall clock outside a request)
         return self._now
 
     def run(self, compiled: CompiledFilter, profile: Mapping[str, Any]) -> bool:

@@ -29,6 +29,7 @@ import tempfile
 import threading
 from collections import deque
 from dataclasses import dataclass, field
+from datetime import datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
@@ -171,9 +172,15 @@ class LyticsSandbox:
     :param outputs: directory kept after :meth:`stop` (exports, downloads, results); created when missing.
     :param users: size of the seeded population.
     :param seed: random seed of the population (same seed, same profiles).
+    :param now: start the emulator's clock at this aware instant (it then runs at the real rate), so a run sees the
+        same time of day whenever it happens; ``None`` is real time. ``self.lytics.clock`` (or
+        ``POST /_emulator/clock``) moves it later.
     """
 
-    def __init__(self, outputs: Path | str, *, users: int = 2_000, seed: int = 0) -> None:
+    def __init__(self, outputs: Path | str, *, users: int = 2_000, seed: int = 0, now: datetime | None = None) -> None:
+        if now is not None and (not isinstance(now, datetime) or now.utcoffset() is None):
+            raise ValueError(f"now must be a timezone-aware datetime (e.g. tzinfo=ZoneInfo(...)), got {now!r}")
+        self.now = now
         if not isinstance(users, int) or users < ENRICHMENT_AUDIENCE_SIZE:
             raise ValueError(f"users must be an integer >= {ENRICHMENT_AUDIENCE_SIZE}, got {users!r}")
         self.outputs = Path(outputs).expanduser().resolve()
@@ -192,6 +199,7 @@ class LyticsSandbox:
     def start(self) -> LyticsSandbox:
         """Start everything; on any failure, stop what already started and re-raise."""
         from airflow_provider_lytics.emulator.cli import job_timings
+        from airflow_provider_lytics.emulator.clock import EmulatorClock
         from airflow_provider_lytics.emulator.enrichment_service import EnrichmentService
         from airflow_provider_lytics.emulator.server import EmulatorServer
         from airflow_provider_lytics.emulator.sftp import EmulatorSftpServer
@@ -200,7 +208,8 @@ class LyticsSandbox:
             self.outputs.mkdir(parents=True, exist_ok=True)
             self.workdir = Path(tempfile.mkdtemp(prefix="lytics-sandbox-"))  # mode 0700
             self.pgp = generate_key_pair(self.workdir / "gnupg")
-            self.lytics = EmulatorServer(job_timings=job_timings("fast")).start()
+            clock = EmulatorClock(self.now)
+            self.lytics = EmulatorServer(job_timings=job_timings("fast"), clock=clock).start()
             self.seeded = self._seed()
             users = {"lytics": {"password": secrets.token_urlsafe(16)}}
             self.sftp = EmulatorSftpServer(self.workdir / "sftp" / "root", users=users).start()

@@ -164,7 +164,7 @@ def seed_population(store: ProfileStore, users: int, seed: int = 0) -> dict[str,
     if not isinstance(users, int) or users < 1:
         raise ValueError(f"users must be a positive integer, got {users!r}")
     rng = random.Random(seed)
-    now = datetime.now(timezone.utc)
+    now = datetime.fromtimestamp(store.wall_clock(), timezone.utc)  # the emulator's clock: data ages with it
     today_ms = int(datetime(now.year, now.month, now.day, tzinfo=timezone.utc).timestamp() * 1000)
     events = {CRM_STREAM: 0, WEB_STREAM: 0}
     with store.deferred_writes():

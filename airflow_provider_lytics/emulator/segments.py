@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import re
 import threading
+import time
 import uuid
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from datetime import datetime, timezone
 from typing import Any
 
@@ -36,8 +37,8 @@ class SegmentError(ValueError):
         self.status = status
 
 
-def _now() -> str:
-    return datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+def _now(clock: Callable[[], float] = time.time) -> str:
+    return datetime.fromtimestamp(clock(), timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def slugify(name: str) -> str:
@@ -106,8 +107,12 @@ def parse(text: str) -> Any:
 class SegmentRegistry:
     """Segment documents keyed by 32-hex id, written through to the ``segment`` kind of the state DB."""
 
-    def __init__(self, db: StateDB, lock: threading.RLock | None = None) -> None:
+    def __init__(
+        self, db: StateDB, lock: threading.RLock | None = None, clock: Callable[[], float] = time.time
+    ) -> None:
+        """``clock`` (epoch seconds) stamps ``created``/``updated``: the emulator's clock when it has one."""
         self.db = db
+        self.clock = clock
         self._lock = lock or threading.RLock()
         loaded = sorted(db.load("segment").values(), key=lambda s: s["created"])
         self.segments: dict[str, dict[str, Any]] = {s["id"]: s for s in loaded}
@@ -186,7 +191,7 @@ class SegmentRegistry:
                 slug = self._free_slug(slug)
             if len(self.segments) >= MAX_SEGMENTS:
                 raise SegmentError(f"the account already has {MAX_SEGMENTS} audiences (the limit); delete some first")
-            now = _now()
+            now = _now(self.clock)
             seg_id = uuid.uuid4().hex
             doc: dict[str, Any] = {
                 "id": seg_id, "account_id": getattr(account, "id", ""), "aid": getattr(account, "aid", 0),
@@ -218,7 +223,7 @@ class SegmentRegistry:
                     slug = self._free_slug(slug)
             doc = dict(seg)
             self._apply(doc, {**spec, **({"slug_name": slug} if slug else {})}, parsed)
-            doc["updated"] = _now()
+            doc["updated"] = _now(self.clock)
             self._check_cycles(doc)
             self.segments[doc["id"]] = doc
             self.version += 1

@@ -24,6 +24,7 @@ if TYPE_CHECKING:
 
     from airflow_provider_lytics.emulator.app import RequestStats
     from airflow_provider_lytics.emulator.backend import Backend
+    from airflow_provider_lytics.emulator.clock import EmulatorClock
     from airflow_provider_lytics.emulator.faults import ASGIApp, Receive, Scope, Send
     from airflow_provider_lytics.emulator.jobs import JobTimings
 
@@ -122,11 +123,14 @@ class EmulatorServer:
         http: str = "auto",
         routes: Sequence[BaseRoute] | None = None,
         bulk_port: int | None = 0,
+        clock: EmulatorClock | None = None,
     ) -> None:
         """``bulk_port`` opens a second listener playing ``bulk.lytics.io`` (0 = a free port, None = none);
-        ``routes`` replaces the data-plane and jobs routes (to test the shell alone)."""
-        if backend is not None and (db_path or tokens or job_timings):
-            raise ValueError("pass either backend or db_path/tokens/job_timings, not both")
+        ``routes`` replaces the data-plane and jobs routes (to test the shell alone); ``clock`` is the emulator's
+        time (default: real time; see :class:`~airflow_provider_lytics.emulator.clock.EmulatorClock`)."""
+        if backend is not None and (db_path or tokens or job_timings or clock):
+            raise ValueError("pass either backend or db_path/tokens/job_timings/clock, not both")
+        self._clock = clock
         self.host = host
         self.port = port
         self._db_path = db_path
@@ -173,6 +177,11 @@ class EmulatorServer:
         return self._app.state.stats
 
     @property
+    def clock(self) -> EmulatorClock:
+        """The emulator's clock (set/advance/freeze it here or over ``/_emulator/clock``)."""
+        return self.backend.clock
+
+    @property
     def token(self) -> str:
         return next(iter(self.backend.tokens))
 
@@ -199,7 +208,7 @@ class EmulatorServer:
             if self._backend is None:
                 from airflow_provider_lytics.emulator.backend import build_backend
 
-                self._backend = build_backend(self._db_path, self._tokens, self._job_timings)
+                self._backend = build_backend(self._db_path, self._tokens, self._job_timings, self._clock)
             self._app = create_app(self._backend, routes=self._routes)
             config = uvicorn.Config(
                 self._app,

@@ -17,6 +17,7 @@ import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
+from datetime import datetime, timezone
 from typing import Any
 
 from airflow_provider_lytics.emulator.identity import (
@@ -32,7 +33,7 @@ from airflow_provider_lytics.emulator.persistence import StateDB, encode
 from airflow_provider_lytics.emulator.scan import DEFAULT_TTL_SECONDS, ScanRegistry
 from airflow_provider_lytics.emulator.segments import SegmentError, SegmentRegistry, parse
 from airflow_provider_lytics.emulator.streams import StreamStats, table_columns
-from airflow_provider_lytics.emulator.values import now_ms, parse_time_ms, render, rfc3339
+from airflow_provider_lytics.emulator.values import parse_time_ms, render, rfc3339
 
 DEFAULT_IDENTITY_FIELDS = ("_uid", "email", "user_id", "external_id")
 SCAN_DEFAULT_LIMIT = 20
@@ -84,12 +85,16 @@ class ProfileStore:
         scan_ttl: float = DEFAULT_TTL_SECONDS,
         clock: Callable[[], float] = time.monotonic,
         write_interval: float = WRITE_INTERVAL,
+        wall_clock: Callable[[], float] = time.time,
     ) -> None:
+        """``clock`` times scan cursors and write batching (monotonic); ``wall_clock`` (epoch seconds, the
+        emulator's clock) stamps arrivals and anchors segment date math."""
         self.db = db
+        self.wall_clock = wall_clock
         self.graph = IdentityGraph(identity_fields)
         self.identity_fields = self.graph.identity_fields
         self._lock = threading.RLock()
-        self.segments = SegmentRegistry(db, self._lock)
+        self.segments = SegmentRegistry(db, self._lock, wall_clock)
         self.scans = ScanRegistry(scan_ttl, clock)
         self.streams: dict[str, StreamStats] = {}
         self.version = 0
@@ -186,7 +191,7 @@ class ProfileStore:
     ) -> None:
         if dryrun:
             return
-        arrival = now_ms()
+        arrival = int(self.wall_clock() * 1000)
         ts_field = ts_field or "_ts"
         graph = self.graph
         with self._lock, gc_paused():
@@ -364,7 +369,8 @@ class ProfileStore:
     # -- segments ----------------------------------------------------------------------------------------
     def _matches(self, parsed: Any) -> Callable[[dict[str, Any]], bool]:
         """One predicate per evaluation: date math anchored once, INCLUDEs resolved once."""
-        return parsed.matcher(include=self.segments.resolve_include)
+        now = datetime.fromtimestamp(self.wall_clock(), timezone.utc)
+        return parsed.matcher(now=now, include=self.segments.resolve_include)
 
     def _member_ids(self, parsed: Any) -> list[str]:
         if (parsed.table or "user") != "user":
@@ -407,11 +413,12 @@ class ProfileStore:
         """Saved ``user`` segments the materialised profile ``view`` belongs to."""
         out = []
         include = self.segments.resolve_include
+        now = datetime.fromtimestamp(self.wall_clock(), timezone.utc)
         with self._lock:
             for seg in self.segments.list(table="user"):
                 if seg["invalid"]:
                     continue
-                if self.segments.parsed(seg).matches(view, include=include):
+                if self.segments.parsed(seg).matches(view, now=now, include=include):
                     out.append(seg)
         return out
 

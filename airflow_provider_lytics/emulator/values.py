@@ -12,6 +12,8 @@ import time
 from datetime import datetime, timezone
 from typing import Any
 
+from airflow_provider_lytics.emulator.clock import current_time
+
 _DIGITS = re.compile(r"^-?\d+(\.\d+)?$")
 _FORMATS = (
     "%Y-%m-%d %H:%M:%S",
@@ -29,7 +31,8 @@ _FORMATS = (
 
 
 def now_ms() -> int:
-    return int(datetime.now(timezone.utc).timestamp() * 1000)
+    """Now in epoch milliseconds on the serving emulator's clock (the wall clock outside a request)."""
+    return int(current_time() * 1000)
 
 
 def _from_number(num: float) -> int:

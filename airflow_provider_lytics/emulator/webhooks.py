@@ -183,7 +183,7 @@ class WebhookTriggersRunner:
         view = store.lookup("_id", pid) or {"_id": pid}
         fields = config.get("user_fields")
         data: dict[str, Any] = {k: v for k, v in view.items() if not fields or k in fields}
-        now = rfc3339(time.time())
+        now = rfc3339(self.backend.jobs.clock())  # the emulator's clock, like every job stamp
         seg_event: dict[str, Any] = {"id": seg["id"], "slug": seg.get("slug_name", ""), "event": kind, kind: now}
         data["segment_events"] = [seg_event]
         if config.get("include_segs"):
@@ -250,6 +250,7 @@ def _retry_after(value: str | None) -> float | None:
         from email.utils import parsedate_to_datetime
 
         try:
+            # An HTTP date from the real receiver: compared with the real wall clock, not the emulator's.
             return max(0.0, parsedate_to_datetime(value).timestamp() - time.time())
         except (TypeError, ValueError):
             return None
