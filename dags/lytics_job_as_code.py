@@ -5,13 +5,18 @@ settings changed in the Lytics UI that the spec does not mention are kept) and p
 ``run_export`` restarts it and waits in the triggerer (deferrable); ``wait_for_nightly_import`` waits for a run
 of a continuous SFTP import that started after this DAG run began. Needs a ``lytics_default`` connection, e.g.
 ``AIRFLOW_CONN_LYTICS_DEFAULT`` pointing at ``lytics-emulator serve``.
+
+The import has a daily quiet window (office hours in New York, param ``import_quiet_time_of_day``): triggered inside
+it, the import sleeps until the window ends and the sensor waits for that (deferred, so no worker slot is held);
+its timeout covers the whole window, so the DAG succeeds whatever the hour. Move the window in the trigger form
+(e.g. 12 hours from now) to see the run at once.
 """
 
 from __future__ import annotations
 
 from datetime import datetime
 
-from airflow.providers.common.compat.sdk import DAG
+from airflow.providers.common.compat.sdk import DAG, Param
 
 from airflow_provider_lytics.operators.jobs import LyticsCreateOrUpdateJobOperator, LyticsRunJobOperator
 from airflow_provider_lytics.sensors.jobs import LyticsJobSensor
@@ -28,7 +33,7 @@ IMPORT_SPEC = {
     "workflow": "sftp_import",
     "name": "airflow: nightly CRM import",
     "config": {"path": "/incoming/crm", "filename_pattern": "*.csv", "continuous": True},
-    "quiet_time_of_day": "09:00",
+    "quiet_time_of_day": "{{ params.import_quiet_time_of_day }}",
     "quiet_period": 8,
     "quiet_timezone": "America/New_York",
 }
@@ -40,6 +45,14 @@ with DAG(
     catchup=False,
     tags=["lytics", "example"],
     doc_md=__doc__,
+    params={
+        "import_quiet_time_of_day": Param(
+            "09:00",
+            type="string",
+            pattern=r"^([01]\d|2[0-3]):[0-5]\d$",
+            description="Start (HH:MM, America/New_York) of the import's daily 8-hour quiet window",
+        )
+    },
 ) as dag:
     sync_export_job = LyticsCreateOrUpdateJobOperator(task_id="sync_export_job", spec=EXPORT_SPEC, run_job=False)
     run_export = LyticsRunJobOperator(
@@ -56,7 +69,7 @@ with DAG(
         job_id=sync_import_job.output,
         deferrable=True,
         poke_interval=1,
-        timeout=3600,
+        timeout=(IMPORT_SPEC["quiet_period"] + 1) * 3600,  # a run due after the quiet window is still in time
         max_faults=3,
     )
     sync_export_job >> run_export

@@ -24,6 +24,7 @@ import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -82,6 +83,18 @@ def load_dags() -> dict[str, Any]:
         )
         raise RuntimeError(f"example DAGs failed to import: {problems}")
     return dict(bag.dags)
+
+
+def job_as_code_conf(sandbox: Any) -> dict[str, Any]:
+    """``lytics_job_as_code``'s import quiet window moved to start 12 hours after the emulator's now.
+
+    Left at office hours, a demo started between 09:00 and 17:00 New York would wait for the window to end (the
+    DAG succeeds then, hours later); 12 hours ahead the window never covers the demo, whatever the hour or DST.
+    """
+    from zoneinfo import ZoneInfo
+
+    later = (sandbox.lytics.clock.now() + timedelta(hours=12)).astimezone(ZoneInfo("America/New_York"))
+    return {"import_quiet_time_of_day": later.strftime("%H:%M")}
 
 
 def run_dag(dag: Any, conf: dict[str, Any] | None = None) -> tuple[str, dict[str, Any], dict[str, str]]:
@@ -336,7 +349,7 @@ class Demo:
         def measure(o: Outcome) -> None:
             o.note = f"export job {o.xcoms.get('sync_export_job')}, waits deferred in the triggerer"
 
-        self.run("lytics_job_as_code", "Lytics job as code, deferrable wait", None, measure)
+        self.run("lytics_job_as_code", "Lytics job as code, deferrable wait", job_as_code_conf(self.sandbox), measure)
 
     def realtime(self) -> None:
         from airflow_provider_lytics.hooks.lytics import LyticsHook

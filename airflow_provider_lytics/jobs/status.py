@@ -147,10 +147,16 @@ def judge_run(
         if wake is not None and wake > deadline:
             return RunVerdict(
                 Outcome.FAILED,
-                f"Lytics job {job_id} is {status} until {job.get('sleep_until')}, after this wait's deadline",
+                f"Lytics job {job_id} is {status} until {job.get('sleep_until')}, after this wait's deadline "
+                f"({_iso(deadline)}): raise the wait's timeout past the wake-up (a quiet window can last hours) "
+                "or move the job's quiet window",
                 status,
             )
     return RunVerdict(Outcome.WAIT, f"Lytics job {job_id} is {status or 'unknown'}; waiting", status)
+
+
+def _iso(ts: float) -> str:
+    return datetime.fromtimestamp(ts, timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def format_logs(entries: list[Mapping[str, Any]], limit: int = 10) -> str:
