@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import time
-
 import pytest
 from airflow.providers.common.compat.sdk import AirflowException, AirflowFailException, TaskDeferred
 
@@ -97,13 +95,13 @@ def test_duplicate_jobs_are_an_error_not_a_guess(lytics_conn_env):
     assert all(i in str(err.value) for i in ids)
 
 
-def test_wait_for_completion_sync_returns_after_a_fresh_run(lytics_conn_env):
+def test_wait_for_completion_sync_returns_after_a_fresh_run(lytics_conn_env, emulated_time):
     spec = {"workflow": "lytics_simple_csv_export", "name": "export", "config": {"segment_id": "s"}}
     job_id = _op(spec=spec, wait_for_completion=True, wait_timeout=20).execute(context())
     assert LyticsHook().get_job(job_id)["status"] == "completed"
 
 
-def test_wait_fails_with_log_lines_on_job_failure(lytics_conn_env, emulator):
+def test_wait_fails_with_log_lines_on_job_failure(lytics_conn_env, emulator, emulated_time):
     hook = LyticsHook()
     job = hook.create_job("lytics_simple_csv_export", {"name": "e", "config": {}}, run_job=False)
     emulator.backend.jobs.inject(job["id"], fail=True)
@@ -114,7 +112,7 @@ def test_wait_fails_with_log_lines_on_job_failure(lytics_conn_env, emulator):
         op.execute(context())
 
 
-def test_sync_wait_timeout_cancels_the_job(lytics_conn_env):
+def test_sync_wait_timeout_cancels_the_job(lytics_conn_env, emulated_time):
     hook = LyticsHook()
     job = hook.create_job("sftp_import", {"name": "slow", "config": {}}, run_job=False)
     op = LyticsJobCommandOperator(
@@ -148,12 +146,12 @@ def test_commands_and_bad_input(lytics_conn_env):
     assert hook.get_job(job["id"])["status"] == "deleted"
 
 
-def test_run_operator_defers_then_completes(lytics_conn_env):
+def test_run_operator_defers_then_completes(lytics_conn_env, emulated_time):
     hook = LyticsHook()
     job = hook.create_job("lytics_simple_csv_export", {"name": "e", "config": {}})
     op = LyticsRunJobOperator(task_id="run", job_id=job["id"], deferrable=True, poll_interval=0.05, wait_timeout=30)
-    ti = FakeTI()
-    with pytest.raises(TaskDeferred) as deferred:
+    ti = FakeTI(emulated_time.now())
+    with pytest.raises(TaskDeferred) as deferred:  # the clock stands still: the restarted job is still initializing
         op.execute(context(ti))
     trigger = deferred.value.trigger
     assert isinstance(trigger, LyticsJobTrigger) and trigger.cancel_action == "pause"
@@ -194,7 +192,9 @@ def _commands(emulator) -> int:
                if r["method"] == "POST" and r["route"] == "/v2/job/{job_id}/{cmd}")  # fmt: skip
 
 
-def test_a_retry_after_a_lost_worker_waits_for_the_run_instead_of_restarting_it(lytics_conn_env, emulator):
+def test_a_retry_after_a_lost_worker_waits_for_the_run_instead_of_restarting_it(
+    lytics_conn_env, emulator, emulated_time
+):
     hook = LyticsHook()
     job = hook.create_job("lytics_simple_csv_export", {"name": "e", "config": {}}, run_job=False)
     store = _TaskStateStore()
@@ -222,41 +222,44 @@ def test_a_retry_after_a_lost_worker_waits_for_the_run_instead_of_restarting_it(
 # -- sensor ---------------------------------------------------------------------------------------------------
 
 
-def test_sensor_poke_waits_for_a_run_after_the_watermark(lytics_conn_env):
+def test_sensor_poke_waits_for_a_run_after_the_watermark(lytics_conn_env, emulated_time):
     hook = LyticsHook()
     job = hook.create_job("sftp_import", {"name": "s", "config": {}})
     sensor = LyticsJobSensor(task_id="s", job_id=job["id"], poke_interval=0.05, timeout=30)
-    ti = FakeTI()
-    deadline = time.time() + 10
-    while not (result := sensor.poke(context(ti))).is_done:
-        assert time.time() < deadline
-        time.sleep(0.05)
-    assert result.xcom_value == job["id"]
+    ti = FakeTI(emulated_time.now())
+    assert sensor.poke(context(ti)).is_done is False  # initializing (0.05 s), then running (0.2 s)
+    emulated_time.advance(0.1)
+    assert sensor.poke(context(ti)).is_done is False
+    emulated_time.advance(0.2)
+    result = sensor.poke(context(ti))
+    assert result.is_done and result.xcom_value == job["id"]
     # a watermark after that run: not done until the next run (the job sleeps 2 s between runs)
-    later = LyticsJobSensor(task_id="s2", job_id=job["id"], completed_after=str(time.time() + 0.5), timeout=30)
-    assert later.poke(context()).is_done is False
+    later = LyticsJobSensor(task_id="s2", job_id=job["id"], completed_after=str(emulated_time.time() + 0.5), timeout=30)
+    assert later.poke(context(FakeTI(emulated_time.now()))).is_done is False
+    emulated_time.advance(2.0 + 0.05 + 0.2)
+    assert later.poke(context(FakeTI(emulated_time.now()))).is_done is True
 
 
-def test_sensor_fails_early_on_faults_with_logs(lytics_conn_env, emulator):
+def test_sensor_fails_early_on_faults_with_logs(lytics_conn_env, emulator, emulated_time):
     hook = LyticsHook()
     job = hook.create_job("sftp_import", {"name": "f", "config": {}})
     emulator.backend.jobs.inject(job["id"], faults=2)
     sensor = LyticsJobSensor(task_id="s", job_id=job["id"], max_faults=2, timeout=30)
-    deadline = time.time() + 10
+    ti = FakeTI(emulated_time.now())
+    emulated_time.advance(0.3)  # the first run (0.05 s + 0.2 s) ends in an error: fault-1, retried after 0.5 s
+    assert sensor.poke(context(ti)).is_done is False
+    assert hook.get_job(job["id"])["status"] == "fault-1"
+    emulated_time.advance(0.8)  # the retry (0.2 s) errors too: fault-2 reaches max_faults
     with pytest.raises(AirflowFailException, match=r"(?s)fault-2.*2 consecutive errors.*injected fault"):
-        while time.time() < deadline:
-            sensor.poke(context())
-            time.sleep(0.05)
+        sensor.poke(context(ti))
 
 
-def test_sensor_fails_on_stale_completed_one_shot(lytics_conn_env):
+def test_sensor_fails_on_stale_completed_one_shot(lytics_conn_env, emulated_time):
     hook = LyticsHook()
     job = hook.create_job("lytics_simple_csv_export", {"name": "done", "config": {}})
-    deadline = time.time() + 10
-    while hook.get_job(job["id"])["status"] != "completed":
-        assert time.time() < deadline
-        time.sleep(0.05)
-    sensor = LyticsJobSensor(task_id="s", job_id=job["id"], completed_after=str(time.time() + 1), timeout=30)
+    emulated_time.advance(0.3)
+    assert hook.get_job(job["id"])["status"] == "completed"
+    sensor = LyticsJobSensor(task_id="s", job_id=job["id"], completed_after=str(emulated_time.time() + 1), timeout=30)
     with pytest.raises(AirflowFailException, match="will not run again"):
         sensor.poke(context())
 

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import time
-
 import pytest
 
 from airflow_provider_lytics.emulator.backend import DEFAULT_ACCOUNT
@@ -22,11 +20,16 @@ def _gold(emulator, n=2):
     return _segment(emulator, 'FILTER plan = "gold" FROM user ALIAS gold')
 
 
-def _wait(predicate, timeout=10.0):
-    deadline = time.time() + timeout
+def _wait(clock, predicate, limit=60.0):
+    """Advance the emulator's frozen clock in small steps (runners finish before each step ends) until ``predicate``.
+
+    Bounded in emulated seconds, not wall-clock time: a loaded machine cannot make it time out.
+    """
+    step, waited = 0.05, 0.0
     while not predicate():
-        assert time.time() < deadline, "timed out waiting"
-        time.sleep(0.05)
+        assert waited < limit, f"not reached after {limit:g} emulated seconds"
+        clock.advance(step)
+        waited += step
 
 
 def _completed_runs(hook, job_id):
@@ -35,15 +38,15 @@ def _completed_runs(hook, job_id):
     )
 
 
-def _run_now(hook, job_id):
+def _run_now(clock, hook, job_id):
     """Wait for the job to sleep between runs, release it so the next run starts at once, wait for that run."""
-    _wait(lambda: hook.get_job(job_id)["status"] == "sleeping")
+    _wait(clock, lambda: hook.get_job(job_id)["status"] == "sleeping")
     runs = _completed_runs(hook, job_id)
     hook.job_command(job_id, "release")
-    _wait(lambda: _completed_runs(hook, job_id) > runs)
+    _wait(clock, lambda: _completed_runs(hook, job_id) > runs)
 
 
-def test_backfill_then_enter_and_exit_events(lytics_conn_env, emulator):
+def test_backfill_then_enter_and_exit_events(lytics_conn_env, emulator, emulated_time):
     seg = _gold(emulator)
     hook = LyticsHook()
     auth = hook.request(
@@ -69,7 +72,7 @@ def test_backfill_then_enter_and_exit_events(lytics_conn_env, emulator):
                 },
             },
         )
-        _wait(lambda: len(rx.events()) == 2)
+        _wait(emulated_time, lambda: len(rx.events()) == 2)
         first = rx.events()[0]
         assert set(first) == {"id", "data", "meta"} and first["id"].isdigit()
         assert first["meta"]["subscription_id"] == job["id"] and first["meta"]["object"] == "user"
@@ -80,7 +83,7 @@ def test_backfill_then_enter_and_exit_events(lytics_conn_env, emulator):
         emulator.backend.store.ingest(
             "default", [{"email": "u0@x.com", "plan": "free"}, {"email": "new@x.com", "plan": "gold"}]
         )
-        _run_now(hook, job["id"])
+        _run_now(emulated_time, hook, job["id"])
         kinds = sorted((e["data"]["email"], e["data"]["segment_events"][0]["event"]) for e in rx.events()[2:])
         assert kinds == [("new@x.com", "enter"), ("u0@x.com", "exit")]
         logs = hook.job_logs(job["id"])
@@ -89,7 +92,7 @@ def test_backfill_then_enter_and_exit_events(lytics_conn_env, emulator):
         assert "s3cr3t" not in str(logs) and "k1" not in str(logs)
 
 
-def test_no_backfill_batched_cloudevents(lytics_conn_env, emulator):
+def test_no_backfill_batched_cloudevents(lytics_conn_env, emulator, emulated_time):
     seg = _gold(emulator)
     hook = LyticsHook()
     with Receiver() as rx:
@@ -108,13 +111,13 @@ def test_no_backfill_batched_cloudevents(lytics_conn_env, emulator):
                 },
             },
         )
-        _wait(lambda: any("run 1 completed" in e["message"] for e in hook.job_logs(job["id"])))
+        _wait(emulated_time, lambda: any("run 1 completed" in e["message"] for e in hook.job_logs(job["id"])))
         assert rx.requests == []  # baseline only without withbackfill
         emulator.backend.store.ingest(
             "default",
             [{"email": f"n{i}@x.com", "plan": "gold"} for i in range(3)] + [{"email": "u1@x.com", "plan": "free"}],
         )
-        _run_now(hook, job["id"])
+        _run_now(emulated_time, hook, job["id"])
         assert [len(r["body"]) for r in rx.requests] == [2, 1] and rx.requests[0]["method"] == "PUT"
         event = rx.requests[0]["body"][0]
         assert event["specversion"] == "1.0" and event["source"] == f"/work/{job['id']}"
@@ -123,7 +126,7 @@ def test_no_backfill_batched_cloudevents(lytics_conn_env, emulator):
         )
 
 
-def test_retry_after_and_do_not_retry(lytics_conn_env, emulator):
+def test_retry_after_and_do_not_retry(lytics_conn_env, emulator, emulated_time):
     seg = _gold(emulator, n=1)
     hook = LyticsHook()
     replies = {1: (503, {"Retry-After": "0.2"}), 2: (200, {})}
@@ -140,16 +143,16 @@ def test_retry_after_and_do_not_retry(lytics_conn_env, emulator):
                 },
             },
         )
-        _wait(lambda: len(rx.requests) == 2)
+        _wait(emulated_time, lambda: len(rx.requests) == 2)
         assert rx.requests[0]["body"]["id"] == rx.requests[1]["body"]["id"]  # the same event, retried
         emulator.backend.store.ingest("default", [{"email": "z@x.com", "plan": "gold"}])
-        _run_now(hook, job["id"])
+        _run_now(emulated_time, hook, job["id"])
         assert len(rx.requests) == 3  # 409 is in do_not_retry: dropped, not retried
         last = [e for e in hook.job_logs(job["id"]) if "completed" in e["message"]][-1]
         assert last["context"]["omitted"] == 1
 
 
-def test_ten_failed_requests_error_the_run_and_the_job_fails(lytics_conn_env, emulator):
+def test_ten_failed_requests_error_the_run_and_the_job_fails(lytics_conn_env, emulator, emulated_time):
     seg = _gold(emulator, n=1)
     timings = emulator.backend.jobs.timings
     old = timings.max_faults
@@ -163,7 +166,7 @@ def test_ten_failed_requests_error_the_run_and_the_job_fails(lytics_conn_env, em
                     "config": {"segment_ids": [seg["id"]], "webhook_url": rx.url + "?token=abc", "withbackfill": True},
                 },
             )
-            _wait(lambda: LyticsHook().get_job(job["id"])["status"] == "failed")
+            _wait(emulated_time, lambda: LyticsHook().get_job(job["id"])["status"] == "failed")
             assert len(rx.requests) == 10
         errors = [e["message"] for e in LyticsHook().job_logs(job["id"], include_errors=True) if e["level"] == "error"]
         assert any("failed 10 times (last: HTTP 500)" in m for m in errors)
