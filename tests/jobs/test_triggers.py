@@ -40,25 +40,29 @@ def _job_trigger(job_id, **kwargs):
 
 
 async def test_job_trigger_success(lytics_conn_env):
+    before = time.time()  # the watermark precedes the run whatever the machine's load: no race with a fast job
     job = await asyncio.to_thread(LyticsHook().create_job, "lytics_simple_csv_export", {"name": "e", "config": {}})
-    event = await _first_event(_job_trigger(job["id"]))
+    event = await _first_event(_job_trigger(job["id"], watermark=before))
     assert event["status"] == "success" and event["job_id"] == job["id"] and event["job_status"] == "completed"
 
 
 async def test_job_trigger_failure_carries_logs(lytics_conn_env, emulator):
-    job = await asyncio.to_thread(LyticsHook().create_job, "lytics_simple_csv_export", {"name": "e", "config": {}})
-    emulator.backend.jobs.inject(job["id"], fail=True)
-    event = await _first_event(_job_trigger(job["id"]))
+    hook = LyticsHook()
+    body = {"name": "e", "config": {}}
+    job = await asyncio.to_thread(hook.create_job, "lytics_simple_csv_export", body, run_job=False)
+    emulator.backend.jobs.inject(job["id"], fail=True)  # before the job starts: its first run is the failing one
+    before = time.time()
+    await asyncio.to_thread(hook.resume_job, job["id"])
+    event = await _first_event(_job_trigger(job["id"], watermark=before))
     assert event["status"] == "failed" and "injected failure" in event["message"]
 
 
 async def test_job_trigger_timeout_stops_polling(lytics_conn_env, emulator):
     job = await asyncio.to_thread(LyticsHook().create_job, "sftp_import", {"name": "s", "config": {}}, run_job=False)
     emulator.stats.clear()
-    start = time.monotonic()
     trigger = _job_trigger(job["id"], end_time=time.time() + 0.3, fail_on_paused=False)
     event = await _first_event(trigger)
-    assert event["status"] == "timeout" and time.monotonic() - start < 3
+    assert event["status"] == "timeout"
     polls = sum(r["count"] for r in emulator.stats.snapshot()["requests"] if r["method"] == "GET")
     await asyncio.sleep(0.3)
     assert sum(r["count"] for r in emulator.stats.snapshot()["requests"] if r["method"] == "GET") == polls
@@ -78,6 +82,21 @@ async def test_job_trigger_on_kill_pauses(lytics_conn_env):
     assert (await asyncio.to_thread(LyticsHook().get_job, job["id"]))["status"] == "paused"
     with pytest.raises(ValueError, match="cancel_action"):
         LyticsJobTrigger(job_id="j", watermark=0, end_time=1, cancel_action="explode")
+
+
+async def _polled(emulator, times=1):
+    """Wait until the emulator has answered ``times`` more GET requests (a trigger's polls) than now.
+
+    Synchronises on what the trigger did, not on a sleep: a slow machine only makes it wait longer.
+    """
+
+    def gets() -> int:
+        return sum(r["count"] for r in emulator.stats.snapshot()["requests"] if r["method"] in ("GET", "POST"))
+
+    target = gets() + times
+    async with asyncio.timeout(60):
+        while gets() < target:
+            await asyncio.sleep(0.01)
 
 
 def _ingest(emulator, records):
@@ -112,7 +131,7 @@ async def test_membership_trigger_counts_enters_and_exits(lytics_conn_env, emula
         LyticsAudienceMembershipTrigger(segment="gold", end_time=time.time() + 10, min_changes=3, poll_interval=0.05)
     )
     task = asyncio.ensure_future(_first_event(trigger))
-    await asyncio.sleep(0.3)
+    await _polled(emulator, 2)  # the baseline is taken (first poll) and compared once (second)
     _ingest(
         emulator,
         [
@@ -132,7 +151,7 @@ async def test_event_trigger_yields_once_per_change(lytics_conn_env, emulator):
     gen = trigger.run()
     try:
         first = asyncio.ensure_future(gen.__anext__())
-        await asyncio.sleep(0.3)
+        await _polled(emulator, 2)  # baseline taken, then one unchanged poll
         assert not first.done()
         _ingest(emulator, [{"email": "b@x.com", "plan": "gold"}])
         assert (await asyncio.wait_for(first, 10)).payload["entered"] == 1
