@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import re
 import threading
-import time
 from datetime import datetime, timezone
 from pathlib import Path
 from types import SimpleNamespace
@@ -17,6 +16,7 @@ from starlette.middleware import Middleware
 from starlette.testclient import TestClient
 
 from airflow_provider_lytics.emulator.backend import DEFAULT_ACCOUNT
+from airflow_provider_lytics.emulator.clock import EmulatorClock
 from airflow_provider_lytics.emulator.jobs import (
     PROVIDERS,
     WORKFLOWS,
@@ -494,17 +494,36 @@ def test_jobs_are_scoped_to_their_account(engine: JobEngine) -> None:
 
 
 def test_background_clock_moves_jobs_without_readers() -> None:
-    fast = timings(initializing=0.01, running=0.02, sleep_between_runs=10)
-    eng = JobEngine(StateDB(None), timings=fast)  # real clock: a background thread advances jobs
+    """Nobody reads the job: only the background thread can move it, at the times the emulator's clock sets."""
+    clock = EmulatorClock(datetime(2026, 3, 8, 12, tzinfo=timezone.utc), frozen=True)
+    db = StateDB(None)
+    eng = JobEngine(db, timings=timings(tick=0.01), clock=clock.time, background=True)
     try:
-        calls = threading.Event()
-        eng.register_runner("sftp_import", lambda job: calls.set() or {"added": 1})
+        started, finished = threading.Event(), threading.Event()
+        release = threading.Event()
+
+        def runner(job: dict) -> dict:
+            started.set()
+            release.wait(60)
+            return {"added": 1}
+
+        eng.register_runner("sftp_import", runner)
         job = new_job(eng)
-        assert calls.wait(2), "the runner was never started"
-        deadline = time.monotonic() + 2
-        while eng.get(ACCOUNT, job["id"])["status"] != "sleeping" and time.monotonic() < deadline:
-            time.sleep(0.01)
-        assert eng.get(ACCOUNT, job["id"])["status"] == "sleeping"
+        assert not started.wait(0.1)  # the clock stands still: the job stays initializing
+        clock.advance(1.0)  # past initializing: the background thread starts the run and its runner
+        assert started.wait(60), "the background thread never started the run"
+        clock.advance(2.0)  # past the run's minimum duration; the run ends when the runner returns
+        release.set()
+
+        def stored_status() -> str:  # read from the state DB, which does not advance the job
+            return db.load("job")[job["id"]]["status"]
+
+        for _ in range(6000):
+            if stored_status() == "sleeping":
+                finished.set()
+                break
+            finished.wait(0.01)
+        assert stored_status() == "sleeping"
     finally:
         eng.close()
 
