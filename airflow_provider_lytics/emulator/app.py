@@ -11,6 +11,7 @@ import json
 import threading
 import urllib.parse
 from collections.abc import Sequence
+from email.utils import formatdate
 from typing import TYPE_CHECKING, Any
 
 from starlette.applications import Starlette
@@ -115,15 +116,27 @@ def _template_for(routes: Sequence[BaseRoute], scope: Scope) -> str:
 
 
 class ClockMiddleware:
-    """Makes the backend's clock the one every helper reads while serving a request (error stamps, date math)."""
+    """Makes the backend's clock the one every helper reads while serving a request (error stamps, date math),
+    and the one the ``Date`` response header tells (the server adds none itself: see ``EmulatorServer``)."""
 
     def __init__(self, app: ASGIApp, clock: EmulatorClock) -> None:
         self.app = app
         self.clock = clock
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        with using_clock(self.clock):
+        if scope["type"] != "http":
             await self.app(scope, receive, send)
+            return
+
+        async def dated(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                headers = [h for h in message.get("headers", []) if h[0].lower() != b"date"]
+                stamp = formatdate(self.clock.time(), usegmt=True).encode("latin-1")
+                message = {**message, "headers": [*headers, (b"date", stamp)]}
+            await send(message)
+
+        with using_clock(self.clock):
+            await self.app(scope, receive, dated)
 
 
 class StatsMiddleware:

@@ -219,6 +219,7 @@ class EmulatorServer:
                 access_log=False,
                 timeout_graceful_shutdown=1,
                 timeout_keep_alive=30,
+                date_header=False,  # the app's ClockMiddleware sends Date from the emulator's clock
             )
             self._server = uvicorn.Server(config)
             self._thread = threading.Thread(

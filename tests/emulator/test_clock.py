@@ -138,6 +138,12 @@ def test_bad_clock_requests_are_400_and_change_nothing(frozen_emulator, body, co
     assert _clock(frozen_emulator).json()["now"] == "2026-03-08T08:00:00.000Z"
 
 
+def test_date_header_tells_the_emulators_time(frozen_emulator):
+    for path in ("/_emulator/health", "/api/account", "/v2/job"):
+        response = requests.get(f"{frozen_emulator.url}{path}", timeout=10)
+        assert response.headers["Date"] == "Sun, 08 Mar 2026 08:00:00 GMT", path  # one header (requests joins dups)
+
+
 def test_clock_answers_even_with_a_fault_on_every_path(frozen_emulator):
     requests.post(f"{frozen_emulator.url}/_emulator/faults", json={"path": "*", "status": 503}, timeout=10)
     assert _clock(frozen_emulator).status_code == 200
