@@ -16,7 +16,7 @@ from airflow_provider_lytics.emulator.envelope import v1_error, v1_ok, v2_error,
 from airflow_provider_lytics.emulator.http_params import ParamError, account_of, bool_param, int_param, list_param
 from airflow_provider_lytics.emulator.scan import CursorError
 from airflow_provider_lytics.emulator.segments import SegmentError, parse, spec_from_json, spec_from_text
-from airflow_provider_lytics.emulator.values import now_ms, rfc3339
+from airflow_provider_lytics.emulator.values import rfc3339
 
 if TYPE_CHECKING:
     from airflow_provider_lytics.emulator.backend import Backend
@@ -70,7 +70,7 @@ def routes(backend: Backend, *, adhoc_size_interval: float = ADHOC_SIZE_INTERVAL
     def size_entry(seg: dict[str, Any]) -> dict[str, Any]:
         return {
             "id": seg["id"], "name": seg["name"], "slug_name": seg["slug_name"],
-            "size": store.segment_size(seg["id"]), "timestamp": rfc3339(now_ms()),
+            "size": store.segment_size(seg["id"]), "timestamp": rfc3339(store.wall_clock() * 1000),
         }  # fmt: skip
 
     # -- v1 CRUD -----------------------------------------------------------------------------------------

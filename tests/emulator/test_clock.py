@@ -185,6 +185,9 @@ def test_data_plane_stamps_follow_the_clock(frozen_emulator):
     requests.post(f"{url}/collect/json/web", json={"user_id": "u2"}, headers=headers, timeout=10)
     sized = requests.get(f"{url}/api/segment/fresh/size", headers=headers, timeout=10).json()["data"]
     assert sized["size"] == 1  # u1 arrived two emulated hours ago; only u2 is fresh
+    assert sized["timestamp"] == "2026-03-08T10:00:00Z"
+    members = requests.get(f"{url}/api/segment/fresh/scan", headers=headers, timeout=10).json()["data"]
+    assert [m["user_id"] for m in members] == ["u2"]  # scans anchor date math on the emulator's clock too
     error = requests.get(f"{url}/v2/job/nope", headers=headers, timeout=10).json()
     assert error["errors"][0]["timestamp"] == "2026-03-08T10:00:00Z"
 
