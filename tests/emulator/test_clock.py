@@ -218,3 +218,26 @@ def test_serve_refuses_a_naive_now():
     result = subprocess.run([*CLI, "serve", "--now", "2026-03-08T03:00"], capture_output=True, text=True, timeout=30)
     assert result.returncode == 2
     assert "--now needs a UTC offset or Z" in result.stderr
+
+
+def test_sandbox_refuses_a_naive_now(tmp_path):
+    from airflow_provider_lytics.emulator.sandbox import LyticsSandbox
+
+    with pytest.raises(ValueError, match="timezone-aware"):
+        LyticsSandbox(tmp_path, now=datetime(2026, 3, 8, 3, 0))
+    assert LyticsSandbox(tmp_path, now=T0).now == T0  # nothing starts until start()
+
+
+def test_sandbox_now_pins_the_emulators_time_of_day(tmp_path):
+    import time
+
+    from airflow_provider_lytics.emulator.sandbox import LyticsSandbox
+
+    before = time.time()
+    with LyticsSandbox(tmp_path / "out", users=20, now=T0) as sandbox:
+        got = requests.get(f"{sandbox.lytics.url}/_emulator/clock", timeout=10).json()
+        elapsed = time.time() - before
+        assert got["mode"] == "offset"
+        assert T0.timestamp() <= got["epoch"] <= T0.timestamp() + elapsed  # runs on from T0 at the real rate
+        seeded = sandbox.lytics.backend.store.segments.get("demo_high_value")
+        assert seeded["created"].startswith("2026-03-08T08:")
