@@ -409,9 +409,9 @@ def admin_routes() -> list[BaseRoute]:
 
 def lytics_routes(backend: Backend) -> list[BaseRoute]:
     """The Lytics data plane and jobs API, each from its own module."""
-    from airflow_provider_lytics.emulator import jobs_routes, routes_data
+    from airflow_provider_lytics.emulator import jobs_routes, routes_data, routes_queries
 
-    return [*routes_data.routes(backend), *jobs_routes.routes(backend)]
+    return [*routes_data.routes(backend), *jobs_routes.routes(backend), *routes_queries.routes(backend)]
 
 
 def create_app(backend: Backend, *, routes: Sequence[BaseRoute] | None = None) -> Starlette:

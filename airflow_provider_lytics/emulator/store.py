@@ -29,6 +29,7 @@ from airflow_provider_lytics.emulator.identity import (
 )
 from airflow_provider_lytics.emulator.ingest import structure_error
 from airflow_provider_lytics.emulator.persistence import StateDB, encode
+from airflow_provider_lytics.emulator.queries import QueryRegistry, apply_queries
 from airflow_provider_lytics.emulator.scan import DEFAULT_TTL_SECONDS, ScanRegistry
 from airflow_provider_lytics.emulator.segments import SegmentError, SegmentRegistry, parse
 from airflow_provider_lytics.emulator.streams import StreamStats, table_columns
@@ -43,7 +44,9 @@ WRITE_INTERVAL = 0.5
 #: Seconds a long collect request may hold background writes back before they run anyway.
 MAX_DEFER = 30.0
 _STREAM_NAME = re.compile(r"^[A-Za-z0-9_\-.]{1,128}$")
-_DATA_KINDS = ("profile", "stream", "segment")
+_DATA_KINDS = ("profile", "stream", "segment", "query")
+#: What ingest does with rows of a stream no LQL query reads: merge every field (``profile``) or keep them raw.
+UNMAPPED_MODES = ("profile", "raw")
 _log = logging.getLogger(__name__)
 _NUMERIC = re.compile(r"^-?\d+(\.\d+)?([eE][-+]?\d+)?$")
 
@@ -84,12 +87,17 @@ class ProfileStore:
         scan_ttl: float = DEFAULT_TTL_SECONDS,
         clock: Callable[[], float] = time.monotonic,
         write_interval: float = WRITE_INTERVAL,
+        unmapped: str = "profile",
     ) -> None:
+        if unmapped not in UNMAPPED_MODES:
+            raise ValueError(f"unmapped must be one of {', '.join(UNMAPPED_MODES)}, not {unmapped!r}")
         self.db = db
+        self.unmapped = unmapped
         self.graph = IdentityGraph(identity_fields)
         self.identity_fields = self.graph.identity_fields
         self._lock = threading.RLock()
         self.segments = SegmentRegistry(db, self._lock)
+        self.queries = QueryRegistry(db, self._lock, self.identity_fields)
         self.scans = ScanRegistry(scan_ttl, clock)
         self.streams: dict[str, StreamStats] = {}
         self.version = 0
@@ -191,8 +199,13 @@ class ProfileStore:
         graph = self.graph
         with self._lock, gc_paused():
             self.db.append_events(stream, batch)
-            graph.merge_batch(batch, stream, _event_times(batch, ts_field, arrival), plain, self._pending,
+            queries = self.queries.for_stream(stream)
+            if queries:  # LQL maps the rows onto profile fields
+                apply_queries(graph, queries, batch, stream, _event_times(batch, ts_field, arrival), self._pending,
                               self._tombstones)  # fmt: skip
+            elif self.unmapped == "profile":
+                graph.merge_batch(batch, stream, _event_times(batch, ts_field, arrival), plain, self._pending,
+                                  self._tombstones)  # fmt: skip
             stats = self.streams.get(stream)
             if stats is None:
                 stats = self.streams[stream] = StreamStats(stream)
@@ -329,6 +342,7 @@ class ProfileStore:
             self.graph.clear()
             self.streams.clear()
             self.segments.clear()
+            self.queries.clear()
             self.scans.clear()
             self._sizes.clear()
             self._pending.clear()
@@ -541,8 +555,15 @@ class ProfileStore:
         if table != "user":
             return None
         with self._lock:
-            columns = table_columns(self.streams.values(), self.identity_fields)
-        return {"name": "user", "by_fields": self.by_fields(), "columns": columns}
+            mapped = self.queries.streams()
+            keep_raw = self.unmapped == "raw"  # unmapped streams then add no profile columns
+            unmapped = [s for s in self.streams.values() if s.name not in mapped and not keep_raw]
+            columns = {c["as"]: c for c in table_columns(unmapped, self.identity_fields)}
+            for name, column in self.queries.columns().items():
+                if name in columns:
+                    column = {**column, "froms": [*columns[name]["froms"], *column["froms"]]}
+                columns[name] = column
+        return {"name": "user", "by_fields": self.by_fields(), "columns": [columns[c] for c in sorted(columns)]}
 
     def stream_list(self) -> list[StreamStats]:
         with self._lock:

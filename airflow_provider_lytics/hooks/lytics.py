@@ -285,6 +285,45 @@ class LyticsHook(LyticsBaseHook):
         """``GET /api/account``. Safe to retry."""
         return self.request("GET", "/api/account").data
 
+    # -- LQL queries --------------------------------------------------------------------------------------
+    def list_queries(self) -> list[dict[str, Any]]:
+        """``GET /api/query``: every saved LQL query (``alias``, ``from``, ``text``, ``fields``). Safe to retry."""
+        return self.request("GET", "/api/query").data or []
+
+    def get_query(self, id_or_alias: str) -> dict[str, Any] | None:
+        """``GET /api/query/{id-or-alias}``, or ``None`` when there is no such query. Safe to retry."""
+        from airflow_provider_lytics.client.errors import LyticsNotFoundError
+
+        try:
+            return self.request("GET", f"/api/query/{quote_path(id_or_alias)}").data
+        except LyticsNotFoundError:
+            return None
+
+    def upsert_query(self, lql: str) -> dict[str, Any]:
+        """``POST /api/query`` with LQL text: creates or updates the query named by its ``ALIAS``.
+
+        An upsert by alias converges when repeated, so it is retried like a safe call.
+        """
+        env = self.request("POST", "/api/query", data=lql.encode(), headers={"Content-Type": "text/plain"})
+        data = env.data
+        return data[0] if isinstance(data, list) and data else data or {}
+
+    def delete_query(self, id_or_alias: str) -> None:
+        """``DELETE /api/query/{id-or-alias}``. Safe to retry (a second delete answers 404, which is raised)."""
+        self.request("DELETE", f"/api/query/{quote_path(id_or_alias)}")
+
+    def validate_query(self, lql: str) -> None:
+        """``POST /api/query/_validate``: raises :class:`LyticsBadRequestError` with the parse message."""
+        self.request("POST", "/api/query/_validate", data=lql.encode(), headers={"Content-Type": "text/plain"})
+
+    def test_query(self, lql: str, sample: Mapping[str, Any]) -> dict[str, Any]:
+        """``POST /api/query/_test``: the entity fields ``lql`` makes of one sample record. Safe to retry."""
+        params = {str(k): (v if isinstance(v, list) else str(v)) for k, v in sample.items() if v is not None}
+        env = self.request(
+            "POST", "/api/query/_test", params=params, data=lql.encode(), headers={"Content-Type": "text/plain"}
+        )
+        return env.data or {}
+
     # -- jobs (v2) ----------------------------------------------------------------------------------------
     def create_job(self, workflow: str, spec: Mapping[str, Any], *, run_job: bool = True) -> dict[str, Any]:
         """``POST /v2/job/{workflow}``; starts at once unless ``run_job=False``. NOT safe to retry blindly
