@@ -54,6 +54,7 @@ def provider_info(version: str) -> dict[str, Any]:
                     f"{PACKAGE}.operators.enrichment",
                     f"{PACKAGE}.operators.exports",
                     f"{PACKAGE}.operators.imports",
+                    f"{PACKAGE}.operators.queries",
                 ],
             },
         ],

@@ -505,8 +505,8 @@ def merge_value(op: str, old: Any, new: Any, newer: bool) -> Any:
     if op == "oldest":
         return old if newer else new
     if op in ("sum", "count"):
-        total = (_number(old) or 0) + (_number(new) or 0)
-        return int(total) if float(total).is_integer() else total
+        total = round((_number(old) or 0) + (_number(new) or 0), 9)  # no binary-float tails such as .4100000000001
+        return int(total) if total.is_integer() else total
     if op in ("min", "max"):
         a, b = _number(old), _number(new)
         if a is None or b is None:

@@ -80,6 +80,7 @@ def test_errors_say_what_to_fix(text: str, needle: str) -> None:
 
 def test_merge_operators() -> None:
     assert merge_value("sum", 2, 3.5, True) == 5.5
+    assert merge_value("sum", 692.31, 0.1, True) == 692.41  # rounded, no float tail
     assert merge_value("count", 4, 1, False) == 5
     assert merge_value("min", "10", "9", True) == "9"
     assert merge_value("max", 10, 9, True) == 10
