@@ -111,6 +111,7 @@ class ProfileStore:
         self._defer_since = 0.0
         self._durable = db.durable
         self._sizes: dict[str, tuple[tuple[int, int], int]] = {}
+        self._seg_matchers: tuple[tuple[int, int], list[tuple[str, Callable[[Any], bool]]]] | None = None
         with gc_paused():  # a restart decodes every stored profile: collect once afterwards, not repeatedly
             self.graph.load(doc for _, doc in db.iter_docs("profile") if "merged_into" not in doc)
         for doc in db.load("stream").values():
@@ -345,6 +346,7 @@ class ProfileStore:
             self.queries.clear()
             self.scans.clear()
             self._sizes.clear()
+            self._seg_matchers = None
             self._pending.clear()
             self._tombstones.clear()
             self._dirty_streams.clear()
@@ -475,10 +477,15 @@ class ProfileStore:
         rows = []
         with self._lock:
             profiles = self.graph.profiles
+            memberships = self._segment_matchers() if wanted is None or "segments" in wanted else None
             for pid in page_ids:
                 profile = profiles.get(pid)
                 if profile is not None:
-                    rows.append(render_profile(profile, wanted))
+                    row = render_profile(profile, wanted)
+                    if memberships is not None:  # as Lytics's scan rows: slugs of the audiences it is in
+                        view = self._view(profile)
+                        row["segments"] = ["all", *(slug for slug, matches in memberships if matches(view))]
+                    rows.append(row)
         end = offset + len(page_ids)
         if end >= state.total:
             self.scans.close(cursor)
@@ -486,6 +493,20 @@ class ProfileStore:
         else:
             nxt = self.scans.next_cursor(cursor, end)
         return ScanPage(state.total, nxt, rows)
+
+    def _segment_matchers(self) -> list[tuple[str, Callable[[Any], bool]]]:
+        """``(slug, predicate)`` of every valid saved ``user`` segment, rebuilt when data or segments change.
+
+        Caller holds the store lock (the predicates keep per-scan state and are used under it only).
+        """
+        stamp = (self.version, self.segments.version)
+        if self._seg_matchers is None or self._seg_matchers[0] != stamp:
+            built = []
+            for seg in self.segments.list(table="user"):
+                if not self.segments.refresh_validity(seg):
+                    built.append((seg["slug_name"], self._matches(self.segments.parsed(seg))))
+            self._seg_matchers = (stamp, built)
+        return self._seg_matchers[1]
 
     def _sorted(self, ids: list[str], sortfield: str, sortorder: str) -> list[str]:
         if sortorder not in ("asc", "desc"):

@@ -257,17 +257,45 @@ class LyticsHook(LyticsBaseHook):
 
     # -- entity, schema, streams, account ------------------------------------------------------------------
     def get_entity(
-        self, field: str, value: str, *, table: str = "user", fields: Iterable[str] | None = None
+        self,
+        field: str,
+        value: str,
+        *,
+        table: str = "user",
+        fields: Iterable[str] | None = None,
+        segments: bool | None = None,
+        allsegments: bool | None = None,
     ) -> dict[str, Any] | None:
-        """A profile by an identity field, or ``None``: handles the 200-"Not Found" quirk. Safe to retry."""
-        env = self.request(
-            "GET",
-            f"/api/entity/{quote_path(table)}/{quote_path(field)}/{quote_path(value)}",
-            params={"fields": ",".join(fields) if fields else None},
-        )
+        """A profile by an identity field, or ``None``: handles the 200-"Not Found" quirk. Safe to retry.
+
+        ``segments`` (Lytics default on) adds ``segments``, the slugs of the audiences the profile is in;
+        ``allsegments`` also adds their ids as ``segments_all``.
+        """
+        return self.lookup_entity(field, value, table=table, fields=fields, segments=segments,
+                                  allsegments=allsegments)[0]  # fmt: skip
+
+    def lookup_entity(
+        self,
+        field: str,
+        value: str,
+        *,
+        table: str = "user",
+        fields: Iterable[str] | None = None,
+        segments: bool | None = None,
+        allsegments: bool | None = None,
+        meta: bool | None = None,
+    ) -> tuple[dict[str, Any] | None, dict[str, Any]]:
+        """``(profile or None, meta)``: the entity plus the response's ``meta`` (``by_fields``, ``conflicts``).
+
+        See :mod:`airflow_provider_lytics.client.entity` for the options. Safe to retry.
+        """
+        from airflow_provider_lytics.client.entity import entity_params, entity_path
+
+        env = self.request("GET", entity_path(table, field, value),
+                           params=entity_params(fields, segments, allsegments, meta))  # fmt: skip
         if entity_not_found(env):
-            return None
-        return env.data
+            return None, dict(env.meta)
+        return env.data, dict(env.meta)
 
     def get_schema(self, table: str = "user") -> dict[str, Any]:
         """``GET /api/schema/{table}``. Safe to retry."""
