@@ -28,6 +28,7 @@ from airflow_provider_lytics.emulator.identity import (
     materialise,
 )
 from airflow_provider_lytics.emulator.ingest import structure_error
+from airflow_provider_lytics.emulator.metrics import MetricStore
 from airflow_provider_lytics.emulator.persistence import StateDB, encode
 from airflow_provider_lytics.emulator.queries import QueryRegistry, apply_queries
 from airflow_provider_lytics.emulator.scan import DEFAULT_TTL_SECONDS, ScanRegistry
@@ -98,6 +99,7 @@ class ProfileStore:
         self._lock = threading.RLock()
         self.segments = SegmentRegistry(db, self._lock)
         self.queries = QueryRegistry(db, self._lock, self.identity_fields)
+        self.metrics = MetricStore()
         self.scans = ScanRegistry(scan_ttl, clock)
         self.streams: dict[str, StreamStats] = {}
         self.version = 0
@@ -344,6 +346,7 @@ class ProfileStore:
             self.streams.clear()
             self.segments.clear()
             self.queries.clear()
+            self.metrics.clear()
             self.scans.clear()
             self._sizes.clear()
             self._seg_matchers = None
@@ -403,6 +406,7 @@ class ProfileStore:
             # An invalid segment (INCLUDE of a deleted segment) has no members until it is fixed.
             size = 0 if self.segments.refresh_validity(seg) else len(self._member_ids(self.segments.parsed(seg)))
             self._sizes[seg["id"]] = (stamp, size)
+            self.metrics.record_size(seg["id"], seg["slug_name"], size)  # audience size history, on the clock
             return size
 
     def adhoc_size(self, segment_ql: str) -> int:

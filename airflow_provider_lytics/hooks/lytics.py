@@ -352,6 +352,24 @@ class LyticsHook(LyticsBaseHook):
         )
         return env.data or {}
 
+    # -- metrics ------------------------------------------------------------------------------------------
+    def push_metrics(self, metrics: Mapping[str, Any] | list[Mapping[str, Any]]) -> int:
+        """``POST /api/metric`` with one metric object or a list (``name``, ``value``, optional ``ts`` and
+        ``dimension*``). Returns how many Lytics stored. Retried: a lost response may store a point twice."""
+        body = dict(metrics) if isinstance(metrics, Mapping) else [dict(m) for m in metrics]
+        data = self.request("POST", "/api/metric", json_body=body).data or {}
+        return int(data.get("message_count") or 0)
+
+    def get_metrics(self, **params: Any) -> list[dict[str, Any]]:
+        """``GET /api/metric`` with ``name``, ``dimension``, ``dimension_id``, ``dimension_type``, ``range`` or
+        ``start_date``/``end_date``, ``interval``, ``aggregation``. Series with ``values``. Safe to retry."""
+        return self.request("GET", "/api/metric", params={k: v for k, v in params.items() if v is not None}).data or []
+
+    def segment_size_history(self, ids: Iterable[str] | None = None, *, limit: int | None = None) -> list[dict]:
+        """``GET /api/segment/attribution``: ``[{id, metrics: [{ts, value}]}]`` per audience. Safe to retry."""
+        params = {"ids": _ids_param(ids) if ids is not None else None, "limit": limit}
+        return self.request("GET", "/api/segment/attribution", params=params).data or []
+
     # -- jobs (v2) ----------------------------------------------------------------------------------------
     def create_job(self, workflow: str, spec: Mapping[str, Any], *, run_job: bool = True) -> dict[str, Any]:
         """``POST /v2/job/{workflow}``; starts at once unless ``run_job=False``. NOT safe to retry blindly
