@@ -426,9 +426,19 @@ class Demo:
 
         self.run("lytics_query_as_code", "LQL query as code: imported rows become profile fields", None, measure)
 
+    def metrics(self) -> None:
+        def measure(o: Outcome) -> None:
+            checked = o.xcoms.get("check_read_back") or {}
+            history = o.xcoms.get("size_history") or {}
+            o.rows_in, o.rows_out = _get(o.xcoms, "push_metrics", "pushed"), checked.get("read_points")
+            o.note = f"size history of {history.get('latest')} ({history.get('points')} point(s))"
+
+        conf = {"results_dir": str(self.outputs / "metrics")}
+        self.run("lytics_metrics", "metrics pushed, read back; audience size history", conf, measure)
+
     def everything(self) -> list[Outcome]:
         for step in (self.quickstart, self.import_one_time, self.continuous_import, self.round_trip, self.exports,
-                     self.jobs, self.realtime, self.enrichment, self.alerts, self.queries):  # fmt: skip
+                     self.jobs, self.realtime, self.enrichment, self.alerts, self.queries, self.metrics):  # fmt: skip
             step()
         return self.outcomes
 
