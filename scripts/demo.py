@@ -428,9 +428,30 @@ class Demo:
         conf = {"results_dir": str(self.outputs / "alerts")}
         self.run("lytics_go_template_alerts", "Go-template alerts to a webhook", conf, measure)
 
+    def queries(self) -> None:
+        """Last, so the shoppers it adds change no other DAG's audience counts."""
+
+        def measure(o: Outcome) -> None:
+            o.rows_in, o.rows_out = _import_rows(o.xcoms.get("load_orders"))
+            checked = o.xcoms.get("verify_profile") or {}
+            o.note = (f"query {o.xcoms.get('sync_query')}; {checked.get('email')} has {checked.get('orders')} "
+                      f"orders, total {checked.get('total_spent')}")  # fmt: skip
+
+        self.run("lytics_query_as_code", "LQL query as code: imported rows become profile fields", None, measure)
+
+    def metrics(self) -> None:
+        def measure(o: Outcome) -> None:
+            checked = o.xcoms.get("check_read_back") or {}
+            history = o.xcoms.get("size_history") or {}
+            o.rows_in, o.rows_out = _get(o.xcoms, "push_metrics", "pushed"), checked.get("read_points")
+            o.note = f"size history of {history.get('latest')} ({history.get('points')} point(s))"
+
+        conf = {"results_dir": str(self.outputs / "metrics")}
+        self.run("lytics_metrics", "metrics pushed, read back; audience size history", conf, measure)
+
     def everything(self) -> list[Outcome]:
         for step in (self.quickstart, self.import_one_time, self.continuous_import, self.round_trip, self.exports,
-                     self.jobs, self.realtime, self.enrichment, self.alerts):  # fmt: skip
+                     self.jobs, self.realtime, self.enrichment, self.alerts, self.queries, self.metrics):  # fmt: skip
             step()
         return self.outcomes
 

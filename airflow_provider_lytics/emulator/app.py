@@ -481,9 +481,11 @@ def admin_routes() -> list[BaseRoute]:
 
 def lytics_routes(backend: Backend) -> list[BaseRoute]:
     """The Lytics data plane and jobs API, each from its own module."""
-    from airflow_provider_lytics.emulator import jobs_routes, routes_data
+    from airflow_provider_lytics.emulator import jobs_routes, routes_data, routes_metrics, routes_queries
 
-    return [*routes_data.routes(backend), *jobs_routes.routes(backend)]
+    # metrics first: /api/segment/attribution must win over the segment routes' /api/segment/{id}
+    return [*routes_metrics.routes(backend), *routes_data.routes(backend), *jobs_routes.routes(backend),
+            *routes_queries.routes(backend)]  # fmt: skip
 
 
 def create_app(backend: Backend, *, routes: Sequence[BaseRoute] | None = None) -> Starlette:

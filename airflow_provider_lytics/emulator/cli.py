@@ -89,6 +89,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="also serve Lytics-style managed SFTP on this port (0 picks a free one; default: no SFTP)",
     )
     serve.add_argument(
+        "--unmapped-streams",
+        choices=("profile", "raw"),
+        default="profile",
+        help="rows of a stream no LQL query reads: merge every field into profiles (default) or keep them raw",
+    )
+    serve.add_argument(
         "--sftp-root",
         help="data root of the managed SFTP server (default: 'sftp' next to --db, else ./lytics-emulator-sftp)",
     )
@@ -205,6 +211,7 @@ def _serve(args: argparse.Namespace) -> int:
         try:
             sftp_users = _sftp_users(args.sftp_users)
             server.start()
+            server.backend.store.unmapped = args.unmapped_streams
             if args.sftp_port is not None:
                 from airflow_provider_lytics.emulator.sftp import serve_sftp
 

@@ -29,7 +29,9 @@ from airflow_provider_lytics.emulator.identity import (
     materialise,
 )
 from airflow_provider_lytics.emulator.ingest import structure_error
+from airflow_provider_lytics.emulator.metrics import MetricStore
 from airflow_provider_lytics.emulator.persistence import StateDB, encode
+from airflow_provider_lytics.emulator.queries import QueryRegistry, apply_queries
 from airflow_provider_lytics.emulator.scan import DEFAULT_TTL_SECONDS, ScanRegistry
 from airflow_provider_lytics.emulator.segments import SegmentError, SegmentRegistry, parse
 from airflow_provider_lytics.emulator.streams import StreamStats, table_columns
@@ -44,7 +46,9 @@ WRITE_INTERVAL = 0.5
 #: Seconds a long collect request may hold background writes back before they run anyway.
 MAX_DEFER = 30.0
 _STREAM_NAME = re.compile(r"^[A-Za-z0-9_\-.]{1,128}$")
-_DATA_KINDS = ("profile", "stream", "segment")
+_DATA_KINDS = ("profile", "stream", "segment", "query")
+#: What ingest does with rows of a stream no LQL query reads: merge every field (``profile``) or keep them raw.
+UNMAPPED_MODES = ("profile", "raw")
 _log = logging.getLogger(__name__)
 _NUMERIC = re.compile(r"^-?\d+(\.\d+)?([eE][-+]?\d+)?$")
 
@@ -86,15 +90,21 @@ class ProfileStore:
         clock: Callable[[], float] = time.monotonic,
         write_interval: float = WRITE_INTERVAL,
         wall_clock: Callable[[], float] = time.time,
+        unmapped: str = "profile",
     ) -> None:
         """``clock`` times scan cursors and write batching (monotonic); ``wall_clock`` (epoch seconds, the
         emulator's clock) stamps arrivals and anchors segment date math."""
+        if unmapped not in UNMAPPED_MODES:
+            raise ValueError(f"unmapped must be one of {', '.join(UNMAPPED_MODES)}, not {unmapped!r}")
         self.db = db
         self.wall_clock = wall_clock
+        self.unmapped = unmapped
         self.graph = IdentityGraph(identity_fields)
         self.identity_fields = self.graph.identity_fields
         self._lock = threading.RLock()
         self.segments = SegmentRegistry(db, self._lock, wall_clock)
+        self.queries = QueryRegistry(db, self._lock, self.identity_fields)
+        self.metrics = MetricStore()
         self.scans = ScanRegistry(scan_ttl, clock)
         self.streams: dict[str, StreamStats] = {}
         self.version = 0
@@ -108,6 +118,7 @@ class ProfileStore:
         self._defer_since = 0.0
         self._durable = db.durable
         self._sizes: dict[str, tuple[tuple[int, int], int]] = {}
+        self._seg_matchers: tuple[tuple[int, int], list[tuple[str, Callable[[Any], bool]]]] | None = None
         with gc_paused():  # a restart decodes every stored profile: collect once afterwards, not repeatedly
             self.graph.load(doc for _, doc in db.iter_docs("profile") if "merged_into" not in doc)
         for doc in db.load("stream").values():
@@ -196,8 +207,13 @@ class ProfileStore:
         graph = self.graph
         with self._lock, gc_paused():
             self.db.append_events(stream, batch)
-            graph.merge_batch(batch, stream, _event_times(batch, ts_field, arrival), plain, self._pending,
+            queries = self.queries.for_stream(stream)
+            if queries:  # LQL maps the rows onto profile fields
+                apply_queries(graph, queries, batch, stream, _event_times(batch, ts_field, arrival), self._pending,
                               self._tombstones)  # fmt: skip
+            elif self.unmapped == "profile":
+                graph.merge_batch(batch, stream, _event_times(batch, ts_field, arrival), plain, self._pending,
+                                  self._tombstones)  # fmt: skip
             stats = self.streams.get(stream)
             if stats is None:
                 stats = self.streams[stream] = StreamStats(stream)
@@ -334,8 +350,11 @@ class ProfileStore:
             self.graph.clear()
             self.streams.clear()
             self.segments.clear()
+            self.queries.clear()
+            self.metrics.clear()
             self.scans.clear()
             self._sizes.clear()
+            self._seg_matchers = None
             self._pending.clear()
             self._tombstones.clear()
             self._dirty_streams.clear()
@@ -393,6 +412,7 @@ class ProfileStore:
             # An invalid segment (INCLUDE of a deleted segment) has no members until it is fixed.
             size = 0 if self.segments.refresh_validity(seg) else len(self._member_ids(self.segments.parsed(seg)))
             self._sizes[seg["id"]] = (stamp, size)
+            self.metrics.record_size(seg["id"], seg["slug_name"], size)  # audience size history, on the clock
             return size
 
     def adhoc_size(self, segment_ql: str) -> int:
@@ -468,10 +488,15 @@ class ProfileStore:
         rows = []
         with self._lock:
             profiles = self.graph.profiles
+            memberships = self._segment_matchers() if wanted is None or "segments" in wanted else None
             for pid in page_ids:
                 profile = profiles.get(pid)
                 if profile is not None:
-                    rows.append(render_profile(profile, wanted))
+                    row = render_profile(profile, wanted)
+                    if memberships is not None:  # as Lytics's scan rows: slugs of the audiences it is in
+                        view = self._view(profile)
+                        row["segments"] = ["all", *(slug for slug, matches in memberships if matches(view))]
+                    rows.append(row)
         end = offset + len(page_ids)
         if end >= state.total:
             self.scans.close(cursor)
@@ -479,6 +504,20 @@ class ProfileStore:
         else:
             nxt = self.scans.next_cursor(cursor, end)
         return ScanPage(state.total, nxt, rows)
+
+    def _segment_matchers(self) -> list[tuple[str, Callable[[Any], bool]]]:
+        """``(slug, predicate)`` of every valid saved ``user`` segment, rebuilt when data or segments change.
+
+        Caller holds the store lock (the predicates keep per-scan state and are used under it only).
+        """
+        stamp = (self.version, self.segments.version)
+        if self._seg_matchers is None or self._seg_matchers[0] != stamp:
+            built = []
+            for seg in self.segments.list(table="user"):
+                if not self.segments.refresh_validity(seg):
+                    built.append((seg["slug_name"], self._matches(self.segments.parsed(seg))))
+            self._seg_matchers = (stamp, built)
+        return self._seg_matchers[1]
 
     def _sorted(self, ids: list[str], sortfield: str, sortorder: str) -> list[str]:
         if sortorder not in ("asc", "desc"):
@@ -548,8 +587,15 @@ class ProfileStore:
         if table != "user":
             return None
         with self._lock:
-            columns = table_columns(self.streams.values(), self.identity_fields)
-        return {"name": "user", "by_fields": self.by_fields(), "columns": columns}
+            mapped = self.queries.streams()
+            keep_raw = self.unmapped == "raw"  # unmapped streams then add no profile columns
+            unmapped = [s for s in self.streams.values() if s.name not in mapped and not keep_raw]
+            columns = {c["as"]: c for c in table_columns(unmapped, self.identity_fields)}
+            for name, column in self.queries.columns().items():
+                if name in columns:
+                    column = {**column, "froms": [*columns[name]["froms"], *column["froms"]]}
+                columns[name] = column
+        return {"name": "user", "by_fields": self.by_fields(), "columns": [columns[c] for c in sorted(columns)]}
 
     def stream_list(self) -> list[StreamStats]:
         with self._lock:

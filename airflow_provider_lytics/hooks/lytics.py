@@ -257,17 +257,45 @@ class LyticsHook(LyticsBaseHook):
 
     # -- entity, schema, streams, account ------------------------------------------------------------------
     def get_entity(
-        self, field: str, value: str, *, table: str = "user", fields: Iterable[str] | None = None
+        self,
+        field: str,
+        value: str,
+        *,
+        table: str = "user",
+        fields: Iterable[str] | None = None,
+        segments: bool | None = None,
+        allsegments: bool | None = None,
     ) -> dict[str, Any] | None:
-        """A profile by an identity field, or ``None``: handles the 200-"Not Found" quirk. Safe to retry."""
-        env = self.request(
-            "GET",
-            f"/api/entity/{quote_path(table)}/{quote_path(field)}/{quote_path(value)}",
-            params={"fields": ",".join(fields) if fields else None},
-        )
+        """A profile by an identity field, or ``None``: handles the 200-"Not Found" quirk. Safe to retry.
+
+        ``segments`` (Lytics default on) adds ``segments``, the slugs of the audiences the profile is in;
+        ``allsegments`` also adds their ids as ``segments_all``.
+        """
+        return self.lookup_entity(field, value, table=table, fields=fields, segments=segments,
+                                  allsegments=allsegments)[0]  # fmt: skip
+
+    def lookup_entity(
+        self,
+        field: str,
+        value: str,
+        *,
+        table: str = "user",
+        fields: Iterable[str] | None = None,
+        segments: bool | None = None,
+        allsegments: bool | None = None,
+        meta: bool | None = None,
+    ) -> tuple[dict[str, Any] | None, dict[str, Any]]:
+        """``(profile or None, meta)``: the entity plus the response's ``meta`` (``by_fields``, ``conflicts``).
+
+        See :mod:`airflow_provider_lytics.client.entity` for the options. Safe to retry.
+        """
+        from airflow_provider_lytics.client.entity import entity_params, entity_path
+
+        env = self.request("GET", entity_path(table, field, value),
+                           params=entity_params(fields, segments, allsegments, meta))  # fmt: skip
         if entity_not_found(env):
-            return None
-        return env.data
+            return None, dict(env.meta)
+        return env.data, dict(env.meta)
 
     def get_schema(self, table: str = "user") -> dict[str, Any]:
         """``GET /api/schema/{table}``. Safe to retry."""
@@ -284,6 +312,63 @@ class LyticsHook(LyticsBaseHook):
     def get_account(self) -> dict[str, Any] | list[dict[str, Any]]:
         """``GET /api/account``. Safe to retry."""
         return self.request("GET", "/api/account").data
+
+    # -- LQL queries --------------------------------------------------------------------------------------
+    def list_queries(self) -> list[dict[str, Any]]:
+        """``GET /api/query``: every saved LQL query (``alias``, ``from``, ``text``, ``fields``). Safe to retry."""
+        return self.request("GET", "/api/query").data or []
+
+    def get_query(self, id_or_alias: str) -> dict[str, Any] | None:
+        """``GET /api/query/{id-or-alias}``, or ``None`` when there is no such query. Safe to retry."""
+        from airflow_provider_lytics.client.errors import LyticsNotFoundError
+
+        try:
+            return self.request("GET", f"/api/query/{quote_path(id_or_alias)}").data
+        except LyticsNotFoundError:
+            return None
+
+    def upsert_query(self, lql: str) -> dict[str, Any]:
+        """``POST /api/query`` with LQL text: creates or updates the query named by its ``ALIAS``.
+
+        An upsert by alias converges when repeated, so it is retried like a safe call.
+        """
+        env = self.request("POST", "/api/query", data=lql.encode(), headers={"Content-Type": "text/plain"})
+        data = env.data
+        return data[0] if isinstance(data, list) and data else data or {}
+
+    def delete_query(self, id_or_alias: str) -> None:
+        """``DELETE /api/query/{id-or-alias}``. Safe to retry (a second delete answers 404, which is raised)."""
+        self.request("DELETE", f"/api/query/{quote_path(id_or_alias)}")
+
+    def validate_query(self, lql: str) -> None:
+        """``POST /api/query/_validate``: raises :class:`LyticsBadRequestError` with the parse message."""
+        self.request("POST", "/api/query/_validate", data=lql.encode(), headers={"Content-Type": "text/plain"})
+
+    def test_query(self, lql: str, sample: Mapping[str, Any]) -> dict[str, Any]:
+        """``POST /api/query/_test``: the entity fields ``lql`` makes of one sample record. Safe to retry."""
+        params = {str(k): (v if isinstance(v, list) else str(v)) for k, v in sample.items() if v is not None}
+        env = self.request(
+            "POST", "/api/query/_test", params=params, data=lql.encode(), headers={"Content-Type": "text/plain"}
+        )
+        return env.data or {}
+
+    # -- metrics ------------------------------------------------------------------------------------------
+    def push_metrics(self, metrics: Mapping[str, Any] | list[Mapping[str, Any]]) -> int:
+        """``POST /api/metric`` with one metric object or a list (``name``, ``value``, optional ``ts`` and
+        ``dimension*``). Returns how many Lytics stored. Retried: a lost response may store a point twice."""
+        body = dict(metrics) if isinstance(metrics, Mapping) else [dict(m) for m in metrics]
+        data = self.request("POST", "/api/metric", json_body=body).data or {}
+        return int(data.get("message_count") or 0)
+
+    def get_metrics(self, **params: Any) -> list[dict[str, Any]]:
+        """``GET /api/metric`` with ``name``, ``dimension``, ``dimension_id``, ``dimension_type``, ``range`` or
+        ``start_date``/``end_date``, ``interval``, ``aggregation``. Series with ``values``. Safe to retry."""
+        return self.request("GET", "/api/metric", params={k: v for k, v in params.items() if v is not None}).data or []
+
+    def segment_size_history(self, ids: Iterable[str] | None = None, *, limit: int | None = None) -> list[dict]:
+        """``GET /api/segment/attribution``: ``[{id, metrics: [{ts, value}]}]`` per audience. Safe to retry."""
+        params = {"ids": _ids_param(ids) if ids is not None else None, "limit": limit}
+        return self.request("GET", "/api/segment/attribution", params=params).data or []
 
     # -- jobs (v2) ----------------------------------------------------------------------------------------
     def create_job(self, workflow: str, spec: Mapping[str, Any], *, run_job: bool = True) -> dict[str, Any]:

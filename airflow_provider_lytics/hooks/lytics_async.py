@@ -167,11 +167,41 @@ class LyticsAsyncHook(LyticsBaseHook):
         records = env.data if isinstance(env.data, list) else []
         return ScanPage(records=records, next_cursor=env.next_cursor, total=env.total)
 
-    async def get_entity(self, field: str, value: str, *, table: str = "user") -> dict[str, Any] | None:
-        """A profile by an identity field, or ``None`` (the 200-"Not Found" quirk handled). Safe to retry."""
-        path = f"/api/entity/{quote_path(table)}/{quote_path(field)}/{quote_path(value)}"
-        env = await self.request("GET", path)
-        return None if entity_not_found(env) else env.data
+    async def get_entity(
+        self,
+        field: str,
+        value: str,
+        *,
+        table: str = "user",
+        fields: Iterable[str] | None = None,
+        segments: bool | None = None,
+        allsegments: bool | None = None,
+    ) -> dict[str, Any] | None:
+        """A profile by an identity field, or ``None`` (the 200-"Not Found" quirk handled). Safe to retry.
+
+        ``segments``/``allsegments``: as :meth:`LyticsHook.get_entity`.
+        """
+        found, _ = await self.lookup_entity(field, value, table=table, fields=fields, segments=segments,
+                                            allsegments=allsegments)  # fmt: skip
+        return found
+
+    async def lookup_entity(
+        self,
+        field: str,
+        value: str,
+        *,
+        table: str = "user",
+        fields: Iterable[str] | None = None,
+        segments: bool | None = None,
+        allsegments: bool | None = None,
+        meta: bool | None = None,
+    ) -> tuple[dict[str, Any] | None, dict[str, Any]]:
+        """``(profile or None, meta)``, as :meth:`LyticsHook.lookup_entity`. Safe to retry."""
+        from airflow_provider_lytics.client.entity import entity_params, entity_path
+
+        env = await self.request("GET", entity_path(table, field, value),
+                                 params=entity_params(fields, segments, allsegments, meta))  # fmt: skip
+        return (None if entity_not_found(env) else env.data), dict(env.meta)
 
     async def get_account(self) -> Any:
         """``GET /api/account``. Safe to retry."""

@@ -27,7 +27,8 @@ EXPECTED_DAGS = {
     "lytics_quickstart", "lytics_import_one_time", "lytics_import_continuous_sftp_pgp", "lytics_export_one_time",
     "lytics_export_scheduled", "lytics_export_consumer", "lytics_export_backfill_incremental",
     "lytics_job_as_code", "lytics_realtime_audience_setup", "lytics_enrichment_round_trip",
-    "lytics_go_template_alerts", "lytics_pgp_sftp_round_trip",
+    "lytics_go_template_alerts", "lytics_pgp_sftp_round_trip", "lytics_query_as_code",
+    "lytics_metrics",
 }  # fmt: skip
 AIRFLOW3_ONLY = {"lytics_audience_changed"}  # asset watchers
 
@@ -173,6 +174,11 @@ def test_demo_runs_every_example_dag_end_to_end(tmp_path: Path) -> None:
     assert runs["lytics_realtime_audience_setup"][0]["rows_out"] > 0
     alerts = runs["lytics_go_template_alerts"][0]
     assert alerts["rows_out"] == alerts["rows_in"] > 0
+    lql = runs["lytics_query_as_code"][0]  # the query turned the imported rows into profile fields
+    assert lql["rows_in"] == 60 and lql["xcoms"]["verify_profile"]["orders"] == 3
+    metrics = runs["lytics_metrics"][0]  # what was pushed is read back; the audience has a size history
+    assert metrics["rows_in"] == 7 and metrics["xcoms"]["check_read_back"]["pushed_points"] == 6
+    assert metrics["xcoms"]["size_history"]["points"] >= 1
 
     assert set(Path(tempfile.gettempdir()).glob("lytics-sandbox-*")) <= before  # nothing left behind
     leftovers = [p for p in outputs.rglob("*") if p.is_file() and b"PRIVATE KEY" in p.read_bytes()[:1_000_000]]
