@@ -311,13 +311,12 @@ class LyticsSandbox:
             "partner_pgp": pgp,
             "enrichment_api": enrichment,
             "lytics_alerts_webhook": webhook,
+            "lytics_audience_webhook": webhook,  # the webhook_triggers job's receiver (path: a DAG param)
         }
 
     def connection_env(self) -> dict[str, str]:
-        """``AIRFLOW_CONN_<ID>`` env values for :meth:`connections`, plus ``LYTICS_DEMO_WEBHOOK_URL``."""
-        env = {f"AIRFLOW_CONN_{conn_id.upper()}": json.dumps(conn) for conn_id, conn in self.connections().items()}
-        env["LYTICS_DEMO_WEBHOOK_URL"] = f"{self.webhooks.url}/lytics-audience"
-        return env
+        """``AIRFLOW_CONN_<ID>`` env values for :meth:`connections`."""
+        return {f"AIRFLOW_CONN_{conn_id.upper()}": json.dumps(conn) for conn_id, conn in self.connections().items()}
 
     def apply_env(self) -> dict[str, str]:
         """Set :meth:`connection_env` in ``os.environ`` (restored by :meth:`stop`); returns what was set."""
