@@ -32,6 +32,7 @@ from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 log = logging.getLogger(__name__)
 
@@ -295,10 +296,11 @@ class LyticsSandbox:
         """Every conn id the example DAGs use -> its Airflow connection (JSON form)."""
         if self.lytics is None or self.pgp is None:
             raise SandboxError("the sandbox is not running; call start() first")
-        lytics = {"conn_type": "lytics", "host": self.lytics.url, "password": self.lytics.token,
-                  "extra": {"bulk_url": self.lytics.bulk_url}}  # fmt: skip
+        # Ports stored explicitly (0 = none for PGP): Airflow 3.3's Test button needs one (see forms.py).
+        lytics = {"conn_type": "lytics", "host": self.lytics.url, "port": urlsplit(self.lytics.url).port,
+                  "password": self.lytics.token, "extra": {"bulk_url": self.lytics.bulk_url}}  # fmt: skip
         sftp = self.sftp.airflow_connection("lytics")
-        pgp = {"conn_type": "pgp", "password": self.pgp.passphrase,
+        pgp = {"conn_type": "pgp", "port": 0, "password": self.pgp.passphrase,
                "extra": {"public_key": self.pgp.public_key, "private_key": self.pgp.private_key}}  # fmt: skip
         enrichment = {"conn_type": "http", "host": self.enrichment.host, "port": self.enrichment.port,
                       "schema": "http", "password": self.enrichment.api_key}  # fmt: skip
