@@ -11,11 +11,21 @@ from typing import Any
 
 from airflow_provider_lytics.client.config import DEFAULT_API_URL, DEFAULT_BULK_URL, DEFAULT_TIMEOUT
 
+#: Default of the ``ui_url`` field (kept here, not imported from links, so forms stay import-light).
+DEFAULT_UI_URL = "https://app.lytics.com"
+
+# Why the Port field is shown on both forms: Airflow 3.3's Test button (connection list) posts the stored
+# connection back with ``port: Number(stored port)``, i.e. 0 when the port is empty (NULL), and the
+# ``/connections/test`` route refuses a request whose port differs from the stored one unless it carries a
+# fresh password ("The host or port to test differs from the stored connection", 400). A hidden, empty port
+# can therefore never be tested from the list. With the field shown, a connection saved with its port (443
+# for https://api.lytics.io; 0 for PGP, which has no port) passes that check. Port 0 means "no port" to us.
 LYTICS_UI_FIELD_BEHAVIOUR: dict[str, Any] = {
-    "hidden_fields": ["login", "schema", "port"],
-    "relabeling": {"host": "API base URL", "password": "API token"},
+    "hidden_fields": ["login", "schema"],
+    "relabeling": {"host": "API base URL", "password": "API token", "port": "API port"},
     "placeholders": {
         "host": DEFAULT_API_URL,
+        "port": "443 (fill it in: Airflow's Test button needs a stored port)",
         "password": "Lytics API token (Account > Security > Access Tokens)",
         "extra": '{"bulk_url": "https://bulk.lytics.io", "account_id": "", "timeout": 60}',
     },
@@ -32,6 +42,12 @@ LYTICS_CONN_FIELDS: dict[str, Any] = {
         "label": "Account id",
         "description": "Optional Lytics account id to act on when the token reaches several accounts.",
         "schema": {"type": ["string", "null"]},
+    },
+    "ui_url": {
+        "label": "Lytics UI URL",
+        "description": "Base of the Lytics web app the task links (Lytics Job/Audience/Stream) open. "
+        f"Default {DEFAULT_UI_URL}.",
+        "schema": {"type": ["string", "null"], "format": "url", "default": DEFAULT_UI_URL},
     },
     "timeout": {
         "label": "Timeout (seconds)",
@@ -53,11 +69,6 @@ PGP_CONN_FIELDS: dict[str, dict[str, Any]] = {
         "description": "ASCII-armored private key that decrypts files: from '-----BEGIN PGP PRIVATE KEY BLOCK-----' "
         "to '-----END PGP PRIVATE KEY BLOCK-----' (gpg --armor --export-secret-keys KEY-ID). Stored as a secret.",
         "schema": {"type": ["string", "null"], "format": "multiline"},
-    },
-    "passphrase": {
-        "label": "Private key passphrase",
-        "description": "Passphrase of the private key; leave empty if it has none. The Password field works too.",
-        "schema": {"type": ["string", "null"], "format": "password"},
     },
     "signing_private_key": {
         "label": "Signing private key",
@@ -92,10 +103,13 @@ PGP_CONN_FIELDS: dict[str, dict[str, Any]] = {
 }
 
 PGP_UI_FIELD_BEHAVIOUR: dict[str, Any] = {
-    "hidden_fields": ["host", "schema", "login", "port"],
-    "relabeling": {"password": "Private key passphrase"},
+    "hidden_fields": ["host", "schema", "login"],
+    # The Password field is the passphrase; the "passphrase" extra is not a second form field (see
+    # PGP_CONN_FIELDS), so the form shows one passphrase box.
+    "relabeling": {"password": "Private key passphrase", "port": "Port (unused)"},
     "placeholders": {
-        "password": "passphrase of the private key (or use the passphrase extra); empty if none",
+        "password": "passphrase of the private key; empty if it has none",
+        "port": "0 (PGP has no port; 0 lets Airflow's Test button compare it)",
         "extra": '{"public_key": "-----BEGIN PGP PUBLIC KEY BLOCK-----\\n...", "armor": false, "compress": true}',
     },
 }

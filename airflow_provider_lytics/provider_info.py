@@ -17,6 +17,27 @@ from airflow_provider_lytics.forms import (
 
 PACKAGE = "airflow_provider_lytics"
 INTEGRATION = "Lytics"
+#: Where the Providers page's documentation link goes when the package metadata names no "Documentation" URL.
+#: The project has no published home yet (not on PyPI, no repository URL in pyproject), so the only provider
+#: documentation link that resolves today is Lytics' own API documentation. Setting ``[project.urls]
+#: Documentation`` in pyproject (e.g. the README on the package's PyPI page once published) takes over with no
+#: code change.
+FALLBACK_DOCUMENTATION_URL = "https://docs.lytics.com/"
+
+
+def documentation_url() -> str:
+    """The distribution's ``Project-URL: Documentation`` if it declares one, else the fallback above."""
+    from importlib.metadata import PackageNotFoundError, metadata
+
+    try:
+        urls = metadata("airflow-provider-lytics").get_all("Project-URL") or []
+    except PackageNotFoundError:
+        urls = []
+    for entry in urls:
+        label, _, url = entry.partition(",")
+        if label.strip().lower() == "documentation" and url.strip():
+            return url.strip()
+    return FALLBACK_DOCUMENTATION_URL
 
 
 def provider_info(version: str) -> dict[str, Any]:
@@ -25,6 +46,7 @@ def provider_info(version: str) -> dict[str, Any]:
         "name": "Lytics",
         "description": "Lytics customer data platform: imports, audience exports, enrichment, PGP/SFTP file "
         "transfer, audience triggers and Lytics jobs as code.",
+        "documentation-url": documentation_url(),
         "versions": [version],
         "integrations": [
             {
@@ -75,7 +97,11 @@ def provider_info(version: str) -> dict[str, Any]:
                 "python-modules": [f"{PACKAGE}.triggers.jobs", f"{PACKAGE}.triggers.audience"],
             },
         ],
-        "extra-links": [f"{PACKAGE}.links.LyticsJobLink"],
+        "extra-links": [
+            f"{PACKAGE}.links.LyticsJobLink",
+            f"{PACKAGE}.links.LyticsAudienceLink",
+            f"{PACKAGE}.links.LyticsStreamLink",
+        ],
         # Streams written by imports (lytics://stream/<name>) and exports (lytics-export://<name>); no
         # normalisation is needed, so the handler is Airflow's no-op. Both keys: Airflow 3 reads asset-uris,
         # Airflow 2 dataset-uris.

@@ -19,9 +19,10 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from airflow.providers.common.compat.sdk import DAG, task
+from airflow.providers.common.compat.sdk import DAG, Param, task
 
 from airflow_provider_lytics.enrichment import EmailDomainLookupEnricher
+from airflow_provider_lytics.macros import RUN_MACROS
 from airflow_provider_lytics.operators.enrichment import LyticsEnrichmentOperator
 
 AUDIENCE = "{{ params.audience_slug }}"
@@ -40,7 +41,21 @@ with DAG(
     start_date=datetime(2026, 1, 1),
     catchup=False,
     max_active_runs=1,  # two overlapping runs would both send the users neither has marked fresh yet
-    params={"audience_slug": "demo_enrichment_audience", "results_dir": "/tmp/lytics-enrichment"},
+    params={
+        "audience_slug": Param(
+            "demo_enrichment_audience",
+            type="string",
+            minLength=1,
+            description="Slug or id of the Lytics audience whose members are enriched.",
+        ),
+        "results_dir": Param(
+            "/tmp/lytics-enrichment",
+            type="string",
+            minLength=1,
+            description="Local folder for the audit file (one sub-folder per run).",
+        ),
+    },
+    user_defined_macros=RUN_MACROS,
     tags=["lytics", "example", "enrichment"],
     doc_md=__doc__,
 ) as dag:
@@ -51,7 +66,7 @@ with DAG(
         rate_limit=10,
         max_in_flight=4,
         max_failure_rate=0.2,
-        results_path="{{ params.results_dir }}/{{ ds }}/results.ndjson",
+        results_path="{{ params.results_dir }}/{{ run_slug(run_id) }}/results.ndjson",
         **COMMON,
     )
 

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-from airflow.providers.common.compat.sdk import DAG, task
+from airflow.providers.common.compat.sdk import DAG, Param, task
 
 from airflow_provider_lytics.operators.exports import LyticsAudienceExportOperator
 
@@ -23,7 +23,14 @@ with DAG(
     start_date=datetime(2026, 1, 1),
     catchup=False,
     max_active_runs=1,
-    params={"export_uri": "file:///tmp/lytics-exports/known_users"},
+    params={
+        "export_uri": Param(
+            "file:///tmp/lytics-exports/known_users",
+            type="string",
+            minLength=1,
+            description="Object storage folder for the files and the export state (file://, s3://, gs://...).",
+        ),
+    },
     render_template_as_native_obj=True,
     tags=["lytics", "export", "example"],
     doc_md=__doc__,

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from airflow.providers.common.compat.sdk import DAG
+from airflow.providers.common.compat.sdk import DAG, Param
 
 from airflow_provider_lytics.operators.exports import LyticsAudienceExportOperator
 
@@ -20,7 +20,14 @@ with DAG(
     schedule=None,
     start_date=datetime(2026, 1, 1),
     catchup=False,
-    params={"segment": "high_value"},
+    params={
+        "segment": Param(
+            "high_value",
+            type="string",
+            minLength=1,
+            description="Slug or id of the Lytics audience to export (also names the file).",
+        ),
+    },
     tags=["lytics", "export", "example"],
     doc_md=__doc__,
 ) as dag:

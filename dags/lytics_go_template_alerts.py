@@ -2,7 +2,7 @@
 
 The title/subtitle/body use Lytics' Go-template syntax (``{{ .first_name | default "there" }}``). They are
 passed in ``messages``, which Airflow never Jinja-renders, so ``{{ }}`` reaches the Go engine untouched;
-run-specific values (``{{ ds }}``, params) go through the templated ``extra_data`` and are read in the Go
+run-specific values (``{{ run_day(dag_run) }}``, params) go through the templated ``extra_data`` and are read in the Go
 templates as ``{{ .campaign }}`` / ``{{ .run_date }}``.
 
 Needs a ``lytics_default`` connection, an audience (slug in ``params.audience_slug``) and an HTTP connection
@@ -13,8 +13,9 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from airflow.providers.common.compat.sdk import DAG, task
+from airflow.providers.common.compat.sdk import DAG, Param, task
 
+from airflow_provider_lytics.macros import RUN_MACROS
 from airflow_provider_lytics.operators.messaging import LyticsProfileMessageOperator
 
 ALERT_TEMPLATES = {
@@ -41,7 +42,24 @@ with DAG(
     schedule=None,
     start_date=datetime(2026, 1, 1),
     catchup=False,
-    params={"audience_slug": "demo_high_value", "campaign": "spring", "results_dir": "/tmp/lytics-alerts"},
+    params={
+        "audience_slug": Param(
+            "demo_high_value",
+            type="string",
+            minLength=1,
+            description="Slug or id of the Lytics audience whose members get an alert.",
+        ),
+        "campaign": Param(
+            "spring", type="string", description="Campaign name, read by the Go templates as {{ .campaign }}."
+        ),
+        "results_dir": Param(
+            "/tmp/lytics-alerts",
+            type="string",
+            minLength=1,
+            description="Local folder for the delivery results (one sub-folder per run).",
+        ),
+    },
+    user_defined_macros=RUN_MACROS,
     tags=["lytics", "example", "templating"],
     doc_md=__doc__,
 ) as dag:
@@ -50,14 +68,14 @@ with DAG(
         segment="{{ params.audience_slug }}",
         fields=["email", "first_name", "last_name", "subscriber_status", "interests"],
         messages=ALERT_TEMPLATES,
-        extra_data={"campaign": "{{ params.campaign }}", "run_date": "{{ ds }}"},
+        extra_data={"campaign": "{{ params.campaign }}", "run_date": "{{ run_day(dag_run) }}"},
         preview_profiles=SAMPLE_PROFILES,
         delivery="webhook",
         http_conn_id="lytics_alerts_webhook",
         endpoint="/alerts",
         batch_size=50,
         rate_limit=5,
-        results_path="{{ params.results_dir }}/{{ ds }}/results.ndjson",
+        results_path="{{ params.results_dir }}/{{ run_slug(run_id) }}/results.ndjson",
         max_failure_rate=0.05,
     )
 

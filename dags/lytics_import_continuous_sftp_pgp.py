@@ -12,6 +12,7 @@ from datetime import datetime, timedelta
 
 from airflow.providers.common.compat.sdk import dag
 
+from airflow_provider_lytics.macros import RUN_MACROS
 from airflow_provider_lytics.operators.imports import SFTPToLyticsOperator
 from airflow_provider_lytics.sensors.files import LyticsFileArrivalSensor
 
@@ -26,6 +27,7 @@ PATTERN = "customers_*.csv*"
     start_date=datetime(2026, 1, 1),
     catchup=False,
     max_active_runs=1,  # one load at a time keeps the watermark linear
+    user_defined_macros=RUN_MACROS,
     tags=["lytics", "import", "sftp", "pgp"],
     doc_md=__doc__,
 )
@@ -54,7 +56,7 @@ def lytics_import_continuous_sftp_pgp() -> None:
         min_age_seconds=60,
         stream="crm_customers",
         constant_fields={"import_source": "sftp"},
-        quarantine_path=REMOTE_DIR + "/quarantine/{{ ts_nodash }}.ndjson",
+        quarantine_path=REMOTE_DIR + "/quarantine/{{ run_stamp(dag_run) }}.ndjson",
         quarantine_sftp_conn_id="lytics_sftp",
         max_rejected_rows=1000,
         after_load="archive",

@@ -9,8 +9,9 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from airflow.providers.common.compat.sdk import dag
+from airflow.providers.common.compat.sdk import Param, dag
 
+from airflow_provider_lytics.macros import RUN_MACROS
 from airflow_provider_lytics.operators.imports import LocalFilesToLyticsOperator
 
 INPUT = "/tmp/lytics-demo/import/customers*.csv*"
@@ -22,7 +23,21 @@ QUARANTINE_DIR = "/tmp/lytics-demo/import/quarantine"
     schedule=None,
     start_date=datetime(2026, 1, 1),
     catchup=False,
-    params={"input_glob": INPUT, "quarantine_dir": QUARANTINE_DIR},
+    params={
+        "input_glob": Param(
+            INPUT,
+            type="string",
+            minLength=1,
+            description="Local files to load (glob; .gz/.zip/.bz2 are read compressed).",
+        ),
+        "quarantine_dir": Param(
+            QUARANTINE_DIR,
+            type="string",
+            minLength=1,
+            description="Local folder for the rejected rows (one file per run).",
+        ),
+    },
+    user_defined_macros=RUN_MACROS,
     tags=["lytics", "import"],
     doc_md=__doc__,
 )
@@ -32,7 +47,7 @@ def lytics_import_one_time() -> None:
         "stream": "crm_customers",
         "timestamp_field": "updated_at",
         "constant_fields": {"import_run": "{{ run_id }}"},
-        "quarantine_path": "{{ params.quarantine_dir }}/{{ ds }}-customers.ndjson",
+        "quarantine_path": "{{ params.quarantine_dir }}/{{ run_slug(run_id) }}-customers.ndjson",
     }
     validate = LocalFilesToLyticsOperator(task_id="dry_run", dry_run=True, dry_run_sample=500, **common)
     load = LocalFilesToLyticsOperator(

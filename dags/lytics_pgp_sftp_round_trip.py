@@ -18,15 +18,16 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from airflow.providers.common.compat.sdk import DAG, task
+from airflow.providers.common.compat.sdk import DAG, Param, task
 
+from airflow_provider_lytics.macros import RUN_MACROS
 from airflow_provider_lytics.operators.exports import LyticsAudienceExportOperator
 from airflow_provider_lytics.operators.file_transfer import LyticsSftpDownloadOperator, LyticsSftpUploadOperator
 from airflow_provider_lytics.operators.imports import LocalFilesToLyticsOperator
 
 STREAM = "partner_loyalty"
 AUDIENCE = "loyalty_gold"
-RUN_DIR = "{{ params.work_dir }}/{{ run_id | replace(':', '_') | replace('+', '_') }}"
+RUN_DIR = "{{ params.work_dir }}/{{ run_slug(run_id) }}"
 
 with DAG(
     dag_id="lytics_pgp_sftp_round_trip",
@@ -34,8 +35,16 @@ with DAG(
     start_date=datetime(2026, 1, 1),
     catchup=False,
     max_active_runs=1,
-    params={"work_dir": "/tmp/lytics-pgp-round-trip"},
+    params={
+        "work_dir": Param(
+            "/tmp/lytics-pgp-round-trip",
+            type="string",
+            minLength=1,
+            description="Local folder for the decrypted input and the export (one sub-folder per run).",
+        ),
+    },
     render_template_as_native_obj=True,  # the upload takes the export's list of paths as a list
+    user_defined_macros=RUN_MACROS,
     tags=["lytics", "example", "sftp", "pgp"],
     doc_md=__doc__,
 ) as dag:

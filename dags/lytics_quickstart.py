@@ -12,13 +12,30 @@ import time
 from datetime import datetime
 from pathlib import Path
 
-from airflow.providers.common.compat.sdk import dag, task
+from airflow.providers.common.compat.sdk import Param, dag, task
 
 DEFAULT_PARAMS = {
-    "customers_csv": "/tmp/lytics-demo/customers.csv",
-    "stream": "crm_customers",
-    "audience_slug": "demo_high_value",
-    "export_path": "/tmp/lytics-demo/high_value.csv",
+    "customers_csv": Param(
+        "/tmp/lytics-demo/customers.csv",
+        type="string",
+        minLength=1,
+        description="Local CSV of customers to upload (header row, one customer a line).",
+    ),
+    "stream": Param(
+        "crm_customers", type="string", minLength=1, description="Lytics stream the customers are uploaded to."
+    ),
+    "audience_slug": Param(
+        "demo_high_value",
+        type="string",
+        minLength=1,
+        description="Slug of the audience created (or updated) from the uploaded data.",
+    ),
+    "export_path": Param(
+        "/tmp/lytics-demo/high_value.csv",
+        type="string",
+        minLength=1,
+        description="Local CSV file the audience's members are exported to.",
+    ),
 }
 
 

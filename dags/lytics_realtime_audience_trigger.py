@@ -5,17 +5,19 @@
 2. Airflow watches: on Airflow 3, an asset watcher runs ``lytics_audience_changed`` whenever members enter the
    audience, using ``LyticsAudienceChangeEventTrigger`` in the triggerer.
 
-Needs a ``lytics_default`` connection and an audience with slug ``demo_high_value`` (and its hex id for the job).
+Needs a ``lytics_default`` connection, an audience with slug ``demo_high_value`` (and its hex id for the job) and
+an ``http`` connection ``lytics_audience_webhook`` to your receiver (Host, e.g. ``https://hooks.example.com``;
+the path is the ``webhook_endpoint`` param).
 """
 
 from __future__ import annotations
 
 import logging
-import os
 from datetime import datetime
 
-from airflow.providers.common.compat.sdk import DAG, task
+from airflow.providers.common.compat.sdk import DAG, Param, task
 
+from airflow_provider_lytics.macros import RUN_MACROS
 from airflow_provider_lytics.operators.jobs import LyticsCreateOrUpdateJobOperator
 from airflow_provider_lytics.sensors.audience import LyticsAudienceSizeSensor
 
@@ -25,7 +27,8 @@ WEBHOOK_SPEC = {
     "name": "airflow: high value enter/exit webhook",
     "config": {
         "segment_ids": ["{{ params.segment_id }}"],
-        "webhook_url": os.environ.get("LYTICS_DEMO_WEBHOOK_URL", "https://example.invalid/lytics-hook"),
+        # Read when the task runs, from an http connection every worker sees (not the parse-time environment).
+        "webhook_url": "{{ http_url(params.webhook_conn_id, params.webhook_endpoint) }}",
         "withbackfill": True,
         "user_fields": ["email", "plan"],
         "do_not_retry": [409],
@@ -37,7 +40,21 @@ with DAG(
     schedule=None,
     start_date=datetime(2026, 1, 1),
     catchup=False,
-    params={"segment_id": ""},
+    params={
+        "segment_id": Param(
+            "", type="string", description="Hex id of the demo_high_value audience the webhook job watches."
+        ),
+        "webhook_conn_id": Param(
+            "lytics_audience_webhook",
+            type="string",
+            minLength=1,
+            description="http connection of the receiver Lytics posts enter/exit events to.",
+        ),
+        "webhook_endpoint": Param(
+            "/lytics-audience", type="string", description="Path on that receiver, appended to the connection's URL."
+        ),
+    },
+    user_defined_macros=RUN_MACROS,
     tags=["lytics", "example"],
     doc_md=__doc__,
 ):

@@ -3,8 +3,8 @@
 An Airflow ``lytics`` connection maps to these settings as follows (also declared as the connection form):
 
 - **password**: the API token (sent raw in ``Authorization``, as Lytics expects; never ``Bearer``);
-- **host**: API base URL, default ``https://api.lytics.io`` (a bare host name gets ``https://``; ``port``
-  and ``schema`` = scheme are honoured when the host has no scheme);
+- **host**: API base URL, default ``https://api.lytics.io`` (a bare host name gets ``https://``; ``schema`` =
+  scheme is honoured when the host has no scheme; ``port`` when the URL has none, 0 meaning none);
 - extras ``bulk_url`` (default ``https://bulk.lytics.io``), ``account_id`` and ``timeout`` (seconds).
 """
 
@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import urlsplit, urlunsplit
 
 from airflow_provider_lytics.client.errors import LyticsConfigError
 
@@ -51,6 +51,17 @@ def normalise_url(value: str, *, field: str, port: int | None = None, scheme: st
     if parts.scheme not in {"http", "https"} or not parts.netloc:
         raise LyticsConfigError(
             f"The Lytics connection's {field} {value!r} is not an http(s) URL; use e.g. {DEFAULT_API_URL}"
+        )
+    try:
+        url_port = parts.port
+    except ValueError:
+        raise LyticsConfigError(f"The Lytics connection's {field} {value!r} has an invalid port") from None
+    if port and url_port is None:  # Port field filled, URL without one: use it (0 means "no port")
+        value = urlunsplit(parts._replace(netloc=f"{parts.netloc}:{port}"))
+    elif port and url_port != int(port):
+        raise LyticsConfigError(
+            f"The Lytics connection's {field} {value!r} says port {url_port} but its Port field says {port}: "
+            "make them agree or empty one of them"
         )
     return value
 

@@ -33,6 +33,7 @@ from datetime import datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 log = logging.getLogger(__name__)
 
@@ -304,10 +305,11 @@ class LyticsSandbox:
         """Every conn id the example DAGs use -> its Airflow connection (JSON form)."""
         if self.lytics is None or self.pgp is None:
             raise SandboxError("the sandbox is not running; call start() first")
-        lytics = {"conn_type": "lytics", "host": self.lytics.url, "password": self.lytics.token,
-                  "extra": {"bulk_url": self.lytics.bulk_url}}  # fmt: skip
+        # Ports stored explicitly (0 = none for PGP): Airflow 3.3's Test button needs one (see forms.py).
+        lytics = {"conn_type": "lytics", "host": self.lytics.url, "port": urlsplit(self.lytics.url).port,
+                  "password": self.lytics.token, "extra": {"bulk_url": self.lytics.bulk_url}}  # fmt: skip
         sftp = self.sftp.airflow_connection("lytics")
-        pgp = {"conn_type": "pgp", "password": self.pgp.passphrase,
+        pgp = {"conn_type": "pgp", "port": 0, "password": self.pgp.passphrase,
                "extra": {"public_key": self.pgp.public_key, "private_key": self.pgp.private_key}}  # fmt: skip
         enrichment = {"conn_type": "http", "host": self.enrichment.host, "port": self.enrichment.port,
                       "schema": "http", "password": self.enrichment.api_key}  # fmt: skip
@@ -320,13 +322,12 @@ class LyticsSandbox:
             "partner_pgp": pgp,
             "enrichment_api": enrichment,
             "lytics_alerts_webhook": webhook,
+            "lytics_audience_webhook": webhook,  # the webhook_triggers job's receiver (path: a DAG param)
         }
 
     def connection_env(self) -> dict[str, str]:
-        """``AIRFLOW_CONN_<ID>`` env values for :meth:`connections`, plus ``LYTICS_DEMO_WEBHOOK_URL``."""
-        env = {f"AIRFLOW_CONN_{conn_id.upper()}": json.dumps(conn) for conn_id, conn in self.connections().items()}
-        env["LYTICS_DEMO_WEBHOOK_URL"] = f"{self.webhooks.url}/lytics-audience"
-        return env
+        """``AIRFLOW_CONN_<ID>`` env values for :meth:`connections`."""
+        return {f"AIRFLOW_CONN_{conn_id.upper()}": json.dumps(conn) for conn_id, conn in self.connections().items()}
 
     def apply_env(self) -> dict[str, str]:
         """Set :meth:`connection_env` in ``os.environ`` (restored by :meth:`stop`); returns what was set."""

@@ -15,7 +15,7 @@ from typing import IO, TYPE_CHECKING, Any
 
 from airflow_provider_lytics.client.config import LyticsSettings
 from airflow_provider_lytics.client.envelope import Envelope, entity_not_found
-from airflow_provider_lytics.client.errors import LyticsConfigError, LyticsError
+from airflow_provider_lytics.client.errors import LyticsAuthError, LyticsConfigError, LyticsError, LyticsTransportError
 from airflow_provider_lytics.client.http import (
     SCAN_PAGE_LIMIT,
     USER_AGENT,
@@ -41,6 +41,19 @@ def _bool(value: bool) -> str:
 
 def _ids_param(ids: Iterable[str]) -> str:
     return ",".join(str(i) for i in ids)
+
+
+def _reach_hint(host: str | None, api_url: str) -> str:
+    """What to change when the API URL could not be reached."""
+    if host and "://" not in host and api_url.startswith("https://"):
+        return (
+            f"The Host field {host!r} has no scheme, so https:// was used; if the server speaks plain HTTP "
+            f"(e.g. lytics-emulator serve), set Host to {api_url.replace('https://', 'http://', 1)}."
+        )
+    return (
+        "Check the Host field (the API base URL with http:// or https://, default https://api.lytics.io) and "
+        "that Airflow can reach it from where the test runs."
+    )
 
 
 class LyticsHook(LyticsBaseHook):
@@ -80,16 +93,34 @@ class LyticsHook(LyticsBaseHook):
             del self.__dict__["session"]
 
     def test_connection(self) -> tuple[bool, str]:
-        """One cheap call (``GET /api/account``) that proves the URL and the token; never raises."""
+        """One cheap call (``GET /api/account``) that proves the URL and the token; never raises.
+
+        A failure names the URL tried and the connection field to change.
+        """
         try:
-            envelope = self.request("GET", "/api/account")
-        except LyticsError as err:
+            conn = self.get_connection(self.lytics_conn_id)
+            settings = self.settings
+        except LyticsError as err:  # the connection itself is unusable; the message says which field
             return False, str(err)
         except Exception as err:  # the UI must get a message, whatever went wrong
             return False, f"{type(err).__name__}: {err}"
+        url = f"{settings.api_url}/api/account"
+        try:
+            envelope = self.request("GET", "/api/account")
+        except LyticsAuthError as err:
+            return False, (
+                f"Lytics at {url} refused the API token (HTTP {err.status}): put a valid token in the Password "
+                "field (Lytics: Account > Security > Access Tokens), without a 'Bearer ' prefix."
+            )
+        except LyticsTransportError as err:
+            return False, f"Could not reach Lytics at {url}: {err}. {_reach_hint(conn.host, settings.api_url)}"
+        except LyticsError as err:
+            return False, f"Lytics at {url} answered with an error: {err}"
+        except Exception as err:
+            return False, f"Testing Lytics at {url} failed: {type(err).__name__}: {err}"
         accounts = envelope.data if isinstance(envelope.data, list) else [envelope.data]
         names = ", ".join(str(a.get("name") or a.get("id")) for a in accounts if isinstance(a, dict))
-        return True, f"Connected to Lytics at {self.settings.api_url}" + (f" (account: {names})" if names else "")
+        return True, f"Connected to Lytics at {settings.api_url}" + (f" (account: {names})" if names else "")
 
     # -- transport ----------------------------------------------------------------------------------------
     def request(

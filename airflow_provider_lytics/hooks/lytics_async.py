@@ -49,12 +49,32 @@ class LyticsAsyncHook(LyticsBaseHook):
         """Resolve the connection once, off the event loop's blocking path."""
         async with self._lock:
             if self._settings is None:
-                from airflow.providers.common.compat.connection import get_async_connection, get_async_extra_dejson
-
-                conn = await get_async_connection(self.lytics_conn_id, hook=type(self))
-                extra = await get_async_extra_dejson(conn)
+                conn, extra = await self._resolve_connection()
                 self._settings = self._settings_from(conn, extra)
             return self._settings
+
+    async def _resolve_connection(self) -> tuple[Any, dict[str, Any]]:
+        """The connection and its extra, from wherever Airflow keeps it (env, secrets backend, metadata DB).
+
+        ``airflow dags test`` / ``dag.test()`` run a deferred task's trigger in line with an in-process
+        supervisor channel that has no ``asend``. Airflow's async lookup then asks the Execution API backend,
+        which fails on the missing ``asend`` and answers "not found", so only ``AIRFLOW_CONN_*`` variables (the
+        env backend comes first) were found: a connection stored in the metadata DB was not. On that channel
+        the synchronous lookup works, so it runs in a worker thread; the real triggerer's channel has ``asend``
+        and keeps the async path.
+        """
+        from asgiref.sync import sync_to_async
+
+        if _supervisor_channel_is_sync_only():
+            return await sync_to_async(self._sync_connection)()
+        from airflow.providers.common.compat.connection import get_async_connection, get_async_extra_dejson
+
+        conn = await get_async_connection(self.lytics_conn_id, hook=type(self))
+        return conn, await get_async_extra_dejson(conn)
+
+    def _sync_connection(self) -> tuple[Any, dict[str, Any]]:
+        conn = self.get_connection(self.lytics_conn_id)
+        return conn, conn.extra_dejson
 
     async def _get_session(self) -> aiohttp.ClientSession:
         import aiohttp
@@ -215,3 +235,13 @@ class LyticsAsyncHook(LyticsBaseHook):
         """``GET /v2/job`` with filters such as ``workflow`` or ``show_all=True``. Safe to retry."""
         params = {k: ("true" if v is True else "false" if v is False else v) for k, v in filters.items()}
         return (await self.request("GET", "/v2/job", params=params)).data or []
+
+
+def _supervisor_channel_is_sync_only() -> bool:
+    """True inside ``dag.test()``'s in-line trigger run (Airflow 3): a supervisor channel without ``asend``."""
+    try:
+        from airflow.sdk.execution_time import task_runner
+    except ImportError:  # Airflow 2.11: no task SDK, the triggerer reads the metadata DB directly
+        return False
+    comms = getattr(task_runner, "SUPERVISOR_COMMS", None)
+    return comms is not None and not hasattr(comms, "asend")

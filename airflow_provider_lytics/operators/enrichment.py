@@ -26,6 +26,7 @@ from airflow.providers.common.compat.sdk import AirflowException, BaseOperator
 from airflow_provider_lytics.enrichment.base import ENRICHED, FAILED, Enricher, EnrichmentResult, Identifiers
 from airflow_provider_lytics.enrichment.freshness import FreshnessPolicy, as_timedelta, format_time
 from airflow_provider_lytics.enrichment.mapping import RecordBuilder
+from airflow_provider_lytics.links import LyticsAudienceLink, LyticsStreamLink, publish_links
 
 if TYPE_CHECKING:
     from airflow_provider_lytics.client.retry import RetryPolicy
@@ -145,6 +146,7 @@ class LyticsEnrichmentOperator(BaseOperator):
     template_fields: Sequence[str] = ("segment", "filter_ql", "stream", "results_path", "lytics_conn_id")
     template_fields_renderers = {"filter_ql": "sql"}
     ui_color = "#9AD0C2"
+    operator_extra_links = (LyticsAudienceLink(), LyticsStreamLink())
 
     def __init__(
         self,
@@ -291,6 +293,7 @@ class LyticsEnrichmentOperator(BaseOperator):
             raise LyticsConfigError(
                 f"stream {self.stream!r} is not a usable Lytics stream name: use 1-128 letters, digits, '_', '-', '.'"
             )
+        publish_links(context, self.lytics_conn_id, audience=self.segment, stream=self.stream)
         writer = _StreamWriter(hook, self.stream, self.write_batch_size, self.log)
         audit = _Audit(None if self.dry_run else self.results_path)
         now = datetime.now(timezone.utc)

@@ -13,6 +13,8 @@ from typing import TYPE_CHECKING, Any
 
 from airflow.providers.common.compat.sdk import AirflowException, BaseOperator
 
+from airflow_provider_lytics.links import LyticsAudienceLink, publish_links
+
 if TYPE_CHECKING:
     from airflow_provider_lytics.exports.destinations import Destination
 
@@ -98,6 +100,7 @@ class LyticsAudienceExportOperator(BaseOperator):
     )
     template_fields_renderers = {"filter_ql": "sql", "fields": "json"}
     ui_color = "#B8E1F2"
+    operator_extra_links = (LyticsAudienceLink(),)
 
     def __init__(
         self,
@@ -297,6 +300,7 @@ class LyticsAudienceExportOperator(BaseOperator):
         from airflow_provider_lytics.hooks.lytics import LyticsHook
 
         spec = self._spec()
+        publish_links(context, self.lytics_conn_id, audience=self.segment)
         hook = LyticsHook(self.lytics_conn_id)
         dest = self._destination()
         state_dest = ObjectStorageDestination(self.state_uri) if self.state_uri else None

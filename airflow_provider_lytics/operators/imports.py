@@ -16,6 +16,8 @@ from typing import TYPE_CHECKING, Any
 
 from airflow.providers.common.compat.sdk import AirflowException, BaseOperator
 
+from airflow_provider_lytics.links import LyticsStreamLink, publish_links
+
 if TYPE_CHECKING:
     from airflow_provider_lytics.imports.sources import SourceFile
 
@@ -63,6 +65,7 @@ class _ToLyticsOperator(BaseOperator):
     template_fields: Sequence[str] = ("stream", "constant_fields", "timestamp_field", "quarantine_path", "checkpoint")
     template_fields_renderers = {"constant_fields": "json"}
     ui_color = "#e8f4ff"
+    operator_extra_links = (LyticsStreamLink(),)
 
     def __init__(
         self,
@@ -170,6 +173,7 @@ class _ToLyticsOperator(BaseOperator):
         settings = self._settings()
         settings.stream = self.stream
         settings.__post_init__()  # validate the rendered stream and constants
+        publish_links(context, self.lytics_conn_id, stream=self.stream)
         store = store_for_context(context, "none" if self.dry_run else self.checkpoint)
         remote_quarantine = bool(self.quarantine_sftp_conn_id and self.quarantine_path)
         local_q = None if remote_quarantine else self.quarantine_path

@@ -21,6 +21,7 @@ from typing import IO, TYPE_CHECKING, Any
 from airflow.providers.common.compat.sdk import AirflowException, BaseOperator
 
 from airflow_provider_lytics.hooks.base import mask
+from airflow_provider_lytics.links import LyticsAudienceLink, publish_links
 from airflow_provider_lytics.templating import MessageTemplates, Preview
 
 if TYPE_CHECKING:
@@ -112,6 +113,7 @@ class LyticsProfileMessageOperator(BaseOperator):
     )
     template_fields_renderers = {"extra_data": "json", "profiles": "json", "filter_ql": "sql"}
     ui_color = "#F2C94C"
+    operator_extra_links = (LyticsAudienceLink(),)
 
     def __init__(
         self,
@@ -257,6 +259,7 @@ class LyticsProfileMessageOperator(BaseOperator):
 
     def execute(self, context: Any) -> dict[str, Any]:
         templates = MessageTemplates(self.messages, missing_key=self.missing_key)
+        publish_links(context, self.lytics_conn_id, audience=self.segment)
         self._check_preview()
         results = _Results(self.results_path, self.log)
         sender = self._sender() if self.delivery == "webhook" else None

@@ -13,6 +13,7 @@ from typing import Any
 
 from airflow.providers.common.compat.sdk import AirflowFailException, BaseSensorOperator, PokeReturnValue, conf
 
+from airflow_provider_lytics.links import LyticsAudienceLink, publish_links
 from airflow_provider_lytics.sensors._deferral import defer_to_trigger
 from airflow_provider_lytics.triggers.audience import CHANGES, change_counts, changed_enough, size_reached
 
@@ -34,6 +35,7 @@ class LyticsAudienceSizeSensor(BaseSensorOperator):
 
     template_fields: Sequence[str] = ("segment", "threshold", "lytics_conn_id")
     ui_color = "#7B61FF"
+    operator_extra_links = (LyticsAudienceLink(),)
 
     def __init__(
         self,
@@ -64,6 +66,7 @@ class LyticsAudienceSizeSensor(BaseSensorOperator):
         return PokeReturnValue(is_done=done, xcom_value=size)
 
     def execute(self, context: Mapping[str, Any]) -> Any:
+        publish_links(context, self.lytics_conn_id, audience=self.segment)
         if not self.deferrable:
             return super().execute(context)
         result = self.poke(context)
@@ -102,6 +105,7 @@ class LyticsAudienceMembershipSensor(BaseSensorOperator):
 
     template_fields: Sequence[str] = ("segment", "lytics_conn_id", "baseline_uri")
     ui_color = "#7B61FF"
+    operator_extra_links = (LyticsAudienceLink(),)
 
     def __init__(
         self,
@@ -181,6 +185,7 @@ class LyticsAudienceMembershipSensor(BaseSensorOperator):
         return None
 
     def execute(self, context: Mapping[str, Any]) -> Any:
+        publish_links(context, self.lytics_conn_id, audience=self.segment)
         if not self.deferrable:
             return super().execute(context)
         from airflow_provider_lytics.triggers.audience import LyticsAudienceMembershipTrigger

@@ -11,6 +11,8 @@ import itertools
 import json
 import logging
 from collections.abc import Iterator
+from datetime import datetime, timezone
+from types import SimpleNamespace
 
 import pytest
 from airflow.providers.common.compat.sdk import AirflowException
@@ -228,12 +230,16 @@ def test_example_dag_runs_against_the_emulators(lytics_conn_env, emulator, servi
     emulator.backend.store.ingest("crm", [{"email": f"fan{i}@studio{i % 2}.io"} for i in range(5)])
     LyticsHook().create_segment('FILTER EXISTS email FROM user ALIAS demo_enrichment_audience WITH name = "Demo"')
     params = {"audience_slug": "demo_enrichment_audience", "results_dir": str(tmp_path)}
-    context = {"ds": "2026-11-28", "params": params}
+    # An Airflow 3 run without a logical date (REST API / `airflow dags trigger`): only run_id and dag_run.
+    run_after = datetime(2026, 11, 28, 6, 0, tzinfo=timezone.utc)
+    run_id = "manual__2026-11-28T06:00:00+00:00"
+    dag_run = SimpleNamespace(run_id=run_id, logical_date=None, run_after=run_after)
+    context = {"run_id": run_id, "dag_run": dag_run, "params": params}
     preview, enrich = dag.get_task("preview"), dag.get_task("enrich")
     for op in (preview, enrich):
         op.render_template_fields(context)
     assert preview.execute(context)["would_send"] == 5 and service.requests() == []
-    assert enrich.results_path == str(tmp_path / "2026-11-28" / "results.ndjson")
+    assert enrich.results_path == str(tmp_path / "manual__2026-11-28T06_00_00_00_00" / "results.ndjson")
     summary = enrich.execute(context)
     assert summary["enriched"] == 5 and summary["written"] == 5
     assert _profile("fan1@studio1.io")["enrich_company_name"] == "Studio1"

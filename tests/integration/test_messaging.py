@@ -13,7 +13,9 @@ import threading
 import time
 import tracemalloc
 from collections.abc import Iterator
+from datetime import datetime, timezone
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from types import SimpleNamespace
 
 import pytest
 from airflow.providers.common.compat.sdk import AirflowException
@@ -316,10 +318,14 @@ def test_example_dag_end_to_end(lytics_conn_env, emulator, receiver, monkeypatch
     LyticsHook().create_segment('FILTER EXISTS email FROM user ALIAS demo_high_value WITH name = "High value"')
     op = module.dag.get_task("send_alerts")
     params = {"audience_slug": "demo_high_value", "campaign": "autumn", "results_dir": str(tmp_path)}
-    context = {"ds": "2026-11-28", "params": params}
+    # An Airflow 3 run without a logical date (REST API / `airflow dags trigger`): only run_id and dag_run.
+    run_after = datetime(2026, 11, 28, 6, 0, tzinfo=timezone.utc)
+    run_id = "manual__2026-11-28T06:00:00+00:00"
+    dag_run = SimpleNamespace(run_id=run_id, logical_date=None, run_after=run_after)
+    context = {"run_id": run_id, "dag_run": dag_run, "params": params}
     op.render_template_fields(context)
     assert op.messages == module.ALERT_TEMPLATES
-    assert op.results_path == str(tmp_path / "2026-11-28" / "results.ndjson")
+    assert op.results_path == str(tmp_path / "manual__2026-11-28T06_00_00_00_00" / "results.ndjson")
     summary = op.execute(context)
     assert summary["delivered"] == 2 and receiver.requests[0]["path"] == "/alerts"
     by_email = {m["email"]: m for m in receiver.messages()}

@@ -190,7 +190,8 @@ def test_conn_fields_are_declarative_and_masked_where_secret():
         assert "null" in spec["schema"]["type"]
         assert spec["schema"].get("format") in (None, "multiline", "password")
     assert CONN_FIELDS["public_key"]["schema"]["format"] == "multiline"
-    assert CONN_FIELDS["passphrase"]["schema"]["format"] == "password"
+    assert CONN_FIELDS["signing_passphrase"]["schema"]["format"] == "password"
+    assert "passphrase" not in CONN_FIELDS  # the Password field is the passphrase box: one on the form
     masked_words = ("private_key", "passphrase", "secret", "password")
     for secret in ("private_key", "passphrase", "signing_private_key", "signing_passphrase"):
         assert any(w in secret for w in masked_words)

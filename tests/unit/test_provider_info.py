@@ -86,12 +86,17 @@ def test_providers_manager_sees_lytics_connection_form():
         assert f"extra__lytics__{name}" in widgets  # from conn-fields (3.2+) or get_connection_form_widgets (2.x)
     assert pm.field_behaviours["lytics"]["relabeling"]["password"] == "API token"
     assert "pgp" in hooks and hooks["pgp"].hook_class_name.endswith("PgpHook")
-    assert (
-        widgets["extra__pgp__passphrase"].is_sensitive
-        if hasattr(widgets["extra__pgp__passphrase"], "is_sensitive")
-        else True
-    )
+    secret = widgets["extra__pgp__signing_passphrase"]
+    assert secret.is_sensitive if hasattr(secret, "is_sensitive") else True
     assert "extra__pgp__public_key" in widgets
+    # One passphrase box on the PGP form: the relabelled Password field, no extra field with the same label.
+    assert "extra__pgp__passphrase" not in widgets
+    labels = [str(getattr(w, "label", "")) for name, w in widgets.items() if name.startswith("extra__pgp__")]
+    labels.append(pm.field_behaviours["pgp"]["relabeling"]["password"])
+    assert sum("Private key passphrase" in label for label in labels) == 1, labels
+    # The Port field is shown (Airflow 3.3's Test button compares it with the stored port).
+    for conn_type in ("lytics", "pgp"):
+        assert "port" not in pm.field_behaviours[conn_type]["hidden_fields"]
 
 
 def test_asset_schemes_are_registered():
