@@ -1,0 +1,47 @@
+"""Waiting for several DAG runs at once, and telling a good run from a bad one with the evidence attached."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+
+from tests.deployment.airflow_deployment import AirflowDeployment, DeploymentError
+
+
+@dataclass
+class Run:
+    """One DAG run the suite started (or found), with every task state seen while it ran."""
+
+    dag_id: str
+    run_id: str
+    state: str = "queued"
+    logical_date: str | None = None
+    run_type: str = ""
+    states_seen: dict[str, set[str]] = field(default_factory=dict)
+
+
+def wait_all(airflow: AirflowDeployment, runs: list[Run], timeout: float = 420.0, poll: float = 1.0) -> None:
+    """Poll every run until all have ended, recording each task's states (``deferred`` is seen this way)."""
+    deadline = time.monotonic() + timeout
+    pending = list(runs)
+    while pending and time.monotonic() < deadline:
+        for run in list(pending):
+            info = airflow.dag_run(run.dag_id, run.run_id)
+            run.state, run.logical_date, run.run_type = info["state"], info.get("logical_date"), info.get("run_type")
+            for ti in airflow.task_instances(run.dag_id, run.run_id):
+                run.states_seen.setdefault(ti["task_id"], set()).add(str(ti["state"]))
+            if run.state in ("success", "failed"):
+                pending.remove(run)
+        if pending:
+            time.sleep(poll)
+    if pending:
+        stuck = [(r.dag_id, r.state, r.states_seen) for r in pending]
+        raise DeploymentError(f"still running after {timeout:.0f}s: {stuck}\n{airflow.report()}")
+
+
+def assert_succeeded(airflow: AirflowDeployment, run: Run) -> None:
+    """The run succeeded; otherwise fail with every unsuccessful task's log tail."""
+    if run.state != "success":
+        raise AssertionError(
+            f"{run.dag_id} run {run.run_id} ended {run.state}\n{airflow.failure_details(run.dag_id, run.run_id)}"
+        )
