@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass, field
 
-from tests.deployment.airflow_deployment import AirflowDeployment, DeploymentError
+from tests.deployment.airflow_deployment import AirflowDeployment
 
 
 @dataclass
@@ -20,8 +20,12 @@ class Run:
     states_seen: dict[str, set[str]] = field(default_factory=dict)
 
 
-def wait_all(airflow: AirflowDeployment, runs: list[Run], timeout: float = 420.0, poll: float = 1.0) -> None:
-    """Poll every run until all have ended, recording each task's states (``deferred`` is seen this way)."""
+def wait_all(airflow: AirflowDeployment, runs: list[Run], timeout: float = 480.0, poll: float = 1.0) -> None:
+    """Poll every run until all have ended or ``timeout`` passed, recording each task's states as they change.
+
+    A run still going at the deadline keeps its last state; :func:`assert_succeeded` then reports it with the
+    states its tasks went through, so one stuck DAG fails its own test and not its neighbours'.
+    """
     deadline = time.monotonic() + timeout
     pending = list(runs)
     while pending and time.monotonic() < deadline:
@@ -34,14 +38,12 @@ def wait_all(airflow: AirflowDeployment, runs: list[Run], timeout: float = 420.0
                 pending.remove(run)
         if pending:
             time.sleep(poll)
-    if pending:
-        stuck = [(r.dag_id, r.state, r.states_seen) for r in pending]
-        raise DeploymentError(f"still running after {timeout:.0f}s: {stuck}\n{airflow.report()}")
 
 
 def assert_succeeded(airflow: AirflowDeployment, run: Run) -> None:
     """The run succeeded; otherwise fail with every unsuccessful task's log tail."""
     if run.state != "success":
         raise AssertionError(
-            f"{run.dag_id} run {run.run_id} ended {run.state}\n{airflow.failure_details(run.dag_id, run.run_id)}"
+            f"{run.dag_id} run {run.run_id} is {run.state}; task states seen {run.states_seen}\n"
+            f"{airflow.failure_details(run.dag_id, run.run_id)}"
         )

@@ -25,6 +25,7 @@ with DAG(
         task_id="load",
         paths="{{ params.input_glob }}",
         stream="{{ params.stream }}",
+        constant_fields={"deploy_run": "{{ run_id }}"},
         quarantine_path="{{ params.quarantine_dir }}/{{ run_id | replace(':', '_') }}.ndjson",
         batch_rows=2_000,
         retries=2,
