@@ -151,6 +151,8 @@ class AirflowDeployment:
             "AIRFLOW__SCHEDULER__SCHEDULER_HEARTBEAT_SEC": "2",
             "AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL": "5",
             "AIRFLOW__TRIGGERER__JOB_HEARTBEAT_SEC": "2",
+            # Workers call the api-server's execution API; on a busy 2-core machine 5 s is not always enough.
+            "AIRFLOW__WORKERS__EXECUTION_API_TIMEOUT": "60",
             "AIRFLOW__OPENLINEAGE__DISABLED": "True",
             "AIRFLOW__LOGGING__LOGGING_LEVEL": "INFO",
         })  # fmt: skip
