@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from tests.deployment.airflow_deployment import AirflowDeployment
@@ -20,7 +21,13 @@ class Run:
     states_seen: dict[str, set[str]] = field(default_factory=dict)
 
 
-def wait_all(airflow: AirflowDeployment, runs: list[Run], timeout: float = 480.0, poll: float = 1.0) -> None:
+def wait_all(
+    airflow: AirflowDeployment,
+    runs: list[Run],
+    timeout: float = 480.0,
+    poll: float = 1.0,
+    on_end: Callable[[Run], None] | None = None,
+) -> None:
     """Poll every run until all have ended or ``timeout`` passed, recording each task's states as they change.
 
     A run still going at the deadline keeps its last state; :func:`assert_succeeded` then reports it with the
@@ -36,6 +43,8 @@ def wait_all(airflow: AirflowDeployment, runs: list[Run], timeout: float = 480.0
                 run.states_seen.setdefault(ti["task_id"], set()).add(str(ti["state"]))
             if run.state in ("success", "failed"):
                 pending.remove(run)
+                if on_end is not None:
+                    on_end(run)
         if pending:
             time.sleep(poll)
 

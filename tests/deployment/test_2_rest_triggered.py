@@ -1,11 +1,17 @@
-"""Every example DAG, triggered through the REST API v2 with no logical date, succeeds on the real deployment.
+"""Every example DAG, triggered through the REST API v2 with no logical date, succeeds on the real deployment;
+so do the runs the scheduler creates by itself for the interval-scheduled ones when they are unpaused.
 
 This is how Airflow 3 creates runs from the API and ``airflow dags trigger``: ``logical_date`` is null, so
 templates such as ``{{ ds }}`` do not exist. Connections come from the metadata database, tasks run on two Celery
 workers, and deferrable tasks wait in the separate triggerer.
+
+The continuous import runs twice (its scheduled run and the REST run, one at a time: ``max_active_runs=1``); each
+must find a new file, so the second file lands on SFTP as soon as the first of the two runs has ended.
 """
 
 from __future__ import annotations
+
+import time
 
 import pytest
 import requests
@@ -31,6 +37,15 @@ EXAMPLE_DAGS = (
     "lytics_enrichment_round_trip",
     "lytics_go_template_alerts",
 )
+
+
+#: Interval-scheduled examples (``catchup=False``): unpausing one makes the scheduler run its latest interval.
+SCHEDULED_BY_INTERVAL = (
+    "lytics_import_continuous_sftp_pgp",
+    "lytics_export_backfill_incremental",
+    "lytics_enrichment_round_trip",
+)
+CONTINUOUS = "lytics_import_continuous_sftp_pgp"
 
 
 def _segment_id(world, slug: str) -> str:
@@ -62,23 +77,64 @@ def _confs(world) -> dict[str, dict]:
     }  # fmt: skip
 
 
+def _second_continuous_file(world) -> None:
+    demo = demo_module()
+    plain = demo.write_customers(world.outputs / "rest" / "continuous" / "customers_2026-11-30.csv.gz", 200, seed=22,
+                                 start=400_000)  # fmt: skip
+    world.sandbox.encrypt_to_sftp(plain, f"/imports/customers/{plain.name}.gpg", age_seconds=120)
+
+
+def _scheduled_run(world, dag_id: str, timeout: float = 120.0) -> Run:
+    """The run the scheduler created for ``dag_id`` after it was unpaused."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        runs = world.airflow.api("GET", f"/dags/{dag_id}/dagRuns", params={"run_type": "scheduled"})["dag_runs"]
+        if runs:
+            return Run(dag_id, runs[0]["dag_run_id"])
+        time.sleep(1)
+    raise AssertionError(f"the scheduler created no run for {dag_id} within {timeout:.0f}s of unpausing it")
+
+
 @pytest.fixture(scope="module")
-def rest_runs(world) -> dict[str, Run]:
+def all_runs(world) -> dict[tuple[str, str], Run]:
+    """Every example run: ``(dag_id, "rest")`` triggered by the API, ``(dag_id, "scheduled")`` by the scheduler."""
     airflow = world.airflow
     airflow.wait_for_dags(list(EXAMPLE_DAGS))
     confs = _confs(world)
-    runs = {}
+    runs: dict[tuple[str, str], Run] = {}
+    for dag_id in EXAMPLE_DAGS:  # triggered while paused: the run exists before any scheduled one
+        runs[(dag_id, "rest")] = Run(dag_id, airflow.trigger(dag_id, confs.get(dag_id)))
     for dag_id in EXAMPLE_DAGS:
         airflow.unpause(dag_id)
-        runs[dag_id] = Run(dag_id, airflow.trigger(dag_id, confs.get(dag_id)))
-    wait_all(airflow, list(runs.values()))
+    for dag_id in SCHEDULED_BY_INTERVAL:
+        runs[(dag_id, "scheduled")] = _scheduled_run(world, dag_id)
+    fed = []
+
+    def feed_continuous(run: Run) -> None:
+        if run.dag_id == CONTINUOUS and not fed:
+            fed.append(run.run_id)
+            _second_continuous_file(world)
+
+    wait_all(airflow, list(runs.values()), on_end=feed_continuous)
     return runs
+
+
+@pytest.fixture(scope="module")
+def rest_runs(all_runs) -> dict[str, Run]:
+    return {dag_id: run for (dag_id, kind), run in all_runs.items() if kind == "rest"}
 
 
 @pytest.mark.parametrize("dag_id", EXAMPLE_DAGS)
 def test_example_dag_succeeds_when_triggered_by_rest_without_logical_date(world, rest_runs, dag_id):
     run = rest_runs[dag_id]
     assert run.logical_date is None and run.run_type == "manual"
+    assert_succeeded(world.airflow, run)
+
+
+@pytest.mark.parametrize("dag_id", SCHEDULED_BY_INTERVAL)
+def test_interval_scheduled_example_runs_by_its_schedule(world, all_runs, dag_id):
+    run = all_runs[(dag_id, "scheduled")]
+    assert run.run_type == "scheduled" and run.logical_date is not None
     assert_succeeded(world.airflow, run)
 
 
@@ -90,3 +146,25 @@ def test_deferrable_job_tasks_wait_in_the_triggerer_and_resume(world, rest_runs)
     for task_id in deferred:
         log = world.airflow.task_log(run.dag_id, run.run_id, task_id)
         assert "trigger" in log.lower(), f"{task_id}'s log shows no triggerer section:\n{log[-2000:]}"
+
+
+def test_time_of_day_schedule_runs_at_six_new_york_across_a_dst_change(world, all_runs):
+    """``lytics_export_scheduled`` (06:00 America/New_York) backfilled through the REST API over the November
+    DST change: its runs get the timetable's logical dates, 10:00 UTC before the change and 11:00 UTC after."""
+    airflow, dag_id = world.airflow, "lytics_export_scheduled"
+    body = {"dag_id": dag_id, "from_date": "2026-10-31T00:00:00Z", "to_date": "2026-11-02T23:59:00Z",
+            "max_active_runs": 1, "reprocess_behavior": "none", "dag_run_conf": {}}  # fmt: skip
+    airflow.api("POST", "/backfills", json=body)
+    deadline = time.monotonic() + 60
+    while (
+        len(backfilled := airflow.api("GET", f"/dags/{dag_id}/dagRuns", params={"run_type": "backfill"})["dag_runs"])
+        < 3
+    ):
+        assert time.monotonic() < deadline, f"backfill created {len(backfilled)} of 3 runs"
+        time.sleep(1)
+    runs = [Run(dag_id, r["dag_run_id"]) for r in backfilled]
+    wait_all(airflow, runs)
+    for run in runs:
+        assert_succeeded(airflow, run)
+    stamps = sorted(r.logical_date for r in runs)
+    assert [s[:16] for s in stamps] == ["2026-10-31T10:00", "2026-11-01T11:00", "2026-11-02T11:00"], stamps
