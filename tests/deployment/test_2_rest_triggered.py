@@ -12,6 +12,8 @@ must find a new file, so the second file lands on SFTP as soon as the first of t
 from __future__ import annotations
 
 import time
+from datetime import datetime, timedelta
+from zoneinfo import ZoneInfo
 
 import pytest
 import requests
@@ -55,6 +57,16 @@ def _segment_id(world, slug: str) -> str:
     return resp.json()["data"]["id"]
 
 
+def _quiet_window_out_of_the_way(world) -> str:
+    """``HH:MM`` New York, 12 h after the emulator's now: the import job's 8 h quiet window cannot cover this run.
+
+    Without it the example still succeeds, but between 09:00 and 17:00 New York its sensor waits (deferred, no slot
+    held) until the window ends: correct, and longer than this suite's budget.
+    """
+    now = datetime.fromisoformat(world.emulator("GET", "/_emulator/clock")["now"].replace("Z", "+00:00"))
+    return (now + timedelta(hours=12)).astimezone(ZoneInfo("America/New_York")).strftime("%H:%M")
+
+
 def _confs(world) -> dict[str, dict]:
     """Each DAG's run conf, after writing the inputs it reads (as the demo does)."""
     demo, out, sandbox = demo_module(), world.outputs / "rest", world.sandbox
@@ -74,6 +86,7 @@ def _confs(world) -> dict[str, dict]:
         "lytics_realtime_audience_setup": {"segment_id": _segment_id(world, "demo_high_value")},
         "lytics_enrichment_round_trip": {"results_dir": str(out / "enrichment")},
         "lytics_go_template_alerts": {"results_dir": str(out / "alerts")},
+        "lytics_job_as_code": {"import_quiet_time_of_day": _quiet_window_out_of_the_way(world)},
     }  # fmt: skip
 
 
