@@ -38,6 +38,8 @@ EXAMPLE_DAGS = (
     "lytics_audience_changed",
     "lytics_enrichment_round_trip",
     "lytics_go_template_alerts",
+    "lytics_query_as_code",
+    "lytics_metrics",
 )
 
 
@@ -87,6 +89,7 @@ def _confs(world) -> dict[str, dict]:
         "lytics_enrichment_round_trip": {"results_dir": str(out / "enrichment")},
         "lytics_go_template_alerts": {"results_dir": str(out / "alerts")},
         "lytics_job_as_code": {"import_quiet_time_of_day": _quiet_window_out_of_the_way(world)},
+        "lytics_metrics": {"results_dir": str(out / "metrics")},
     }  # fmt: skip
 
 
