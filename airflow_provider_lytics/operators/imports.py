@@ -164,6 +164,7 @@ class _ToLyticsOperator(BaseOperator):
 
     def execute(self, context: Any) -> dict[str, Any]:
         from airflow_provider_lytics.imports.checkpoint import store_for_context
+        from airflow_provider_lytics.imports.formats import ImportInputError
         from airflow_provider_lytics.imports.quarantine import QuarantineWriter
         from airflow_provider_lytics.imports.runner import ImportBatchError, ImportRunner, ImportThresholdError
 
@@ -185,7 +186,7 @@ class _ToLyticsOperator(BaseOperator):
                     self.log.info("No input files to import")
                 try:
                     runner.run(sources)
-                except (ImportThresholdError, ImportBatchError) as exc:
+                except (ImportThresholdError, ImportBatchError, ImportInputError) as exc:
                     error = exc
                 if error is None:
                     self._after_success(context)
@@ -268,6 +269,11 @@ class LocalFilesToLyticsOperator(_ToLyticsOperator):
     :param watermark_key: Airflow Variable holding the watermark (default: per dag and task).
     :param date_format: date pattern in file names for ``watermark_by="name"``.
     :param min_age_seconds: skip files modified more recently (still being written).
+    :param pgp_conn_id: Airflow ``pgp`` connection with the private key (+ passphrase): files are PGP-decrypted.
+        Each file is decrypted and its integrity checked completely (to a private spool that has no name on disk)
+        before its first row is sent; a manipulated file sends nothing and fails the task naming the file.
+    :param pgp_require_signature: also require a good signature by one of the connection's
+        ``signer_public_keys``; an unsigned or wrongly signed file sends nothing.
     """
 
     template_fields: Sequence[str] = (*_ToLyticsOperator.template_fields, "paths", "watermark_key")
@@ -280,10 +286,16 @@ class LocalFilesToLyticsOperator(_ToLyticsOperator):
         watermark_key: str | None = None,
         date_format: str = "%Y-%m-%d",
         min_age_seconds: float = 0.0,
+        pgp_conn_id: str | None = None,
+        pgp_require_signature: bool = False,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
         self.paths = paths
+        self.pgp_conn_id = pgp_conn_id
+        self.pgp_require_signature = pgp_require_signature
+        if pgp_require_signature and not pgp_conn_id:
+            raise AirflowException("pgp_require_signature=True needs pgp_conn_id (the signer's public key)")
         self.watermark_by = watermark_by
         self.watermark_key = watermark_key
         self.date_format = date_format
@@ -291,6 +303,24 @@ class LocalFilesToLyticsOperator(_ToLyticsOperator):
         if watermark_by not in ("none", "mtime", "name"):
             raise AirflowException(f"watermark_by must be 'none', 'mtime' or 'name', got {watermark_by!r}")
         self._new_watermark: str | None = None
+
+    def _decryptor(self) -> Callable[[Any], Any] | None:
+        """The PGP stream stage for the files, checked up front (key pairs, signer key), or None."""
+        if not self.pgp_conn_id:
+            return None
+        import functools
+
+        from airflow_provider_lytics.hooks.pgp import PgpHook
+
+        pgp = PgpHook(self.pgp_conn_id)
+        cipher = pgp.get_cipher()
+        cipher.check_private_key()
+        if self.pgp_require_signature and not cipher.signer_public_keys:
+            raise AirflowException(
+                f"pgp_require_signature=True: PGP connection {self.pgp_conn_id!r} names no signer public key "
+                "(set its 'signer_public_keys' extra to the sender's armored public key)"
+            )
+        return functools.partial(pgp.open_decryptor, verify=self.pgp_require_signature)
 
     def _key(self, context: Mapping[str, Any]) -> str:
         from airflow_provider_lytics.imports.watermark import default_watermark_key
@@ -301,7 +331,7 @@ class LocalFilesToLyticsOperator(_ToLyticsOperator):
     def _sources(self, context: Mapping[str, Any]) -> Iterator[list[SourceFile]]:
         from airflow_provider_lytics.imports.sources import expand_local
 
-        sources = expand_local(self.paths)
+        sources = expand_local(self.paths, self._decryptor())
         if self.watermark_by != "none" or self.min_age_seconds:
             from airflow_provider_lytics.imports.watermark import encode_state, read_watermark, select_new
             from airflow_provider_lytics.io.sftp_select import RemoteFile
@@ -329,9 +359,11 @@ class LocalFilesToLyticsOperator(_ToLyticsOperator):
 
 
 class SFTPToLyticsOperator(LocalFilesToLyticsOperator):
-    """Import files from an SFTP server (e.g. the Lytics managed SFTP), decrypting PGP on the fly.
+    """Import files from an SFTP server (e.g. the Lytics managed SFTP), decrypting PGP files.
 
-    Files are downloaded and decrypted as a stream straight into the import (nothing staged on disk).
+    Plain files are downloaded as a stream straight into the import (nothing staged on disk). A PGP file is
+    downloaded and decrypted completely, and its integrity (and signature, with ``pgp_require_signature``)
+    verified, before its first row is sent; its plaintext waits in a private spool that has no name on disk.
 
     :param sftp_conn_id: Airflow ``sftp`` connection.
     :param remote_dir: remote directory to look in.
@@ -343,6 +375,8 @@ class SFTPToLyticsOperator(LocalFilesToLyticsOperator):
         ``watermark_by="name"`` the date is read from the relative path, so ``date_format="%Y/%m/%d"`` reads
         dated folders.
     :param pgp_conn_id: Airflow ``pgp`` connection with the private key (+ passphrase): files are decrypted.
+    :param pgp_require_signature: also require a good signature by one of the connection's
+        ``signer_public_keys``; an unsigned or wrongly signed file sends nothing.
     :param after_load: ``keep``, ``archive`` (into ``archive_dir``) or ``delete`` the imported files on success.
     """
 
@@ -356,7 +390,6 @@ class SFTPToLyticsOperator(LocalFilesToLyticsOperator):
         remote_dir: str = ".",
         glob: str | None = None,
         regex: str | None = None,
-        pgp_conn_id: str | None = None,
         after_load: str = "keep",
         archive_dir: str | None = None,
         recursive: bool = False,
@@ -368,7 +401,6 @@ class SFTPToLyticsOperator(LocalFilesToLyticsOperator):
         self.remote_dir = remote_dir
         self.glob = glob
         self.regex = regex
-        self.pgp_conn_id = pgp_conn_id
         if after_load not in ("keep", "archive", "delete"):
             raise AirflowException(f"after_load must be 'keep', 'archive' or 'delete', got {after_load!r}")
         if after_load == "archive" and not archive_dir:
@@ -388,13 +420,7 @@ class SFTPToLyticsOperator(LocalFilesToLyticsOperator):
         from airflow_provider_lytics.imports.sources import sftp_sources
         from airflow_provider_lytics.imports.watermark import encode_state, read_watermark, select_new
 
-        decryptor: Callable[[Any], Any] | None = None
-        if self.pgp_conn_id:
-            from airflow_provider_lytics.hooks.pgp import PgpHook
-
-            pgp = PgpHook(self.pgp_conn_id)
-            pgp.get_cipher().check_private_key()
-            decryptor = pgp.open_decryptor
+        decryptor = self._decryptor()
         with LyticsSftpHook(self.sftp_conn_id).session() as sftp:
             self._session = sftp
             files = sftp.list_files(self.remote_dir, glob=self.glob, regex=self.regex, **self._walk_options())
