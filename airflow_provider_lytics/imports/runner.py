@@ -8,6 +8,7 @@ Lytics may have taken them before the previous try died.
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -25,7 +26,7 @@ from airflow_provider_lytics.imports.counts import ImportCounts
 from airflow_provider_lytics.imports.formats import infer_format, normalize_delimiter, open_parts
 from airflow_provider_lytics.imports.progress import ProgressReporter
 from airflow_provider_lytics.imports.ranges import LineRanges, RangeCursor
-from airflow_provider_lytics.imports.readers import SourceRow, open_rows
+from airflow_provider_lytics.imports.readers import SourceRow, checked_json, open_rows
 from airflow_provider_lytics.imports.sender import UPLOAD_RETRY_POLICY, BatchResult, BatchSender
 from airflow_provider_lytics.imports.validate import BATCH_RECORD_LIMIT, check_constants
 from airflow_provider_lytics.io.counting import CountingReader
@@ -221,7 +222,7 @@ class ImportRunner:
     def _import_file(self, source: SourceFile, sender: BatchSender, progress: ProgressReporter) -> None:
         s, c = self.s, self.counts
         fmt = infer_format(source.name, s.file_format or source.fmt_hint)
-        with source.open() as raw:
+        with source.open() as raw, contextlib.ExitStack() as checks:
             counting = CountingReader(raw, seekable=True)  # a local zip is then read in place, not spooled
 
             def done_bytes() -> int:
@@ -232,6 +233,9 @@ class ImportRunner:
                 part_key = source.key + suffix
                 part = self._parts.setdefault(part_key, _Part(None))
                 acked = part.acked.cursor()
+                if fmt == "json":  # a broken array must stop the file before any record is sent
+                    stream = checks.enter_context(checked_json(stream, part_name, encoding=s.encoding,
+                                                               tmp_dir=s.tmp_dir))  # fmt: skip
                 rows = open_rows(fmt, stream, part_name, encoding=s.encoding, constants=s.constant_fields,
                                  max_record_bytes=s.max_record_bytes, delimiter=s.delimiter, quotechar=s.quotechar,
                                  columns=s.columns, has_header=s.has_header)  # fmt: skip

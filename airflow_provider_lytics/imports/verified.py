@@ -55,7 +55,7 @@ class _SpoolReader(io.RawIOBase):
         return self._spool.readinto(buffer)  # type: ignore[attr-defined,no-any-return]
 
 
-def _anonymous_spool(tmp_dir: str | None) -> IO[bytes]:
+def anonymous_spool(tmp_dir: str | None) -> IO[bytes]:
     """An unnamed read/write temporary file (mode 0600) made inside a private directory that is removed at once."""
     private = tempfile.mkdtemp(prefix="lytics-import-pgp-", dir=tmp_dir)  # mode 0700
     try:
@@ -80,7 +80,7 @@ def verified_plaintext(
     """
     from airflow_provider_lytics.io.pgp_errors import PgpError
 
-    with _anonymous_spool(tmp_dir) as spool:
+    with anonymous_spool(tmp_dir) as spool:
         counter = _CountingWriter()
         try:
             with decryptor(spool) as plain:
