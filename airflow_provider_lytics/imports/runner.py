@@ -42,6 +42,10 @@ class ImportThresholdError(Exception):
     """More rows were rejected than the configured threshold allows (raised after the quarantine is written)."""
 
 
+class ImportReconciliationError(Exception):
+    """The counts do not add up (rows read != sent + quarantined + skipped): a row may be lost, so the run fails."""
+
+
 class ImportBatchError(Exception):
     """A batch could not be delivered; earlier acknowledged batches are checkpointed and will not be re-sent."""
 
@@ -205,6 +209,7 @@ class ImportRunner:
             return
         part.acked.add(batch.first_line, batch.last_line)
         c.rows_sent += batch.rows
+        c.rows_sent_this_try += batch.rows
         c.accepted += result.accepted
         c.rejected_by_lytics += result.rejected
         c.batches_sent += 1
@@ -317,8 +322,21 @@ class ImportRunner:
             self.quarantine_path = self.quarantine.close()
         if self._failure is not None:
             self._raise_failure(self._failure)
+        self.check_reconciled()
         self.check_threshold()
         return self.counts
+
+    def check_reconciled(self) -> None:
+        """Fail loudly unless every row read was sent, quarantined or skipped as already acknowledged."""
+        c = self.counts
+        if self.s.dry_run or not c.unaccounted():
+            return
+        raise ImportReconciliationError(
+            f"Import counts do not reconcile: {c.rows_read} rows read but {c.rows_sent_this_try} sent by this try + "
+            f"{c.rejected_here} quarantined + {c.skipped_acknowledged} skipped as already acknowledged = "
+            f"{c.rows_read - c.unaccounted()} ({c.unaccounted():+d} unaccounted). The run is failed and its "
+            f"checkpoint in {self.store.description} kept, so no row is silently lost; please report this as a bug"
+        )
 
     def _raise_failure(self, result: BatchResult) -> None:
         batch = result.batch

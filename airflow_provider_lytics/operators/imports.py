@@ -166,7 +166,12 @@ class _ToLyticsOperator(BaseOperator):
         from airflow_provider_lytics.imports.checkpoint import store_for_context
         from airflow_provider_lytics.imports.formats import ImportInputError
         from airflow_provider_lytics.imports.quarantine import QuarantineWriter
-        from airflow_provider_lytics.imports.runner import ImportBatchError, ImportRunner, ImportThresholdError
+        from airflow_provider_lytics.imports.runner import (
+            ImportBatchError,
+            ImportReconciliationError,
+            ImportRunner,
+            ImportThresholdError,
+        )
 
         settings = self._settings()
         settings.stream = self.stream
@@ -186,7 +191,7 @@ class _ToLyticsOperator(BaseOperator):
                     self.log.info("No input files to import")
                 try:
                     runner.run(sources)
-                except (ImportThresholdError, ImportBatchError, ImportInputError) as exc:
+                except (ImportThresholdError, ImportBatchError, ImportInputError, ImportReconciliationError) as exc:
                     error = exc
                 if error is None:
                     self._after_success(context)

@@ -169,3 +169,19 @@ def test_multiline_quoted_fields_still_load(tmp_path, emulator, lytics_conn_env)
     path.write_text('id,address\n1,"12 Main St\nSpringfield"\n2,"a ""quoted"" word"\n3,plain\n')
     result = _run(path, "multiline")
     assert result["rows_read"] == 3 and result["rows_sent"] == 3 and result["rejected_here"] == 0
+
+
+def test_counts_that_do_not_reconcile_fail_loudly(tmp_path, emulator, lytics_conn_env, monkeypatch):
+    """A row lost inside the pipeline (simulated: the batch builder drops line 7) fails the run, naming the gap."""
+    from airflow_provider_lytics.imports.batching import BatchBuilder
+
+    original = BatchBuilder.add
+
+    def lossy(self, line, body):
+        return None if line == 7 else original(self, line, body)
+
+    monkeypatch.setattr(BatchBuilder, "add", lossy)
+    path = tmp_path / "r.csv"
+    path.write_text('id,email\n1,"a@x.com"\n' + "".join(f"{i},u{i}@x.com\n" for i in range(2, 20)))
+    with pytest.raises(AirflowException, match=r"do not reconcile: 19 rows read .* \(\+1 unaccounted\)"):
+        _run(path, "lossy")
