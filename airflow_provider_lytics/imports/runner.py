@@ -34,6 +34,7 @@ from airflow_provider_lytics.io.counting import CountingReader
 if TYPE_CHECKING:
     from airflow_provider_lytics.client.retry import RetryPolicy
     from airflow_provider_lytics.hooks.lytics import LyticsHook
+    from airflow_provider_lytics.imports.lease import CheckpointLease
     from airflow_provider_lytics.imports.quarantine import QuarantineWriter
     from airflow_provider_lytics.imports.sources import SourceFile
 
@@ -122,12 +123,14 @@ class ImportRunner:
         log: Any,
         checkpoint: CheckpointStore | None = None,
         quarantine: QuarantineWriter | None = None,
+        lease: CheckpointLease | None = None,
     ) -> None:
         self.s = settings
         self.hooks = list(hooks)[: settings.max_in_flight]
         self.log = log
         self.store = checkpoint or MemoryCheckpointStore()
         self.quarantine = quarantine
+        self.lease = lease
         self.counts = ImportCounts()
         self.dry_run_report: dict[str, Any] = {}
         self._parts: dict[str, _Part] = {}
@@ -156,6 +159,8 @@ class ImportRunner:
     def _save(self) -> None:
         if self.s.dry_run:
             return
+        if self.lease is not None:
+            self.lease.check()  # never write a checkpoint another run holds
         self.store.save({
             "version": CHECKPOINT_VERSION,
             "stream": self.s.stream,

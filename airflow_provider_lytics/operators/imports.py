@@ -54,6 +54,10 @@ class _ToLyticsOperator(BaseOperator):
         ``quarantine_sftp_conn_id``. Default: no file, rejects are only counted and logged.
     :param checkpoint: ``auto`` (Airflow 3.3 task state store, else an Airflow Variable), ``task_state``,
         ``variable``, ``none`` or an absolute file path on durable storage.
+    :param checkpoint_lease_wait: seconds to wait when another run holds the checkpoint before failing with a
+        message naming it (dag, task, run, try, host). One run at a time may use a checkpoint.
+    :param checkpoint_lease_ttl: seconds without a heartbeat after which a holder counts as dead and its lease
+        is taken over (heartbeats every third of it).
     :param progress_interval: seconds between progress lines in the log.
     :param dry_run: validate everything locally and send a sample with Lytics's ``dryrun`` (nothing stored).
     :param dry_run_sample: rows sent in a dry run.
@@ -88,6 +92,8 @@ class _ToLyticsOperator(BaseOperator):
         quarantine_path: str | None = None,
         quarantine_sftp_conn_id: str | None = None,
         checkpoint: str = "auto",
+        checkpoint_lease_wait: float = 60.0,
+        checkpoint_lease_ttl: float = 120.0,
         progress_interval: float = 30.0,
         dry_run: bool = False,
         dry_run_sample: int = 1000,
@@ -116,6 +122,10 @@ class _ToLyticsOperator(BaseOperator):
         self.quarantine_path = quarantine_path
         self.quarantine_sftp_conn_id = quarantine_sftp_conn_id
         self.checkpoint = checkpoint
+        if checkpoint_lease_wait < 0 or checkpoint_lease_ttl <= 0:
+            raise AirflowException("checkpoint_lease_wait must be 0 or more and checkpoint_lease_ttl more than 0")
+        self.checkpoint_lease_wait = checkpoint_lease_wait
+        self.checkpoint_lease_ttl = checkpoint_lease_ttl
         self.progress_interval = progress_interval
         self.dry_run = dry_run
         self.dry_run_sample = dry_run_sample
@@ -165,6 +175,7 @@ class _ToLyticsOperator(BaseOperator):
     def execute(self, context: Any) -> dict[str, Any]:
         from airflow_provider_lytics.imports.checkpoint import store_for_context
         from airflow_provider_lytics.imports.formats import ImportInputError
+        from airflow_provider_lytics.imports.lease import ImportLeaseError
         from airflow_provider_lytics.imports.quarantine import QuarantineWriter
         from airflow_provider_lytics.imports.runner import (
             ImportBatchError,
@@ -184,14 +195,21 @@ class _ToLyticsOperator(BaseOperator):
         self._lineage_inputs = []
         self.log.info("Import into stream %r: checkpoints in %s", self.stream, store.description)
         error: Exception | None = None
-        runner = ImportRunner(settings, hooks, log=self.log, checkpoint=store, quarantine=quarantine)
+        lease = self._lease(context, store)
+        runner = ImportRunner(settings, hooks, log=self.log, checkpoint=store, quarantine=quarantine, lease=lease)
         try:
+            if lease is not None:
+                try:
+                    lease.acquire()
+                except ImportLeaseError as exc:
+                    raise AirflowException(str(exc)) from None
             with self._sources(context) as sources:
                 if not sources:
                     self.log.info("No input files to import")
                 try:
                     runner.run(sources)
-                except (ImportThresholdError, ImportBatchError, ImportInputError, ImportReconciliationError) as exc:
+                except (ImportThresholdError, ImportBatchError, ImportInputError, ImportReconciliationError,
+                        ImportLeaseError) as exc:  # fmt: skip
                     error = exc
                 if error is None:
                     self._after_success(context)
@@ -200,6 +218,8 @@ class _ToLyticsOperator(BaseOperator):
                 quarantine.abort()
             raise
         finally:
+            if lease is not None:
+                lease.release()
             for hook in hooks:
                 hook.close()
         qpath = getattr(runner, "quarantine_path", None)
@@ -224,6 +244,15 @@ class _ToLyticsOperator(BaseOperator):
             self._lineage_output = stream_ref(hooks[0].settings.api_url, str(self.stream))
             self._lineage_rows = int(result["rows_sent"])
         return result
+
+    def _lease(self, context: Mapping[str, Any], store: Any) -> Any:
+        """The lease on a durable checkpoint (None for an in-memory one, which no other run can see)."""
+        if self.dry_run or not getattr(store, "supports_lease", False):
+            return None
+        from airflow_provider_lytics.imports.lease import CheckpointLease, Holder
+
+        return CheckpointLease(store, Holder.from_context(context), ttl_seconds=self.checkpoint_lease_ttl,
+                               wait_seconds=self.checkpoint_lease_wait, log=self.log)  # fmt: skip
 
     def get_openlineage_facets_on_complete(self, task_instance: Any) -> Any:
         """For Airflow's OpenLineage listener: the folders read and the Lytics stream written (see lineage.py)."""
