@@ -76,7 +76,7 @@ def test_stale_lease_is_taken_over_and_the_old_holder_stops(store):
     taker = _lease(store, clock, dag="dag_b", wait=0)
     taker.acquire()
     assert store.lease_load()["token"] == taker.token
-    with pytest.raises(ImportLeaseError, match="lost the lease .* to dag 'dag_b'"):
+    with pytest.raises(ImportLeaseError, match=r"lost the lease .* to dag 'dag_b'"):
         dead.check()  # were it only paused, it would stop before writing the checkpoint
     dead.heartbeat()  # a lost lease is never refreshed
     assert store.lease_load()["token"] == taker.token
