@@ -117,8 +117,10 @@ _JSON_VALUE = st.recursive(
 
 
 @FUZZ
-@given(records=st.lists(st.dictionaries(st.text(max_size=8), _JSON_VALUE, max_size=4), max_size=30),
-       garbage=st.lists(st.tuples(st.integers(min_value=0, max_value=30), st.text(max_size=30)), max_size=5))  # fmt: skip
+@given(
+    records=st.lists(st.dictionaries(st.text(max_size=8), _JSON_VALUE, max_size=4), max_size=30),
+    garbage=st.lists(st.tuples(st.integers(min_value=0, max_value=30), st.text(max_size=30)), max_size=5),
+)
 def test_ndjson_every_line_is_accounted_for(records, garbage):
     lines = [json.dumps(r) for r in records]
     for at, text in garbage:
