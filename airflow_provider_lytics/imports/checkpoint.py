@@ -10,7 +10,8 @@ Stores, best first:
   atomically (temporary file, fsync, rename).
 
 The document is small JSON: per source part the acknowledged line ranges and the ranges that were in flight
-when the try stopped, plus the counts Lytics reported so far.
+when the try stopped, plus the counts Lytics reported so far. Each durable store also keeps a lease document next
+to the checkpoint (see :mod:`~airflow_provider_lytics.imports.lease`): one run at a time may use a checkpoint.
 """
 
 from __future__ import annotations
@@ -58,6 +59,9 @@ class MemoryCheckpointStore:
     def clear(self) -> None:
         self.document = None
 
+    #: Not shared with any other run: no lease needed.
+    supports_lease = False
+
 
 class TaskStateCheckpointStore:
     """Airflow 3.3 task state store (``context["task_state_store"]``)."""
@@ -76,6 +80,18 @@ class TaskStateCheckpointStore:
 
     def clear(self) -> None:
         self.accessor.delete(self.key)
+
+    supports_lease = True
+
+    def lease_load(self) -> dict[str, Any] | None:
+        value = self.accessor.get(self.key + "_lease")
+        return value if isinstance(value, dict) else None
+
+    def lease_save(self, document: Mapping[str, Any]) -> None:
+        self.accessor.set(self.key + "_lease", dict(document))
+
+    def lease_clear(self) -> None:
+        self.accessor.delete(self.key + "_lease")
 
 
 class VariableCheckpointStore:
@@ -104,6 +120,28 @@ class VariableCheckpointStore:
         with contextlib.suppress(Exception):
             Variable.delete(self.key)
 
+    supports_lease = True
+
+    def lease_load(self) -> dict[str, Any] | None:
+        from airflow.providers.common.compat.sdk import Variable
+
+        value = Variable.get(self.key + "__lease", None)
+        if not value:
+            return None
+        value = json.loads(value) if isinstance(value, str) else value
+        return value if isinstance(value, dict) else None
+
+    def lease_save(self, document: Mapping[str, Any]) -> None:
+        from airflow.providers.common.compat.sdk import Variable
+
+        Variable.set(self.key + "__lease", json.dumps(document, separators=(",", ":")))
+
+    def lease_clear(self) -> None:
+        from airflow.providers.common.compat.sdk import Variable
+
+        with contextlib.suppress(Exception):
+            Variable.delete(self.key + "__lease")
+
 
 class FileCheckpointStore:
     """A JSON file at a durable location (e.g. a shared volume), replaced atomically on every save."""
@@ -124,22 +162,47 @@ class FileCheckpointStore:
         return value if isinstance(value, dict) else None
 
     def save(self, document: Mapping[str, Any]) -> None:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=self.path.parent, prefix=f".{self.path.name}.", suffix=".part")
-        try:
-            with os.fdopen(fd, "w") as out:
-                json.dump(document, out, separators=(",", ":"))
-                out.flush()
-                os.fsync(out.fileno())
-            Path(tmp).replace(self.path)
-        except BaseException:
-            with contextlib.suppress(FileNotFoundError):
-                Path(tmp).unlink()
-            raise
+        _write_atomically(self.path, document)
 
     def clear(self) -> None:
         with contextlib.suppress(FileNotFoundError):
             self.path.unlink()
+
+    supports_lease = True
+
+    @property
+    def _lease_path(self) -> Path:
+        return self.path.with_name(self.path.name + ".lease")
+
+    def lease_load(self) -> dict[str, Any] | None:
+        try:
+            value = json.loads(self._lease_path.read_text())
+        except (FileNotFoundError, ValueError):
+            return None
+        return value if isinstance(value, dict) else None
+
+    def lease_save(self, document: Mapping[str, Any]) -> None:
+        _write_atomically(self._lease_path, document)
+
+    def lease_clear(self) -> None:
+        with contextlib.suppress(FileNotFoundError):
+            self._lease_path.unlink()
+
+
+def _write_atomically(path: Path, document: Mapping[str, Any]) -> None:
+    """Write JSON to a temporary file next to ``path``, fsync it and rename it over ``path``."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".part")
+    try:
+        with os.fdopen(fd, "w") as out:
+            json.dump(document, out, separators=(",", ":"))
+            out.flush()
+            os.fsync(out.fileno())
+        Path(tmp).replace(path)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            Path(tmp).unlink()
+        raise
 
 
 def variable_key(dag_id: str, task_id: str, run_id: str, map_index: int = -1) -> str:

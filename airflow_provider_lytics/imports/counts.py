@@ -17,7 +17,9 @@ class ImportCounts:
     Lytics acknowledged (over all tries of the task); ``accepted``/``rejected_by_lytics`` are Lytics's own
     ``message_count``/``rejected_count``; ``rejected_here`` rows quarantined before sending;
     ``possible_duplicates`` rows re-sent after a response was lost (Lytics may hold them twice);
-    ``skipped_acknowledged`` rows a previous try already delivered, so this try did not send them again.
+    ``skipped_acknowledged`` rows a previous try already delivered, so this try did not send them again;
+    ``rows_sent_this_try`` the part of ``rows_sent`` this try sent. A finished import reconciles:
+    ``rows_read == rows_sent_this_try + rejected_here + skipped_acknowledged`` (see :meth:`unaccounted`).
     """
 
     files: int = 0
@@ -31,6 +33,7 @@ class ImportCounts:
     batches_sent: int = 0
     bytes_read: int = 0
     bytes_sent: int = 0
+    rows_sent_this_try: int = 0
 
     def as_dict(self) -> dict[str, int]:
         return asdict(self)
@@ -42,6 +45,10 @@ class ImportCounts:
     def restore_remote(self, saved: dict[str, Any] | None) -> None:
         for name in REMOTE_FIELDS:
             setattr(self, name, int((saved or {}).get(name, 0)))
+
+    def unaccounted(self) -> int:
+        """Rows read but neither sent, quarantined nor skipped as acknowledged (0 when the counts reconcile)."""
+        return self.rows_read - (self.rows_sent_this_try + self.rejected_here + self.skipped_acknowledged)
 
     @property
     def rejected(self) -> int:

@@ -7,11 +7,12 @@ to a temporary file on disk (never into memory). Each zip member is imported as 
 from __future__ import annotations
 
 import contextlib
+import errno
 import io
 import shutil
 import tempfile
 from collections.abc import Iterator
-from typing import IO, Literal
+from typing import IO, Any, Literal
 
 Format = Literal["csv", "ndjson", "json"]
 FORMATS = ("csv", "ndjson", "json")
@@ -98,6 +99,49 @@ def _seekable(stream: IO[bytes], tmp_dir: str | None) -> Iterator[IO[bytes]]:
         yield spool
 
 
+#: Exceptions a decompressor raises for damaged or unsupported data (not for I/O failures underneath).
+def _damage_errors() -> tuple[type[BaseException], ...]:
+    import gzip
+    import zipfile
+    import zlib
+
+    return (EOFError, gzip.BadGzipFile, zlib.error, zipfile.BadZipFile, NotImplementedError)
+
+
+def _damaged(name: str, kind: str, exc: BaseException) -> ImportInputError:
+    what = str(exc) or type(exc).__name__
+    if isinstance(exc, EOFError):
+        what = f"the data ends early, the file is truncated ({what})"
+    return ImportInputError(
+        f"{name}: the {kind} data is damaged or unsupported: {what}. Re-create or re-send the file "
+        f"(or set compression='none' if it is not {kind})"
+    )
+
+
+class _Guarded(io.RawIOBase):
+    """A decompressed stream whose decompression faults become one :class:`ImportInputError` naming the file."""
+
+    def __init__(self, inner: IO[bytes], name: str, kind: str) -> None:
+        super().__init__()
+        self.inner, self.name, self.kind = inner, name, kind
+        self._errors = _damage_errors()
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        try:
+            data = self.inner.read(len(buffer))
+        except self._errors as exc:
+            raise _damaged(self.name, self.kind, exc) from None
+        buffer[: len(data)] = data
+        return len(data)
+
+
+def _guarded(inner: IO[bytes], name: str, kind: str) -> IO[bytes]:
+    return io.BufferedReader(_Guarded(inner, name, kind), 1 << 16)  # type: ignore[arg-type]
+
+
 def open_parts(
     stream: IO[bytes], name: str, *, compression: str = "infer", tmp_dir: str | None = None
 ) -> Iterator[tuple[str, IO[bytes]]]:
@@ -111,22 +155,32 @@ def open_parts(
         import gzip
 
         with gzip.GzipFile(fileobj=stream, mode="rb") as unzipped:
-            yield name, unzipped  # type: ignore[misc]
+            yield name, _guarded(unzipped, name, "gzip")  # type: ignore[arg-type]
     elif kind == "zip":
         import zipfile
 
+        broken = (*_damage_errors(), ValueError, RuntimeError)  # ValueError: "negative seek value" in bad headers
         with _seekable(stream, tmp_dir) as seekable:
             try:
                 archive = zipfile.ZipFile(seekable)
-            except zipfile.BadZipFile as exc:
-                raise ImportInputError(f"{name} is not a readable zip archive: {exc}") from None
+            except broken as exc:
+                raise ImportInputError(f"{name} is not a readable zip archive: {exc}; re-create the archive") from None
             with archive:
                 members = [m for m in archive.infolist() if not m.is_dir() and not _hidden(m.filename)]
                 if not members:
                     raise ImportInputError(f"zip archive {name} holds no files")
                 for member in members:
-                    with archive.open(member) as handle:
-                        yield f"{name}!{member.filename}", handle
+                    part = f"{name}!{member.filename}"
+                    try:
+                        handle = archive.open(member)
+                    except broken as exc:
+                        raise _damaged(part, "zip", exc) from None
+                    except OSError as exc:  # a seek before the start of a local file: a header points nowhere
+                        if exc.errno != errno.EINVAL:
+                            raise
+                        raise _damaged(part, "zip", exc) from None
+                    with handle:
+                        yield part, _guarded(handle, part, "zip")  # type: ignore[arg-type]
     else:
         yield name, stream
 

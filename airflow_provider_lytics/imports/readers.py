@@ -9,9 +9,11 @@ broken JSON array syntax) do.
 from __future__ import annotations
 
 import codecs
+import contextlib
 import csv
 import io
 import json
+import re
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import IO, Any
@@ -20,6 +22,8 @@ from airflow_provider_lytics.imports.formats import ImportInputError
 from airflow_provider_lytics.imports.validate import BATCH_RECORD_LIMIT, size_problem, structure_problem
 
 _MAX_PENDING_CHARS = 8 * 1024 * 1024
+#: A decoding error this far before the end of the buffer is not a token cut by the chunk edge ("-Infinity").
+_LONGEST_TOKEN = 16
 _READ_CHARS = 1 << 16
 _BLOCK_BYTES = 1 << 20
 
@@ -42,6 +46,15 @@ def _ascii_compatible(encoding: str) -> bool:
     except LookupError:
         raise ImportInputError(f"Unknown text encoding {encoding!r}: use a Python codec name such as 'utf-8'") from None
     return '\n,;|\t{}[]"'.encode(encoding, "strict") == b'\n,;|\t{}[]"'  # type: ignore[no-any-return]
+
+
+def _text_error(name: str, encoding: str, where: str, exc: UnicodeError) -> ImportInputError:
+    """The whole-file text error: what is wrong and which encoding setting to try."""
+    reason = getattr(exc, "reason", None) or str(exc)
+    hint = "fix the file or set encoding to the one it was written in"
+    if "BOM" in reason:
+        hint = "set encoding='utf-16-le' or 'utf-16-be' (or 'utf-32-le'/'utf-32-be'), the byte order of the file"
+    return ImportInputError(f"{name}: not valid {encoding} text {where} ({reason}); {hint}")
 
 
 def _buffered(stream: IO[bytes]) -> IO[bytes]:
@@ -94,11 +107,8 @@ class _Lines:
             try:
                 for text in wrapper:
                     yield [text]
-            except UnicodeDecodeError as exc:
-                raise ImportInputError(
-                    f"{self.name}: not valid {self.encoding} text after line {self.number} ({exc.reason}); "
-                    "fix the file or set encoding to the one it was written in"
-                ) from None
+            except UnicodeError as exc:
+                raise _text_error(self.name, self.encoding, f"after line {self.number}", exc) from None
             finally:
                 wrapper.detach()
             return
@@ -146,6 +156,30 @@ class _Lines:
         return out
 
 
+class _LineFeed:
+    """Lines of a CSV file with their numbers (``number``: the line just returned); lines can be pushed back."""
+
+    def __init__(self, it: Iterator[str], lines: _Lines) -> None:
+        self._it, self._lines = it, lines
+        self._back: list[tuple[int, str]] = []
+        self.number = lines.number
+
+    def __iter__(self) -> _LineFeed:
+        return self
+
+    def __next__(self) -> str:
+        if self._back:
+            self.number, text = self._back.pop()
+            return text
+        text = next(self._it)
+        self.number = self._lines.number
+        return text
+
+    def push_back(self, items: Sequence[tuple[int, str]]) -> None:
+        """Return ``items`` (in file order) to be read again before the rest."""
+        self._back.extend(reversed(items))
+
+
 def _render_csv(values: Sequence[Any], delimiter: str) -> str:
     out = io.StringIO()
     csv.writer(out, delimiter=delimiter, lineterminator="").writerow(["" if v is None else v for v in values])
@@ -183,6 +217,8 @@ class CsvRows:
         self.header: list[str] | None = None
         self.header_text = ""
         self._suffix = ""
+        #: A quoted row longer than this is over the record limit anyway: its quote is treated as runaway.
+        self._runaway_chars = max(max_record_bytes, 1024)
 
     def _set_header(self, names: list[str], line: int) -> None:
         names = [n.strip() for n in names]
@@ -202,24 +238,57 @@ class CsvRows:
         if self.constants:
             self._suffix = self.delimiter + _render_csv(list(self.constants.values()), self.delimiter)
 
-    def _parse_quoted(self, first: str, rest: Iterator[str]) -> tuple[list[str] | None, str, str | None]:
-        """Parse one row that contains the quote character (it may span lines); returns fields, raw, error."""
-        buf = [first]
+    def _parse_quoted(self, first: str, feed: _LineFeed) -> tuple[list[str] | None, str, str | None]:
+        """Parse one row that contains the quote character (it may span lines); returns fields, raw, error.
+
+        A row whose quoting is broken (a quote never closed, or not closed within :attr:`_runaway_chars`, or any
+        other strict-mode error) yields an error for its first line only; the lines the parser looked at after it
+        are pushed back and read again as rows, so one stray quote cannot swallow the rest of the file.
+        """
+        start = feed.number
+        buf: list[tuple[int, str]] = []
+        bound = self._runaway_chars
+        total = len(first)
 
         def more() -> Iterator[str]:
+            nonlocal total
             yield first
-            for text in rest:
-                buf.append(text)
+            for text in feed:
+                buf.append((feed.number, text))
+                total += len(text)
+                if total > bound:
+                    return
                 yield text
 
         reader = csv.reader(more(), delimiter=self.delimiter, quotechar=self.quotechar, strict=True)
         try:
             fields = next(reader)
         except csv.Error as exc:
-            return None, "".join(buf), f"malformed CSV: {exc}"
+            if buf:
+                feed.push_back(buf)
+            feed.number = start
+            if total > bound:
+                return (
+                    None,
+                    first,
+                    (
+                        f"runaway quote: a quoted field opened on this line is not closed within {bound} characters; "
+                        "the following lines were read as rows of their own"
+                    ),
+                )
+            if buf and "unexpected end of data" in str(exc):
+                return (
+                    None,
+                    first,
+                    (
+                        "unterminated quote: a quoted field opened on this line is never closed; the following "
+                        "lines were read as rows of their own"
+                    ),
+                )
+            return None, first, f"malformed CSV: {exc}"
         except StopIteration:
-            return [], "".join(buf), None
-        return fields, "".join(buf), None
+            return [], first, None
+        return fields, first + "".join(t for _, t in buf), None
 
     def _block_row(self, chunk: str, base: int) -> SourceRow | None:
         """The whole chunk as one block row when every line is a plain valid row (no quotes, blanks, CR)."""
@@ -300,10 +369,11 @@ class CsvRows:
         lines = self.lines
         delim, quote, limit = self.delimiter, self.quotechar, self.max_record_bytes
         suffix, width = self._suffix, len(self.header) if self.header else 0
-        for text in it:
-            start = lines.number
+        feed = _LineFeed(it, lines)
+        for text in feed:
+            start = feed.number
             if quote in text or self.header is None:
-                fields, raw, error = self._parse_quoted(text, it)
+                fields, raw, error = self._parse_quoted(text, feed)
                 if error is not None:
                     if self.header is None:
                         raise ImportInputError(f"{self.name}: CSV header row is malformed at line {start}: {error}")
@@ -325,7 +395,7 @@ class CsvRows:
                     continue
                 count = stripped.count(delim) + 1
             if lines.bad:
-                bad = [lines.bad.pop(n) for n in range(start, lines.number + 1) if n in lines.bad]
+                bad = [lines.bad.pop(n) for n in range(start, feed.number + 1) if n in lines.bad]
                 if bad:
                     yield SourceRow(start, raw, None, bad[0])
                     continue
@@ -341,6 +411,42 @@ class CsvRows:
             yield SourceRow(start, raw, body)
 
 
+TOO_DEEP = "record is nested too deeply to be a Lytics record (objects in objects hundreds of levels deep)"
+LONE_SURROGATE = (
+    "record contains a lone UTF-16 surrogate escape (such as \\ud800), which is not valid Unicode text; "
+    "fix the escape in the source (a valid pair such as \\ud83d\\ude00 is fine)"
+)
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def _lone_surrogate(text: str) -> bool:
+    return _SURROGATE.search(text) is not None
+
+
+def _value_end(buf: str, pos: int) -> int | None:
+    """End index of the JSON object/array starting at ``buf[pos]``, found without recursion (None if incomplete).
+
+    Used only for a record too deeply nested for the recursive decoder, so it can be quarantined and skipped.
+    """
+    depth, i, n = 0, pos, len(buf)
+    while i < n:
+        ch = buf[i]
+        if ch == '"':
+            i += 1
+            while i < n and buf[i] != '"':
+                i += 2 if buf[i] == "\\" else 1
+            if i >= n:
+                return None
+        elif ch in "[{":
+            depth += 1
+        elif ch in "]}":
+            depth -= 1
+            if depth == 0:
+                return i + 1
+        i += 1
+    return None
+
+
 def _render_json(record: Mapping[str, Any]) -> str:
     return json.dumps(record, separators=(",", ":"), ensure_ascii=False, default=str)
 
@@ -353,13 +459,18 @@ class _JsonChecker:
         self.limit = max_record_bytes
 
     def row(self, line: int, raw: str, value: Any, passthrough: str | None = None) -> SourceRow:
-        problem = structure_problem(value)
+        try:
+            problem = structure_problem(value)
+        except RecursionError:
+            problem = TOO_DEEP
         if problem:
             return SourceRow(line, raw, None, problem)
         if self.constants:
             value = {**value, **self.constants}
             passthrough = None
         body = passthrough if passthrough is not None else _render_json(value)
+        if "\\u" in raw and _lone_surrogate(body if passthrough is None else _render_json(value)):
+            return SourceRow(line, raw, None, LONE_SURROGATE)
         if len(body) * 4 > self.limit:
             problem = size_problem(len(body.encode()), self.limit)
             if problem:
@@ -398,6 +509,9 @@ class NdjsonRows:
                     continue
             try:
                 value = loads(stripped)
+            except RecursionError:
+                yield SourceRow(number, text, None, TOO_DEEP)
+                continue
             except ValueError as exc:
                 msg = getattr(exc, "msg", str(exc))
                 col = getattr(exc, "colno", None)
@@ -409,7 +523,8 @@ class NdjsonRows:
 class JsonRows:
     """A JSON array of objects, or objects one after another (pretty-printed or not), read incrementally.
 
-    A syntax error inside an array cannot be skipped safely, so it stops the file with its line number.
+    A syntax error inside an array cannot be skipped safely, so it stops the file with its line number; the
+    import checks the whole file first (:func:`checked_json`), so such a file sends nothing.
     """
 
     def __init__(
@@ -427,6 +542,9 @@ class JsonRows:
         self.text = io.TextIOWrapper(stream, encoding=codec, newline="")  # type: ignore[arg-type]
         self.checker = _JsonChecker(constants, max_record_bytes)
         self.header_text = ""
+        #: Only check the syntax (see :func:`checked_json`): records are counted, not yielded.
+        self.syntax_only = False
+        self.records = 0
 
     def _fail(self, line: int, what: str) -> ImportInputError:
         return ImportInputError(f"{self.name}: not valid JSON at line {line}: {what}; fix the file (or use NDJSON, "
@@ -444,9 +562,8 @@ class JsonRows:
                 return False
             try:
                 chunk = self.text.read(_READ_CHARS)
-            except UnicodeDecodeError as exc:
-                raise ImportInputError(f"{self.name}: not valid {self.encoding} text near line {line_base} "
-                                       f"({exc.reason})") from None  # fmt: skip
+            except UnicodeError as exc:
+                raise _text_error(self.name, self.encoding, f"near line {line_base}", exc) from None
             line_base += buf.count("\n", 0, pos)
             buf, pos = buf[pos:] + chunk, 0
             eof = not chunk
@@ -489,26 +606,81 @@ class JsonRows:
                         pos += 1
                         expect_value = after_comma = True
                         continue
+                too_deep = False
                 while True:
                     try:
                         value, end = decoder.raw_decode(buf, pos)
                         if end == len(buf) and not eof and not isinstance(value, (dict, list, str)):
                             raise ValueError("a number may continue in the next chunk")
                         break
+                    except RecursionError:
+                        found = _value_end(buf, pos)
+                        if found is not None:
+                            value, end, too_deep = None, found, True
+                            break
+                        if len(buf) - pos > _MAX_PENDING_CHARS or not more():
+                            raise self._fail(line_at(pos), "a record is nested too deeply and not closed") from None
                     except ValueError as exc:
+                        msg = getattr(exc, "msg", str(exc))
+                        where = line_at(getattr(exc, "pos", pos))  # before more() moves the buffer
+                        at = getattr(exc, "pos", len(buf))
+                        if at < len(buf) - _LONGEST_TOKEN and not msg.startswith("Unterminated string"):
+                            raise self._fail(where, msg) from None  # more data cannot mend it
                         if len(buf) - pos > _MAX_PENDING_CHARS:
                             too_big = f"a record exceeds {_MAX_PENDING_CHARS} characters"
                             raise self._fail(line_at(pos), too_big) from None
                         if not more():
-                            msg = getattr(exc, "msg", str(exc))
-                            raise self._fail(line_at(getattr(exc, "pos", pos)), msg) from None
+                            raise self._fail(where, msg) from None
                 line = line_at(pos)
                 raw = buf[pos:end]
                 pos = end
                 expect_value = after_comma = False
-                yield self.checker.row(line, raw, value)
+                if self.syntax_only:
+                    self.records += 1
+                elif too_deep:
+                    yield SourceRow(line, raw, None, TOO_DEEP)
+                else:
+                    yield self.checker.row(line, raw, value)
         finally:
             self.text.detach()
+
+
+class _Tee(io.RawIOBase):
+    """Read ``inner`` and copy everything read into ``copy``."""
+
+    def __init__(self, inner: IO[bytes], copy: IO[bytes]) -> None:
+        super().__init__()
+        self.inner, self.copy = inner, copy
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        data = self.inner.read(len(buffer))
+        self.copy.write(data)
+        buffer[: len(data)] = data
+        return len(data)
+
+
+@contextlib.contextmanager
+def checked_json(stream: IO[bytes], name: str, *, encoding: str = "utf-8", tmp_dir: str | None = None
+                 ) -> Iterator[IO[bytes]]:  # fmt: skip
+    """Check a JSON file's syntax to its end, then yield its bytes again for the real read.
+
+    A broken array cannot be resumed past the break, so it must stop the file before any record is sent: the
+    first pass copies the bytes to an unnamed temporary file (disk, not memory) while checking them, and only
+    a file whose syntax is sound is read again. Record-level problems are left to the second pass (quarantine).
+    """
+    from airflow_provider_lytics.imports.verified import anonymous_spool
+
+    with anonymous_spool(tmp_dir) as spool:
+        checker = JsonRows(io.BufferedReader(_Tee(stream, spool), 1 << 16), name, encoding=encoding)  # type: ignore[arg-type]
+        checker.syntax_only = True
+        for _ in checker:
+            pass
+        spool.flush()
+        spool.seek(0)
+        yield spool
 
 
 def open_rows(

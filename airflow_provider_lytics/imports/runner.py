@@ -8,6 +8,7 @@ Lytics may have taken them before the previous try died.
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -25,7 +26,7 @@ from airflow_provider_lytics.imports.counts import ImportCounts
 from airflow_provider_lytics.imports.formats import infer_format, normalize_delimiter, open_parts
 from airflow_provider_lytics.imports.progress import ProgressReporter
 from airflow_provider_lytics.imports.ranges import LineRanges, RangeCursor
-from airflow_provider_lytics.imports.readers import SourceRow, open_rows
+from airflow_provider_lytics.imports.readers import SourceRow, checked_json, open_rows
 from airflow_provider_lytics.imports.sender import UPLOAD_RETRY_POLICY, BatchResult, BatchSender
 from airflow_provider_lytics.imports.validate import BATCH_RECORD_LIMIT, check_constants
 from airflow_provider_lytics.io.counting import CountingReader
@@ -33,12 +34,17 @@ from airflow_provider_lytics.io.counting import CountingReader
 if TYPE_CHECKING:
     from airflow_provider_lytics.client.retry import RetryPolicy
     from airflow_provider_lytics.hooks.lytics import LyticsHook
+    from airflow_provider_lytics.imports.lease import CheckpointLease
     from airflow_provider_lytics.imports.quarantine import QuarantineWriter
     from airflow_provider_lytics.imports.sources import SourceFile
 
 
 class ImportThresholdError(Exception):
     """More rows were rejected than the configured threshold allows (raised after the quarantine is written)."""
+
+
+class ImportReconciliationError(Exception):
+    """The counts do not add up (rows read != sent + quarantined + skipped): a row may be lost, so the run fails."""
 
 
 class ImportBatchError(Exception):
@@ -117,12 +123,14 @@ class ImportRunner:
         log: Any,
         checkpoint: CheckpointStore | None = None,
         quarantine: QuarantineWriter | None = None,
+        lease: CheckpointLease | None = None,
     ) -> None:
         self.s = settings
         self.hooks = list(hooks)[: settings.max_in_flight]
         self.log = log
         self.store = checkpoint or MemoryCheckpointStore()
         self.quarantine = quarantine
+        self.lease = lease
         self.counts = ImportCounts()
         self.dry_run_report: dict[str, Any] = {}
         self._parts: dict[str, _Part] = {}
@@ -151,6 +159,8 @@ class ImportRunner:
     def _save(self) -> None:
         if self.s.dry_run:
             return
+        if self.lease is not None:
+            self.lease.check()  # never write a checkpoint another run holds
         self.store.save({
             "version": CHECKPOINT_VERSION,
             "stream": self.s.stream,
@@ -204,6 +214,7 @@ class ImportRunner:
             return
         part.acked.add(batch.first_line, batch.last_line)
         c.rows_sent += batch.rows
+        c.rows_sent_this_try += batch.rows
         c.accepted += result.accepted
         c.rejected_by_lytics += result.rejected
         c.batches_sent += 1
@@ -221,7 +232,7 @@ class ImportRunner:
     def _import_file(self, source: SourceFile, sender: BatchSender, progress: ProgressReporter) -> None:
         s, c = self.s, self.counts
         fmt = infer_format(source.name, s.file_format or source.fmt_hint)
-        with source.open() as raw:
+        with source.open() as raw, contextlib.ExitStack() as checks:
             counting = CountingReader(raw, seekable=True)  # a local zip is then read in place, not spooled
 
             def done_bytes() -> int:
@@ -232,6 +243,9 @@ class ImportRunner:
                 part_key = source.key + suffix
                 part = self._parts.setdefault(part_key, _Part(None))
                 acked = part.acked.cursor()
+                if fmt == "json":  # a broken array must stop the file before any record is sent
+                    stream = checks.enter_context(checked_json(stream, part_name, encoding=s.encoding,
+                                                               tmp_dir=s.tmp_dir))  # fmt: skip
                 rows = open_rows(fmt, stream, part_name, encoding=s.encoding, constants=s.constant_fields,
                                  max_record_bytes=s.max_record_bytes, delimiter=s.delimiter, quotechar=s.quotechar,
                                  columns=s.columns, has_header=s.has_header)  # fmt: skip
@@ -313,8 +327,21 @@ class ImportRunner:
             self.quarantine_path = self.quarantine.close()
         if self._failure is not None:
             self._raise_failure(self._failure)
+        self.check_reconciled()
         self.check_threshold()
         return self.counts
+
+    def check_reconciled(self) -> None:
+        """Fail loudly unless every row read was sent, quarantined or skipped as already acknowledged."""
+        c = self.counts
+        if self.s.dry_run or not c.unaccounted():
+            return
+        raise ImportReconciliationError(
+            f"Import counts do not reconcile: {c.rows_read} rows read but {c.rows_sent_this_try} sent by this try + "
+            f"{c.rejected_here} quarantined + {c.skipped_acknowledged} skipped as already acknowledged = "
+            f"{c.rows_read - c.unaccounted()} ({c.unaccounted():+d} unaccounted). The run is failed and its "
+            f"checkpoint in {self.store.description} kept, so no row is silently lost; please report this as a bug"
+        )
 
     def _raise_failure(self, result: BatchResult) -> None:
         batch = result.batch

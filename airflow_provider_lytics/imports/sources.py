@@ -1,8 +1,9 @@
 """Import sources: local files and globs, Airflow object storage paths, SFTP files (optionally PGP-encrypted),
 and pandas DataFrames. Each is a :class:`SourceFile` whose ``open()`` yields the raw bytes as a stream.
 
-SFTP files are downloaded and (optionally) decrypted in a background thread into a small bounded pipe that the
-reader drains: nothing is staged on disk and memory stays at a few hundred KiB per file.
+SFTP files are downloaded in a background thread into a small bounded pipe that the reader drains: nothing is
+staged on disk and memory stays at a few hundred KiB per file. PGP files (SFTP or local) are decrypted and
+verified completely before the first row is read (see :mod:`~airflow_provider_lytics.imports.verified`).
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ import io
 import json
 import os
 import queue
+import shutil
 import threading
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
@@ -20,6 +22,7 @@ from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
 
 from airflow_provider_lytics.imports.formats import ImportInputError
+from airflow_provider_lytics.imports.verified import verified_plaintext
 
 if TYPE_CHECKING:
     from airflow_provider_lytics.io.sftp import SftpSession
@@ -44,16 +47,31 @@ class SourceFile:
 
 
 # -- local files and object storage ------------------------------------------------------------------------
-def _local_source(path: str) -> SourceFile:
+Decryptor = Callable[[IO[bytes]], contextlib.AbstractContextManager[IO[bytes]]]
+
+
+def _local_source(path: str, decryptor: Decryptor | None = None, tmp_dir: str | None = None) -> SourceFile:
     st = Path(path).stat()
-    return SourceFile(path, f"file:{Path(path).absolute()}:{st.st_size}:{int(st.st_mtime)}", st.st_size,
-                      lambda: open(path, "rb"), mtime=st.st_mtime)  # fmt: skip
+
+    def feed(writer: IO[bytes]) -> None:
+        with open(path, "rb") as fh:
+            shutil.copyfileobj(fh, writer, 1 << 20)
+
+    def opener() -> contextlib.AbstractContextManager[IO[bytes]]:
+        if decryptor is None:
+            return open(path, "rb")
+        return verified_plaintext(path, feed, decryptor, tmp_dir=tmp_dir)
+
+    return SourceFile(path, f"file:{Path(path).absolute()}:{st.st_size}:{int(st.st_mtime)}", st.st_size, opener,
+                      mtime=st.st_mtime)  # fmt: skip
 
 
-def expand_local(patterns: str | Iterable[str]) -> list[SourceFile]:
+def expand_local(patterns: str | Iterable[str], decryptor: Decryptor | None = None, tmp_dir: str | None = None
+                 ) -> list[SourceFile]:  # fmt: skip
     """Local files named by paths or glob patterns (``**`` recursive), sorted by name, each file once.
 
     A pattern with a URL scheme (``s3://``, ``gs://``, ``file://``...) goes through Airflow object storage.
+    With ``decryptor`` every local file is PGP-decrypted and verified before it is read.
     """
     items = [patterns] if isinstance(patterns, str) else list(patterns)
     if not items:
@@ -70,7 +88,7 @@ def expand_local(patterns: str | Iterable[str]) -> list[SourceFile]:
         if not matches and not glob.has_magic(pattern):
             raise ImportInputError(f"Input file {pattern} does not exist (or is not a regular file)")
         for m in matches:
-            found.setdefault(m, _local_source(m))
+            found.setdefault(m, _local_source(m, decryptor, tmp_dir))
     return sorted(found.values(), key=lambda s: s.name)
 
 
@@ -195,19 +213,14 @@ class _Counting(io.RawIOBase):
 
 
 @contextlib.contextmanager
-def sftp_stream(session: SftpSession, remote_path: str, decryptor: Callable[[IO[bytes]], Any] | None = None
-                ) -> Iterator[IO[bytes]]:  # fmt: skip
-    """Stream one remote file (decrypted by ``decryptor(target)`` when given) as a readable binary stream."""
+def sftp_stream(session: SftpSession, remote_path: str) -> Iterator[IO[bytes]]:
+    """Stream one remote file as a readable binary stream."""
     pipe = _Pipe()
-    writer = _PipeWriter(pipe, count=decryptor is None)
+    writer = _PipeWriter(pipe, count=True)
 
     def produce() -> None:
         try:
-            if decryptor is None:
-                session.download_stream(remote_path, _Counting(writer, pipe))  # type: ignore[arg-type]
-            else:
-                with decryptor(writer) as plain:
-                    session.download_stream(remote_path, _Counting(plain, pipe))
+            session.download_stream(remote_path, _Counting(writer, pipe))  # type: ignore[arg-type]
         except BaseException as exc:
             pipe.finish(exc)
         else:
@@ -222,14 +235,23 @@ def sftp_stream(session: SftpSession, remote_path: str, decryptor: Callable[[IO[
         thread.join(timeout=120)
 
 
-def sftp_sources(session: SftpSession, files: Iterable[Any], decryptor: Callable[[IO[bytes]], Any] | None = None
-                 ) -> list[SourceFile]:  # fmt: skip
-    """SourceFiles for remote files (``RemoteFile`` items from the SFTP session's listing/selection)."""
+def sftp_sources(session: SftpSession, files: Iterable[Any], decryptor: Decryptor | None = None,
+                 tmp_dir: str | None = None) -> list[SourceFile]:  # fmt: skip
+    """SourceFiles for remote files (``RemoteFile`` items from the SFTP session's listing/selection).
+
+    With ``decryptor`` each file is downloaded, decrypted and verified completely before its first row is read.
+    """
+
+    def opener(path: str) -> contextlib.AbstractContextManager[IO[bytes]]:
+        if decryptor is None:
+            return sftp_stream(session, path)
+        return verified_plaintext(path, lambda w: session.download_stream(path, w), decryptor,  # type: ignore[arg-type]
+                                  tmp_dir=tmp_dir)  # fmt: skip
+
     out = []
     for f in files:
         key = f"sftp:{f.path}:{f.size}:{int(f.mtime)}"
-        out.append(SourceFile(f.path, key, f.size, lambda f=f: sftp_stream(session, f.path, decryptor),
-                              mtime=f.mtime))  # fmt: skip
+        out.append(SourceFile(f.path, key, f.size, lambda p=f.path: opener(p), mtime=f.mtime))
     return out
 
 

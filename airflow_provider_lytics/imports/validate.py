@@ -55,7 +55,13 @@ def check_constants(constants: Mapping[str, Any] | None) -> dict[str, Any]:
             kind = type(value).__name__
             raise ValueError(f"constant field {key!r} must be a plain value (text, number, boolean), not a {kind}")
         try:
-            json.dumps(value)
+            json.dumps(value, ensure_ascii=False).encode("utf-8")
+            key.encode("utf-8")
+        except UnicodeEncodeError:
+            raise ValueError(
+                f"constant field {key!r} is not valid Unicode text (it holds a lone surrogate such as '\\ud800'): "
+                "fix the value"
+            ) from None
         except (TypeError, ValueError):
             raise ValueError(f"constant field {key!r} is not JSON-serialisable: {value!r}") from None
         out[key] = value

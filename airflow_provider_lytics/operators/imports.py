@@ -56,6 +56,10 @@ class _ToLyticsOperator(BaseOperator):
         ``quarantine_sftp_conn_id``. Default: no file, rejects are only counted and logged.
     :param checkpoint: ``auto`` (Airflow 3.3 task state store, else an Airflow Variable), ``task_state``,
         ``variable``, ``none`` or an absolute file path on durable storage.
+    :param checkpoint_lease_wait: seconds to wait when another run holds the checkpoint before failing with a
+        message naming it (dag, task, run, try, host). One run at a time may use a checkpoint.
+    :param checkpoint_lease_ttl: seconds without a heartbeat after which a holder counts as dead and its lease
+        is taken over (heartbeats every third of it).
     :param progress_interval: seconds between progress lines in the log.
     :param dry_run: validate everything locally and send a sample with Lytics's ``dryrun`` (nothing stored).
     :param dry_run_sample: rows sent in a dry run.
@@ -91,6 +95,8 @@ class _ToLyticsOperator(BaseOperator):
         quarantine_path: str | None = None,
         quarantine_sftp_conn_id: str | None = None,
         checkpoint: str = "auto",
+        checkpoint_lease_wait: float = 60.0,
+        checkpoint_lease_ttl: float = 120.0,
         progress_interval: float = 30.0,
         dry_run: bool = False,
         dry_run_sample: int = 1000,
@@ -119,6 +125,10 @@ class _ToLyticsOperator(BaseOperator):
         self.quarantine_path = quarantine_path
         self.quarantine_sftp_conn_id = quarantine_sftp_conn_id
         self.checkpoint = checkpoint
+        if checkpoint_lease_wait < 0 or checkpoint_lease_ttl <= 0:
+            raise AirflowException("checkpoint_lease_wait must be 0 or more and checkpoint_lease_ttl more than 0")
+        self.checkpoint_lease_wait = checkpoint_lease_wait
+        self.checkpoint_lease_ttl = checkpoint_lease_ttl
         self.progress_interval = progress_interval
         self.dry_run = dry_run
         self.dry_run_sample = dry_run_sample
@@ -167,8 +177,15 @@ class _ToLyticsOperator(BaseOperator):
 
     def execute(self, context: Any) -> dict[str, Any]:
         from airflow_provider_lytics.imports.checkpoint import store_for_context
+        from airflow_provider_lytics.imports.formats import ImportInputError
+        from airflow_provider_lytics.imports.lease import ImportLeaseError
         from airflow_provider_lytics.imports.quarantine import QuarantineWriter
-        from airflow_provider_lytics.imports.runner import ImportBatchError, ImportRunner, ImportThresholdError
+        from airflow_provider_lytics.imports.runner import (
+            ImportBatchError,
+            ImportReconciliationError,
+            ImportRunner,
+            ImportThresholdError,
+        )
 
         settings = self._settings()
         settings.stream = self.stream
@@ -182,14 +199,21 @@ class _ToLyticsOperator(BaseOperator):
         self._lineage_inputs = []
         self.log.info("Import into stream %r: checkpoints in %s", self.stream, store.description)
         error: Exception | None = None
-        runner = ImportRunner(settings, hooks, log=self.log, checkpoint=store, quarantine=quarantine)
+        lease = self._lease(context, store)
+        runner = ImportRunner(settings, hooks, log=self.log, checkpoint=store, quarantine=quarantine, lease=lease)
         try:
+            if lease is not None:
+                try:
+                    lease.acquire()
+                except ImportLeaseError as exc:
+                    raise AirflowException(str(exc)) from None
             with self._sources(context) as sources:
                 if not sources:
                     self.log.info("No input files to import")
                 try:
                     runner.run(sources)
-                except (ImportThresholdError, ImportBatchError) as exc:
+                except (ImportThresholdError, ImportBatchError, ImportInputError, ImportReconciliationError,
+                        ImportLeaseError) as exc:  # fmt: skip
                     error = exc
                 if error is None:
                     self._after_success(context)
@@ -198,6 +222,8 @@ class _ToLyticsOperator(BaseOperator):
                 quarantine.abort()
             raise
         finally:
+            if lease is not None:
+                lease.release()
             for hook in hooks:
                 hook.close()
         qpath = getattr(runner, "quarantine_path", None)
@@ -222,6 +248,15 @@ class _ToLyticsOperator(BaseOperator):
             self._lineage_output = stream_ref(hooks[0].settings.api_url, str(self.stream))
             self._lineage_rows = int(result["rows_sent"])
         return result
+
+    def _lease(self, context: Mapping[str, Any], store: Any) -> Any:
+        """The lease on a durable checkpoint (None for an in-memory one, which no other run can see)."""
+        if self.dry_run or not getattr(store, "supports_lease", False):
+            return None
+        from airflow_provider_lytics.imports.lease import CheckpointLease, Holder
+
+        return CheckpointLease(store, Holder.from_context(context), ttl_seconds=self.checkpoint_lease_ttl,
+                               wait_seconds=self.checkpoint_lease_wait, log=self.log)  # fmt: skip
 
     def get_openlineage_facets_on_complete(self, task_instance: Any) -> Any:
         """For Airflow's OpenLineage listener: the folders read and the Lytics stream written (see lineage.py)."""
@@ -272,6 +307,11 @@ class LocalFilesToLyticsOperator(_ToLyticsOperator):
     :param watermark_key: Airflow Variable holding the watermark (default: per dag and task).
     :param date_format: date pattern in file names for ``watermark_by="name"``.
     :param min_age_seconds: skip files modified more recently (still being written).
+    :param pgp_conn_id: Airflow ``pgp`` connection with the private key (+ passphrase): files are PGP-decrypted.
+        Each file is decrypted and its integrity checked completely (to a private spool that has no name on disk)
+        before its first row is sent; a manipulated file sends nothing and fails the task naming the file.
+    :param pgp_require_signature: also require a good signature by one of the connection's
+        ``signer_public_keys``; an unsigned or wrongly signed file sends nothing.
     """
 
     template_fields: Sequence[str] = (*_ToLyticsOperator.template_fields, "paths", "watermark_key")
@@ -284,10 +324,16 @@ class LocalFilesToLyticsOperator(_ToLyticsOperator):
         watermark_key: str | None = None,
         date_format: str = "%Y-%m-%d",
         min_age_seconds: float = 0.0,
+        pgp_conn_id: str | None = None,
+        pgp_require_signature: bool = False,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
         self.paths = paths
+        self.pgp_conn_id = pgp_conn_id
+        self.pgp_require_signature = pgp_require_signature
+        if pgp_require_signature and not pgp_conn_id:
+            raise AirflowException("pgp_require_signature=True needs pgp_conn_id (the signer's public key)")
         self.watermark_by = watermark_by
         self.watermark_key = watermark_key
         self.date_format = date_format
@@ -295,6 +341,24 @@ class LocalFilesToLyticsOperator(_ToLyticsOperator):
         if watermark_by not in ("none", "mtime", "name"):
             raise AirflowException(f"watermark_by must be 'none', 'mtime' or 'name', got {watermark_by!r}")
         self._new_watermark: str | None = None
+
+    def _decryptor(self) -> Callable[[Any], Any] | None:
+        """The PGP stream stage for the files, checked up front (key pairs, signer key), or None."""
+        if not self.pgp_conn_id:
+            return None
+        import functools
+
+        from airflow_provider_lytics.hooks.pgp import PgpHook
+
+        pgp = PgpHook(self.pgp_conn_id)
+        cipher = pgp.get_cipher()
+        cipher.check_private_key()
+        if self.pgp_require_signature and not cipher.signer_public_keys:
+            raise AirflowException(
+                f"pgp_require_signature=True: PGP connection {self.pgp_conn_id!r} names no signer public key "
+                "(set its 'signer_public_keys' extra to the sender's armored public key)"
+            )
+        return functools.partial(pgp.open_decryptor, verify=self.pgp_require_signature)
 
     def _key(self, context: Mapping[str, Any]) -> str:
         from airflow_provider_lytics.imports.watermark import default_watermark_key
@@ -305,7 +369,7 @@ class LocalFilesToLyticsOperator(_ToLyticsOperator):
     def _sources(self, context: Mapping[str, Any]) -> Iterator[list[SourceFile]]:
         from airflow_provider_lytics.imports.sources import expand_local
 
-        sources = expand_local(self.paths)
+        sources = expand_local(self.paths, self._decryptor())
         if self.watermark_by != "none" or self.min_age_seconds:
             from airflow_provider_lytics.imports.watermark import encode_state, read_watermark, select_new
             from airflow_provider_lytics.io.sftp_select import RemoteFile
@@ -333,9 +397,11 @@ class LocalFilesToLyticsOperator(_ToLyticsOperator):
 
 
 class SFTPToLyticsOperator(LocalFilesToLyticsOperator):
-    """Import files from an SFTP server (e.g. the Lytics managed SFTP), decrypting PGP on the fly.
+    """Import files from an SFTP server (e.g. the Lytics managed SFTP), decrypting PGP files.
 
-    Files are downloaded and decrypted as a stream straight into the import (nothing staged on disk).
+    Plain files are downloaded as a stream straight into the import (nothing staged on disk). A PGP file is
+    downloaded and decrypted completely, and its integrity (and signature, with ``pgp_require_signature``)
+    verified, before its first row is sent; its plaintext waits in a private spool that has no name on disk.
 
     :param sftp_conn_id: Airflow ``sftp`` connection.
     :param remote_dir: remote directory to look in.
@@ -347,6 +413,8 @@ class SFTPToLyticsOperator(LocalFilesToLyticsOperator):
         ``watermark_by="name"`` the date is read from the relative path, so ``date_format="%Y/%m/%d"`` reads
         dated folders.
     :param pgp_conn_id: Airflow ``pgp`` connection with the private key (+ passphrase): files are decrypted.
+    :param pgp_require_signature: also require a good signature by one of the connection's
+        ``signer_public_keys``; an unsigned or wrongly signed file sends nothing.
     :param after_load: ``keep``, ``archive`` (into ``archive_dir``) or ``delete`` the imported files on success.
     """
 
@@ -360,7 +428,6 @@ class SFTPToLyticsOperator(LocalFilesToLyticsOperator):
         remote_dir: str = ".",
         glob: str | None = None,
         regex: str | None = None,
-        pgp_conn_id: str | None = None,
         after_load: str = "keep",
         archive_dir: str | None = None,
         recursive: bool = False,
@@ -372,7 +439,6 @@ class SFTPToLyticsOperator(LocalFilesToLyticsOperator):
         self.remote_dir = remote_dir
         self.glob = glob
         self.regex = regex
-        self.pgp_conn_id = pgp_conn_id
         if after_load not in ("keep", "archive", "delete"):
             raise AirflowException(f"after_load must be 'keep', 'archive' or 'delete', got {after_load!r}")
         if after_load == "archive" and not archive_dir:
@@ -392,13 +458,7 @@ class SFTPToLyticsOperator(LocalFilesToLyticsOperator):
         from airflow_provider_lytics.imports.sources import sftp_sources
         from airflow_provider_lytics.imports.watermark import encode_state, read_watermark, select_new
 
-        decryptor: Callable[[Any], Any] | None = None
-        if self.pgp_conn_id:
-            from airflow_provider_lytics.hooks.pgp import PgpHook
-
-            pgp = PgpHook(self.pgp_conn_id)
-            pgp.get_cipher().check_private_key()
-            decryptor = pgp.open_decryptor
+        decryptor = self._decryptor()
         with LyticsSftpHook(self.sftp_conn_id).session() as sftp:
             self._session = sftp
             files = sftp.list_files(self.remote_dir, glob=self.glob, regex=self.regex, **self._walk_options())

@@ -19,6 +19,7 @@ from airflow_provider_lytics.operators.imports import LocalFilesToLyticsOperator
 op = LocalFilesToLyticsOperator(task_id="imp", paths=sys.argv[1], stream="resume_test", checkpoint=sys.argv[2],
                                 batch_rows=100, max_in_flight=1)
 class TI:
+    dag_id, task_id, run_id, try_number, map_index = "dag", "imp", "r", 1, -1
     def xcom_push(self, key, value): pass
 op.execute({"ti": TI(), "run_id": "r"})
 """
@@ -59,7 +60,9 @@ def test_kill_and_resume_no_duplicate_no_loss(tmp_path, emulator, lytics_conn_en
 
     from airflow_provider_lytics.operators.imports import LocalFilesToLyticsOperator
 
-    class TI:
+    class TI:  # the retry: same task instance, next try (takes over the killed try's checkpoint lease at once)
+        dag_id, task_id, run_id, try_number, map_index = "dag", "imp", "r", 2, -1
+
         def xcom_push(self, key, value):
             pass
 
@@ -71,3 +74,4 @@ def test_kill_and_resume_no_duplicate_no_loss(tmp_path, emulator, lytics_conn_en
     assert emulator.backend.store.stream_event_count("resume_test") == 1000  # no duplicate, no lost row
     assert result["possible_duplicates"] <= 100  # at most the batch that was in flight at the kill, reported
     assert not ckpt.exists()  # removed after success
+    assert not ckpt.with_name("import.json.lease").exists()  # and the lease released

@@ -1,4 +1,4 @@
-"""SFTP imports against the emulator's SFTP server with real gpg: PGP decrypted while downloading, watermark,
+"""SFTP imports against the emulator's SFTP server with real gpg: PGP decrypted and verified, watermark,
 archive after load, quarantine uploaded to SFTP, and the file-arrival sensor."""
 
 from __future__ import annotations
