@@ -176,12 +176,24 @@ class LyticsSandbox:
     :param now: start the emulator's clock at this aware instant (it then runs at the real rate), so a run sees the
         same time of day whenever it happens; ``None`` is real time. ``self.lytics.clock`` (or
         ``POST /_emulator/clock``) moves it later.
+    :param job_timings: how fast emulated Lytics jobs move: a ``--job-timings`` preset name (default ``fast``) or a
+        :class:`~airflow_provider_lytics.emulator.jobs.JobTimings` (e.g. runs long enough that a deferrable
+        operator is certain to defer before the run ends).
     """
 
-    def __init__(self, outputs: Path | str, *, users: int = 2_000, seed: int = 0, now: datetime | None = None) -> None:
+    def __init__(
+        self,
+        outputs: Path | str,
+        *,
+        users: int = 2_000,
+        seed: int = 0,
+        now: datetime | None = None,
+        job_timings: Any = "fast",
+    ) -> None:
         if now is not None and (not isinstance(now, datetime) or now.utcoffset() is None):
             raise ValueError(f"now must be a timezone-aware datetime (e.g. tzinfo=ZoneInfo(...)), got {now!r}")
         self.now = now
+        self.job_timings = job_timings
         if not isinstance(users, int) or users < ENRICHMENT_AUDIENCE_SIZE:
             raise ValueError(f"users must be an integer >= {ENRICHMENT_AUDIENCE_SIZE}, got {users!r}")
         self.outputs = Path(outputs).expanduser().resolve()
@@ -210,7 +222,8 @@ class LyticsSandbox:
             self.workdir = Path(tempfile.mkdtemp(prefix="lytics-sandbox-"))  # mode 0700
             self.pgp = generate_key_pair(self.workdir / "gnupg")
             clock = EmulatorClock(self.now)
-            self.lytics = EmulatorServer(job_timings=job_timings("fast"), clock=clock).start()
+            timings = job_timings(self.job_timings) if isinstance(self.job_timings, str) else self.job_timings
+            self.lytics = EmulatorServer(job_timings=timings, clock=clock).start()
             self.seeded = self._seed()
             users = {"lytics": {"password": secrets.token_urlsafe(16)}}
             self.sftp = EmulatorSftpServer(self.workdir / "sftp" / "root", users=users).start()

@@ -72,6 +72,8 @@ def world(request: pytest.FixtureRequest) -> Iterator[World]:
     reason = _skip_reason()
     if reason:
         pytest.skip(reason)
+    from airflow_provider_lytics.emulator.cli import JOB_TIMING_PRESETS
+    from airflow_provider_lytics.emulator.jobs import JobTimings
     from airflow_provider_lytics.emulator.sandbox import LyticsSandbox
 
     root = REPO / ".deploy"  # logs stay here after the run (gitignored); nothing secret is kept
@@ -79,7 +81,9 @@ def world(request: pytest.FixtureRequest) -> Iterator[World]:
     outputs = root / "outputs"
     bundles = {"AIRFLOW__DAG_PROCESSOR__DAG_BUNDLE_CONFIG_LIST": _bundles()}
     airflow = AirflowDeployment(root / "airflow", extra_env=bundles)
-    sandbox = LyticsSandbox(outputs, users=2_000)
+    # Job runs last 20 s: long enough that a deferrable job task surely defers before its run ends.
+    timings = JobTimings(**dict(JOB_TIMING_PRESETS["fast"], running=20.0))
+    sandbox = LyticsSandbox(outputs, users=2_000, job_timings=timings)
     try:
         sandbox.start()
         airflow.start()

@@ -74,6 +74,9 @@ def test_import_killed_with_its_worker_resumes_on_the_other_worker(world):
         time.sleep(0.2)
     victim = first["hostname"]
     airflow.kill_worker(victim)
+    # The checkpoint is in Airflow's database (task state store), not on the dead worker's disk.
+    state = airflow.api("GET", f"/dags/{dag_id}/dagRuns/{run_id}/taskInstances/load/state-store")
+    assert state.get("total_entries", len(state.get("entries", []))) >= 1, state
     acknowledged_at_kill = _bulk_batches_acknowledged(world)
     world.emulator("DELETE", f"/_emulator/faults/{fault}")
     try:
