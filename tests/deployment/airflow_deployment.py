@@ -295,7 +295,7 @@ class AirflowDeployment:
 
     def api(self, method: str, path: str, *, expect: tuple[int, ...] = (200, 201, 204), **kwargs: Any) -> Any:
         """Call ``/api/v2<path>``; returns the decoded JSON (or None); other statuses raise with the body."""
-        headers = {"Authorization": f"Bearer {self.token()}"}
+        headers = {**kwargs.pop("headers", {}), "Authorization": f"Bearer {self.token()}"}
         resp = self._session.request(method, f"{self.base_url}/api/v2{path}", headers=headers, timeout=60, **kwargs)
         if resp.status_code not in expect:
             raise DeploymentError(f"{method} /api/v2{path} answered {resp.status_code}: {resp.text[:1000]}")
