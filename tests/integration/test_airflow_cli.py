@@ -32,7 +32,7 @@ def test_airflow_lists_the_provider():
     assert "lytics" in ProvidersManager().hooks  # the connection type the UI offers
 
 
-def test_connection_to_served_emulator_passes_airflow_connections_test(tmp_path, served_emulator):
+def test_connection_to_served_emulator_passes_airflow_connections_test(tmp_path, served_emulator, monkeypatch):
     conn = {"conn_type": "lytics", "host": served_emulator.url, "password": served_emulator.token}
     env = {"AIRFLOW_CONN_LYTICS_DEFAULT": json.dumps(conn), "AIRFLOW__CORE__TEST_CONNECTION": "Enabled"}
     result = _airflow(["connections", "test", "lytics_default"], tmp_path, env)
@@ -42,7 +42,9 @@ def test_connection_to_served_emulator_passes_airflow_connections_test(tmp_path,
     # A bad token: what `connections test` and the UI's Test button call, in-process.
     from airflow.models.connection import Connection
 
-    bad = Connection.from_json(json.dumps({**conn, "password": "not-the-token"}), conn_id="lytics_default")
+    bad_json = json.dumps({**conn, "password": "not-the-token"})
+    monkeypatch.setenv("AIRFLOW_CONN_LYTICS_DEFAULT", bad_json)  # the hook looks its connection up by id
+    bad = Connection.from_json(bad_json, conn_id="lytics_default")
     ok, message = bad.test_connection()
     assert not ok and "401" in message, message
     assert "not-the-token" not in message
