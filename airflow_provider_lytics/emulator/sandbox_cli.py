@@ -67,7 +67,7 @@ def run_sandbox(args: argparse.Namespace) -> int:
         if args.env_file:
             write_env_file(args.env_file, env)
             wrote_env = True
-            print(f"Env file: {args.env_file} (connections {', '.join(conn_ids)}; LYTICS_DEMO_WEBHOOK_URL); "
+            print(f"Env file: {args.env_file} (connections {', '.join(conn_ids)}); "
                   f"`source` it in the shell that runs Airflow", flush=True)  # fmt: skip
         if args.airflow_connections:
             try:
@@ -76,8 +76,6 @@ def run_sandbox(args: argparse.Namespace) -> int:
                 print(f"lytics-emulator sandbox: error: {exc}", file=sys.stderr)
                 return 2
             print(f"Airflow connections created in the metadata DB: {', '.join(imported)}", flush=True)
-        print(f"Webhook URL for lytics_realtime_audience_setup: LYTICS_DEMO_WEBHOOK_URL="
-              f"{env['LYTICS_DEMO_WEBHOOK_URL']}", flush=True)  # fmt: skip
         print(f"Audience ids (e.g. lytics_realtime_audience_setup's segment_id param): {_audience_ids(sandbox)}",
               flush=True)  # fmt: skip
         print(f"{READY_LINE}; stop with Ctrl-C or SIGTERM", flush=True)

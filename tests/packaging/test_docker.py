@@ -69,8 +69,6 @@ def test_sandbox_shares_airflows_network_and_metadata_db():
         assert home_mount in _service(name)["volumes"], name
     published = {p.split(":")[1] for p in airflow["ports"]}
     assert {str(FIXED_PORTS.api), str(FIXED_PORTS.bulk), str(FIXED_PORTS.sftp), "8080"} <= published
-    webhook = airflow["environment"]["LYTICS_DEMO_WEBHOOK_URL"]
-    assert webhook == f"http://127.0.0.1:{FIXED_PORTS.webhooks}/lytics-audience"
     assert sandbox["depends_on"]["airflow-init"]["condition"] == "service_completed_successfully"
     assert _service("airflow")["depends_on"]["airflow-init"]["condition"] == "service_completed_successfully"
     assert _service("airflow-init")["command"] == ["db", "migrate"]
