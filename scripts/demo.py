@@ -12,11 +12,8 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import csv
-import gzip
 import json
 import os
-import random
 import shutil
 import signal
 import subprocess
@@ -27,6 +24,8 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
+
+from airflow_provider_lytics.emulator.prepare import BAD_ROWS, write_customers, write_loyalty
 
 ROOT = Path(__file__).resolve().parent.parent
 DEMO = ROOT / ".demo"
@@ -112,41 +111,7 @@ def run_dag(dag: Any, conf: dict[str, Any] | None = None) -> tuple[str, dict[str
 
 
 # ---------------------------------------------------------------------------------------------- input data
-def write_customers(path: Path, rows: int, seed: int = 7, start: int = 0, bad_rows: int = 0) -> Path:
-    """A CRM-like CSV (email, first_name, plan, ltv, country, updated_at); ``bad_rows`` malformed lines added."""
-    rng = random.Random(seed)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    opener = gzip.open if path.suffix == ".gz" else open
-    with opener(path, "wt", newline="") as out:
-        writer = csv.writer(out)
-        writer.writerow(["email", "first_name", "plan", "ltv", "country", "updated_at"])
-        for i in range(start, start + rows):
-            writer.writerow([
-                f"customer{i}@example.com",
-                rng.choice(["Ada", "Grace", "Linus", "Barbara", "Ken", "Margaret"]),
-                rng.choice(["free", "free", "pro", "enterprise"]),
-                rng.randint(0, 2000),
-                rng.choice(["US", "DE", "FR", "JP", "BR"]),
-                f"2026-11-{1 + i % 28:02d}T12:00:00Z",
-            ])  # fmt: skip
-        for i in range(bad_rows):
-            out.write(f'customer-bad{i}@example.com,"unterminated,pro\n' if i % 2 else "only-one-column\n")
-    return path
-
-
-def write_loyalty(path: Path, rows: int, seed: int = 11) -> Path:
-    """The partner's loyalty file: email, loyalty_tier, loyalty_points for customers the quickstart imported."""
-    rng = random.Random(seed)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with path.open("w", newline="") as out:
-        writer = csv.writer(out)
-        writer.writerow(["email", "loyalty_tier", "loyalty_points"])
-        for i in range(rows):
-            writer.writerow([f"customer{i}@example.com", rng.choice(["gold", "silver", "silver", "bronze"]),
-                             rng.randint(0, 50_000)])  # fmt: skip
-    return path
-
-
+# The sample-file writers are shared with `lytics-emulator sandbox` (airflow_provider_lytics/emulator/prepare.py).
 def change_profiles(count: int = 10) -> int:
     """Profile changes between two runs of the incremental exports: plan changes, fresh activity, new users."""
     from airflow_provider_lytics.hooks.lytics import LyticsHook
@@ -279,7 +244,9 @@ class Demo:
 
     def import_one_time(self) -> None:
         folder = self.outputs / "import_one_time"
-        write_customers(folder / "input" / "customers_extra.csv", self.rows // 2, seed=8, start=self.rows, bad_rows=4)
+        write_customers(
+            folder / "input" / "customers_extra.csv", self.rows // 2, seed=8, start=self.rows, bad_rows=BAD_ROWS
+        )
         conf = {"input_glob": str(folder / "input" / "customers*.csv*"), "quarantine_dir": str(folder / "quarantine")}
 
         def measure(o: Outcome) -> None:

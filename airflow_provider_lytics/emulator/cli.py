@@ -4,6 +4,8 @@
                           [--job-timings fast|realistic] [--sftp-port PORT [--sftp-root DIR] [--sftp-user U:P ...]]
                           [--now 2026-03-08T03:00:00-05:00 [--frozen-clock]]
     lytics-emulator seed --users N [--db PATH] [--seed S]
+    lytics-emulator sandbox [--data-dir /tmp/lytics-demo] [--outputs DIR] [--env-file FILE]
+                            [--airflow-connections] [--users N] [--rows N] [--free-ports]
 
 Exit codes: 0 success (also after SIGINT/SIGTERM), 2 bad arguments or unusable port/database.
 """
@@ -57,7 +59,7 @@ def _positive_int(value: str) -> int:
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="lytics-emulator", description="Local Lytics API emulator.")
-    commands = parser.add_subparsers(dest="command", required=True, metavar="{serve,seed}")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="{serve,seed,sandbox}")
 
     serve = commands.add_parser("serve", help="serve the emulated Lytics API until SIGINT/SIGTERM")
     serve.add_argument("--host", default="127.0.0.1", help="interface to bind (default 127.0.0.1)")
@@ -128,7 +130,33 @@ def build_parser() -> argparse.ArgumentParser:
     seed.add_argument("--users", type=_positive_int, required=True, help="number of users to generate")
     seed.add_argument("--db", help="SQLite file to seed (without it the population is generated and discarded)")
     seed.add_argument("--seed", type=int, default=0, help="random seed, same seed = same population (default 0)")
+    _add_sandbox_parser(commands)
     return parser
+
+
+def _add_sandbox_parser(commands: Any) -> None:
+    """``sandbox``: everything the example DAGs need (servers, data, files, connections) until SIGINT/SIGTERM."""
+    from airflow_provider_lytics.emulator.prepare import DEFAULT_DATA_DIR
+
+    sandbox = commands.add_parser(
+        "sandbox",
+        help="start the whole offline sandbox the example DAGs need (API, bulk, SFTP, enrichment, webhooks, PGP), "
+        "write their sample files and connections, and run until SIGINT/SIGTERM",
+    )
+    sandbox.add_argument("--data-dir", type=Path, default=DEFAULT_DATA_DIR,
+                         help=f"sample input files the example DAGs read (default {DEFAULT_DATA_DIR})")  # fmt: skip
+    sandbox.add_argument("--outputs", type=Path, help="kept after stop (default: DATA_DIR/outputs)")
+    sandbox.add_argument("--env-file", type=Path,
+                         help="write AIRFLOW_CONN_* for every connection the examples use here (mode 0600; "
+                         "removed at stop)")  # fmt: skip
+    sandbox.add_argument("--airflow-connections", action="store_true",
+                         help="also create the connections in the Airflow metadata DB of $AIRFLOW_HOME (run "
+                         "`airflow db migrate` first; removed at stop)")  # fmt: skip
+    sandbox.add_argument("--users", type=_positive_int, default=2_000, help="profiles seeded (default 2000)")
+    sandbox.add_argument("--rows", type=_positive_int, default=2_000, help="rows in customers.csv (default 2000)")
+    sandbox.add_argument("--free-ports", action="store_true",
+                         help="free ports instead of the fixed 8765 (API), 8766 (bulk), 2222 (SFTP), 8767 "
+                         "(enrichment), 8768 (webhooks)")  # fmt: skip
 
 
 #: ``--job-timings`` presets, as JobTimings keyword arguments. "realistic" is Lytics-like pacing (seconds to
@@ -267,6 +295,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         if args.command == "serve":
             return _serve(args)
+        if args.command == "sandbox":
+            from airflow_provider_lytics.emulator.sandbox_cli import run_sandbox
+
+            return run_sandbox(args)
         return _seed(args)
     except (OSError, sqlite3.Error) as exc:
         # e.g. an unwritable --db directory: name the file instead of dumping a traceback.

@@ -66,8 +66,9 @@ class Delivery:
 class WebhookReceiver:
     """A tiny HTTP server that answers 200 to every POST and records it; a stand-in for a partner's endpoint."""
 
-    def __init__(self, host: str = "127.0.0.1") -> None:
+    def __init__(self, host: str = "127.0.0.1", port: int = 0) -> None:
         self.host = host
+        self._requested_port = port
         self._deliveries: deque[Delivery] = deque(maxlen=MAX_DELIVERIES)
         self._lock = threading.Lock()
         self._server: ThreadingHTTPServer | None = None
@@ -114,7 +115,7 @@ class WebhookReceiver:
             def log_message(self, format: str, *args: Any) -> None:
                 """Silence the per-request stderr lines."""
 
-        self._server = ThreadingHTTPServer((self.host, 0), _Handler)
+        self._server = ThreadingHTTPServer((self.host, self._requested_port), _Handler)
         self._server.daemon_threads = True
         self._thread = threading.Thread(target=self._server.serve_forever, name="webhook-receiver", daemon=True)
         self._thread.start()
@@ -167,6 +168,21 @@ def generate_key_pair(home: Path, uid: str = "Lytics demo partner <partner@examp
     return PgpKeyPair(home, fingerprint, public, private, passphrase)
 
 
+@dataclass(frozen=True)
+class SandboxPorts:
+    """Loopback ports of the sandbox's servers; 0 picks a free one (tests, the demo)."""
+
+    api: int = 0
+    bulk: int = 0
+    sftp: int = 0
+    enrichment: int = 0
+    webhooks: int = 0
+
+
+#: The ports ``lytics-emulator sandbox`` uses by default, so docs and connections can name them.
+FIXED_PORTS = SandboxPorts(api=8765, bulk=8766, sftp=2222, enrichment=8767, webhooks=8768)
+
+
 class LyticsSandbox:
     """Every server the example DAGs need, started together and stopped together (``with LyticsSandbox(...)``).
 
@@ -179,6 +195,7 @@ class LyticsSandbox:
     :param job_timings: how fast emulated Lytics jobs move: a ``--job-timings`` preset name (default ``fast``) or a
         :class:`~airflow_provider_lytics.emulator.jobs.JobTimings` (e.g. runs long enough that a deferrable
         operator is certain to defer before the run ends).
+    :param ports: where each server listens (default: free ports).
     """
 
     def __init__(
@@ -189,6 +206,7 @@ class LyticsSandbox:
         seed: int = 0,
         now: datetime | None = None,
         job_timings: Any = "fast",
+        ports: SandboxPorts | None = None,
     ) -> None:
         if now is not None and (not isinstance(now, datetime) or now.utcoffset() is None):
             raise ValueError(f"now must be a timezone-aware datetime (e.g. tzinfo=ZoneInfo(...)), got {now!r}")
@@ -199,6 +217,7 @@ class LyticsSandbox:
         self.outputs = Path(outputs).expanduser().resolve()
         self.users = users
         self.seed = seed
+        self.ports = ports or SandboxPorts()
         self.workdir: Path | None = None
         self.lytics: Any = None
         self.sftp: Any = None
@@ -222,13 +241,14 @@ class LyticsSandbox:
             self.workdir = Path(tempfile.mkdtemp(prefix="lytics-sandbox-"))  # mode 0700
             self.pgp = generate_key_pair(self.workdir / "gnupg")
             clock = EmulatorClock(self.now)
+            ports = self.ports
             timings = job_timings(self.job_timings) if isinstance(self.job_timings, str) else self.job_timings
-            self.lytics = EmulatorServer(job_timings=timings, clock=clock).start()
+            self.lytics = EmulatorServer(job_timings=timings, clock=clock, port=ports.api, bulk_port=ports.bulk).start()
             self.seeded = self._seed()
             users = {"lytics": {"password": secrets.token_urlsafe(16)}}
-            self.sftp = EmulatorSftpServer(self.workdir / "sftp" / "root", users=users).start()
-            self.enrichment = EnrichmentService().start()
-            self.webhooks = WebhookReceiver().start()
+            self.sftp = EmulatorSftpServer(self.workdir / "sftp" / "root", port=ports.sftp, users=users).start()
+            self.enrichment = EnrichmentService(port=ports.enrichment).start()
+            self.webhooks = WebhookReceiver(port=ports.webhooks).start()
         except BaseException:
             self.stop()
             raise

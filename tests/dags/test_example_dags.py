@@ -20,8 +20,11 @@ import pytest
 ROOT = Path(__file__).resolve().parents[2]
 DAGS = ROOT / "dags"
 HEAVY = ("pandas", "pyarrow", "gnupg", "paramiko", "asyncssh")
-#: Seconds one DAG file may take to import once Airflow itself is loaded (a DAG processor's budget is 30 s).
-PARSE_BUDGET = 2.0
+#: Most provider modules all example DAG files may import together at parse time (the DAG processor re-parses
+#: every file every 30 s by default). Deterministic stand-in for a parse-time budget; the wall-clock timing lives
+#: in ``benchmarks/dag_parse.py``. 71 modules on 2026-12-03 (operators, their runners, templating); this fails when
+#: one of them starts pulling in a subsystem (exports pipeline, PGP, SFTP client, emulator) at import.
+MAX_PROVIDER_MODULES_AT_PARSE = 85
 
 EXPECTED_DAGS = {
     "lytics_quickstart", "lytics_import_one_time", "lytics_import_continuous_sftp_pgp", "lytics_export_one_time",
@@ -78,6 +81,7 @@ PARSE_SCRIPT = textwrap.dedent(
         dags |= {d.dag_id for d, _ in DagContext.autoregistered_dags}
         report["files"][path.name] = {"seconds": seconds, "error": error, "dags": sorted(dags)}
     report["heavy_after"] = sorted(m for m in heavy if m in sys.modules)
+    report["provider_modules"] = sorted(m for m in sys.modules if m.split(".")[0] == "airflow_provider_lytics")
     print(json.dumps(report))
     """
 )
@@ -94,7 +98,7 @@ def _airflow_env(home: Path) -> dict[str, str]:
 def parse_report(tmp_path_factory: pytest.TempPathFactory) -> dict:
     home = tmp_path_factory.mktemp("airflow_home")
     done = subprocess.run([sys.executable, "-c", PARSE_SCRIPT, str(DAGS), ",".join(HEAVY)], env=_airflow_env(home),
-                          capture_output=True, text=True, timeout=120, check=False)  # fmt: skip
+                          capture_output=True, text=True, timeout=300, check=False)  # fmt: skip
     assert done.returncode == 0, done.stderr[-3000:]
     return json.loads(done.stdout.strip().splitlines()[-1])
 
@@ -107,9 +111,11 @@ def test_every_dag_file_parses_without_errors_or_network(parse_report: dict) -> 
     assert found == expected
 
 
-def test_every_dag_file_parses_within_budget(parse_report: dict) -> None:
-    slow = {name: round(f["seconds"], 2) for name, f in parse_report["files"].items() if f["seconds"] > PARSE_BUDGET}
-    assert not slow, f"DAG files slower than {PARSE_BUDGET}s to parse: {slow}"
+def test_dag_files_import_a_bounded_set_of_provider_modules(parse_report: dict) -> None:
+    modules = parse_report["provider_modules"]
+    assert modules, "the parse report lists no provider module: the check itself is broken"
+    assert len(modules) <= MAX_PROVIDER_MODULES_AT_PARSE, modules
+    assert not [m for m in modules if m.startswith("airflow_provider_lytics.emulator")], modules
 
 
 def test_parsing_imports_nothing_heavy(parse_report: dict) -> None:
@@ -120,7 +126,7 @@ def test_parse_check_really_refuses_network(tmp_path: Path) -> None:
     """The guard itself: a DAG file that opens a socket at import is reported, not silently allowed."""
     (tmp_path / "bad_dag.py").write_text("import socket\nsocket.create_connection(('127.0.0.1', 9))\n")
     done = subprocess.run([sys.executable, "-c", PARSE_SCRIPT, str(tmp_path), ",".join(HEAVY)],
-                          env=_airflow_env(tmp_path / "home"), capture_output=True, text=True, timeout=120,
+                          env=_airflow_env(tmp_path / "home"), capture_output=True, text=True, timeout=300,
                           check=False)  # fmt: skip
     report = json.loads(done.stdout.strip().splitlines()[-1])
     assert "network call while parsing DAGs" in report["files"]["bad_dag.py"]["error"]

@@ -9,7 +9,7 @@ import subprocess
 import pytest
 import requests
 
-from tests.integration.airflow_cli import BIN, migrated_env
+from tests.integration.airflow_cli import BIN, airflow_version, migrated_env
 
 pytestmark = pytest.mark.slow
 
@@ -30,8 +30,7 @@ def test_one_time_import_dag(tmp_path, served_emulator):
     assert run.returncode == 0, out[-3000:]
     assert "Dry run: Lytics would accept 500 of 500 sample rows" in out, out[-3000:]
     assert "2 files, 502 rows read, 501 sent (501 accepted by Lytics" in out, out[-3000:]
-    airflow_version = subprocess.run([str(BIN / "airflow"), "version"], capture_output=True, text=True).stdout
-    if airflow_version.startswith("3.") and int(airflow_version.split(".")[1]) >= 3:
+    if airflow_version() >= (3, 3):
         assert "checkpoints in Airflow task state store" in out
     quarantine = next((tmp_path / "q").iterdir())
     assert json.loads(quarantine.read_text())["line"] == 3

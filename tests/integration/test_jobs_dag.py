@@ -13,14 +13,13 @@ import pytest
 import requests
 
 from airflow_provider_lytics.hooks.lytics import LyticsHook
-from tests.integration.airflow_cli import BIN, migrated_env
+from tests.integration.airflow_cli import BIN, airflow_version, migrated_env
 
 pytestmark = pytest.mark.slow
 
 
 def test_job_as_code_dag_runs_with_deferred_tasks(tmp_path, served_emulator, monkeypatch):
-    airflow_version = subprocess.run([str(BIN / "airflow"), "version"], capture_output=True, text=True).stdout
-    if not airflow_version.startswith("3."):
+    if airflow_version()[0] < 3:
         pytest.skip("airflow dags test runs triggers in line on Airflow 3 only")
     conn = {"conn_type": "lytics", "host": served_emulator.url, "password": served_emulator.token}
     env = migrated_env(tmp_path / "home", conn)
