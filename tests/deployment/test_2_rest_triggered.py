@@ -18,7 +18,7 @@ from zoneinfo import ZoneInfo
 import pytest
 import requests
 
-from tests.deployment.inputs import demo_module
+from airflow_provider_lytics.emulator import prepare
 from tests.deployment.runs import Run, assert_succeeded, wait_all
 
 pytestmark = pytest.mark.deployment
@@ -71,7 +71,7 @@ def _quiet_window_out_of_the_way(world) -> str:
 
 def _confs(world) -> dict[str, dict]:
     """Each DAG's run conf, after writing the inputs it reads (as the demo does)."""
-    demo, out, sandbox = demo_module(), world.outputs / "rest", world.sandbox
+    demo, out, sandbox = prepare, world.outputs / "rest", world.sandbox
     customers = demo.write_customers(out / "data" / "customers.csv", 2_000)
     demo.write_customers(out / "import" / "customers_extra.csv", 1_000, seed=8, start=2_000, bad_rows=4)
     plain = demo.write_customers(out / "continuous" / "customers_2026-11-29.csv.gz", 300, seed=21, start=300_000)
@@ -94,7 +94,7 @@ def _confs(world) -> dict[str, dict]:
 
 
 def _second_continuous_file(world) -> None:
-    demo = demo_module()
+    demo = prepare
     plain = demo.write_customers(world.outputs / "rest" / "continuous" / "customers_2026-11-30.csv.gz", 200, seed=22,
                                  start=400_000)  # fmt: skip
     world.sandbox.encrypt_to_sftp(plain, f"/imports/customers/{plain.name}.gpg", age_seconds=120)

@@ -13,8 +13,8 @@ import time
 import pytest
 import requests
 
+from airflow_provider_lytics.emulator import prepare
 from tests.deployment.airflow_deployment import WORKERS, DeploymentError
-from tests.deployment.inputs import demo_module
 from tests.deployment.runs import Run, assert_succeeded, wait_all
 
 pytestmark = pytest.mark.deployment
@@ -67,7 +67,7 @@ def test_import_killed_with_its_worker_resumes_on_the_other_worker(world):
     airflow, dag_id = world.airflow, "lytics_deploy_resumable_import"
     airflow.wait_for_dags([dag_id])
     airflow.unpause(dag_id)
-    source = demo_module().write_customers(world.outputs / "resume" / "customers.csv", ROWS, seed=3, start=700_000)
+    source = prepare.write_customers(world.outputs / "resume" / "customers.csv", ROWS, seed=3, start=700_000)
     # Each batch takes a second at the emulator, so the kill lands mid-import whatever the machine's speed.
     slow = {"route": f"/collect/bulk/{STREAM}", "kind": "latency", "latency": 1.0}
     fault = world.emulator("POST", "/_emulator/faults", slow)["ids"][0]
