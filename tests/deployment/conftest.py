@@ -96,3 +96,13 @@ def world(request: pytest.FixtureRequest) -> Iterator[World]:
         # The home holds the admin password file; the outputs hold exported profiles. The process logs stay.
         shutil.rmtree(root / "airflow" / "airflow_home", ignore_errors=True)
         shutil.rmtree(outputs, ignore_errors=True)
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Deployment tests share a session that takes minutes to start: the suite-wide 300 s per-test cap is too short.
+
+    Each test still has a bound (its own waits are bounded too), so a hung deployment fails instead of stalling CI.
+    """
+    for item in items:
+        if "tests/deployment/" in str(item.fspath).replace("\\", "/"):
+            item.add_marker(pytest.mark.timeout(1200))
