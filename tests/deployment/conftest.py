@@ -1,4 +1,4 @@
-"""The deployment suite's shared world: one offline Lytics sandbox and one real Airflow 3 deployment per session.
+"""The deployment suite's shared world: one offline Lytics sandbox and one real Airflow 3 deployment for the package.
 
 The sandbox (Lytics API + bulk host, managed SFTP, enrichment vendor, webhook receiver, PGP keys) runs in the pytest
 process on loopback ports; the Airflow processes reach it over TCP like any remote service. Its connections are
@@ -67,8 +67,9 @@ def _bundles() -> str:
     ])  # fmt: skip
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def world(request: pytest.FixtureRequest) -> Iterator[World]:
+    """Started once for the package and stopped when its last test ends (not at the end of the whole run)."""
     reason = _skip_reason()
     if reason:
         pytest.skip(reason)
