@@ -411,7 +411,10 @@ class CsvRows:
             yield SourceRow(start, raw, body)
 
 
-TOO_DEEP = "record is nested too deeply to be a Lytics record (objects in objects hundreds of levels deep)"
+#: Deepest object/array nesting a record may have. Lytics records are flat or a few levels deep; the limit is a
+#: fixed number so that the verdict does not depend on the interpreter's recursion limit or stack depth.
+MAX_NESTING = 64
+TOO_DEEP = f"record is nested too deeply to be a Lytics record (more than {MAX_NESTING} levels of objects/arrays)"
 LONE_SURROGATE = (
     "record contains a lone UTF-16 surrogate escape (such as \\ud800), which is not valid Unicode text; "
     "fix the escape in the source (a valid pair such as \\ud83d\\ude00 is fine)"
@@ -447,6 +450,30 @@ def _value_end(buf: str, pos: int) -> int | None:
     return None
 
 
+def _nesting_depth(text: str) -> int:
+    """Deepest ``[``/``{`` nesting in JSON text (brackets inside strings ignored), without recursion."""
+    depth = deepest = 0
+    i, n = 0, len(text)
+    while i < n:
+        ch = text[i]
+        if ch == '"':
+            i += 1
+            while i < n and text[i] != '"':
+                i += 2 if text[i] == "\\" else 1
+        elif ch in "[{":
+            depth += 1
+            deepest = max(deepest, depth)
+        elif ch in "]}":
+            depth -= 1
+        i += 1
+    return deepest
+
+
+def _too_deep(text: str) -> bool:
+    """Whether ``text`` nests deeper than :data:`MAX_NESTING` (the character scan runs only when it could)."""
+    return text.count("[") + text.count("{") > MAX_NESTING and _nesting_depth(text) > MAX_NESTING
+
+
 def _render_json(record: Mapping[str, Any]) -> str:
     return json.dumps(record, separators=(",", ":"), ensure_ascii=False, default=str)
 
@@ -459,6 +486,8 @@ class _JsonChecker:
         self.limit = max_record_bytes
 
     def row(self, line: int, raw: str, value: Any, passthrough: str | None = None) -> SourceRow:
+        if _too_deep(raw):
+            return SourceRow(line, raw, None, TOO_DEEP)
         try:
             problem = structure_problem(value)
         except RecursionError:
@@ -507,6 +536,9 @@ class NdjsonRows:
                 if reason:
                     yield SourceRow(number, text, None, reason)
                     continue
+            if _too_deep(stripped):
+                yield SourceRow(number, text, None, TOO_DEEP)
+                continue
             try:
                 value = loads(stripped)
             except RecursionError:
