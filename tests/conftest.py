@@ -131,11 +131,15 @@ class ServedEmulator:
 
 
 @pytest.fixture
-def served_emulator() -> Iterator[ServedEmulator]:
-    """``lytics-emulator serve`` as users run it, in its own process on a free port; must exit 0 on SIGTERM."""
+def served_emulator(request: pytest.FixtureRequest) -> Iterator[ServedEmulator]:
+    """``lytics-emulator serve`` as users run it, in its own process on a free port; must exit 0 on SIGTERM.
+
+    Extra ``serve`` arguments: ``@pytest.mark.parametrize("served_emulator", [[...]], indirect=True)``.
+    """
     token = "served-emulator-token"
     cli = str(Path(sys.executable).parent / "lytics-emulator")
-    proc = subprocess.Popen([cli, "serve", "--port", "0", "--token", token],
+    extra = list(getattr(request, "param", None) or [])
+    proc = subprocess.Popen([cli, "serve", "--port", "0", "--token", token, *extra],
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)  # fmt: skip
     try:
         line = proc.stdout.readline()

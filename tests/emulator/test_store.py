@@ -473,8 +473,8 @@ def test_profiles_are_written_behind_and_on_close(tmp_path) -> None:
 def test_background_writer_flushes_without_being_asked(tmp_path) -> None:
     store = ProfileStore(StateDB(str(tmp_path / "state.db")), write_interval=0.05)
     store.ingest("crm", _users(5))
-    for _ in range(200):  # bounded wait: the writer runs every 50 ms
-        if len(store.db.load("profile")) == 5:
+    for _ in range(200):  # bounded wait: the writer runs every 50 ms (profiles and streams may land in turn)
+        if len(store.db.load("profile")) == 5 and "crm" in store.db.load("stream"):
             break
         threading.Event().wait(0.05)
     assert len(store.db.load("profile")) == 5
