@@ -22,7 +22,6 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -362,23 +361,6 @@ class AirflowDeployment:
             return "\n".join(str(c.get("event", c)) if isinstance(c, dict) else str(c) for c in content)
         return str(content)
 
-    def wait_for_run(self, dag_id: str, run_id: str, timeout: float = 300.0, *, watch: bool = False) -> dict:
-        """Wait until the run ends; with ``watch``, also record every task state seen (``states_seen``)."""
-        deadline = time.monotonic() + timeout
-        seen: dict[str, set[str]] = {}
-        run: dict[str, Any] = {}
-        while time.monotonic() < deadline:
-            run = self.dag_run(dag_id, run_id)
-            if watch or run["state"] not in ("queued", "running"):
-                for ti in self.task_instances(dag_id, run_id):
-                    seen.setdefault(ti["task_id"], set()).add(str(ti["state"]))
-            if run["state"] in ("success", "failed"):
-                run["states_seen"] = seen
-                return run
-            time.sleep(1 if watch else 2)
-        raise DeploymentError(f"{dag_id} {run_id} still {run.get('state')} after {timeout:.0f}s; tasks {seen}\n"
-                              f"{self.report()}")  # fmt: skip
-
     def failure_details(self, dag_id: str, run_id: str) -> str:
         """Every failed task's state and the end of its log, for assertion messages."""
         out = []
@@ -387,13 +369,6 @@ class AirflowDeployment:
                 log = self.task_log(dag_id, run_id, ti["task_id"], max(1, ti["try_number"]))
                 out.append(f"{ti['task_id']}: {ti['state']} (try {ti['try_number']})\n{log[-3000:]}")
         return "\n".join(out)
-
-    @contextlib.contextmanager
-    def running(self) -> Iterator[AirflowDeployment]:
-        try:
-            yield self.start()
-        finally:
-            self.stop()
 
 
 def _fernet_key() -> str:
