@@ -63,20 +63,44 @@ class MemoryCheckpointStore:
     supports_lease = False
 
 
+class CheckpointWriteError(Exception):
+    """A checkpoint store did not keep what was written to it; the import stops before sending anything more."""
+
+
 class TaskStateCheckpointStore:
-    """Airflow 3.3 task state store (``context["task_state_store"]``)."""
+    """Airflow 3.3 task state store (``context["task_state_store"]``), every write read back.
+
+    The Task SDK's ``set()`` sends the value to the worker's supervisor and does not look at the answer: a write
+    the API server refused or never received (a timeout on a busy deployment) fails silently. A checkpoint that
+    silently did not persist would make a retry re-send batches Lytics already acknowledged, so each write is
+    verified by reading it back (one more small round trip per batch), retried ``write_attempts`` times, and
+    otherwise stops the import with :class:`CheckpointWriteError`.
+    """
 
     description = "Airflow task state store"
 
-    def __init__(self, accessor: Any, key: str = TASK_STATE_KEY) -> None:
-        self.accessor, self.key = accessor, key
+    def __init__(self, accessor: Any, key: str = TASK_STATE_KEY, *, write_attempts: int = 3) -> None:
+        self.accessor, self.key, self.write_attempts = accessor, key, write_attempts
 
     def load(self) -> dict[str, Any] | None:
         value = self.accessor.get(self.key)
         return value if isinstance(value, dict) else None
 
     def save(self, document: Mapping[str, Any]) -> None:
-        self.accessor.set(self.key, dict(document))
+        self._set_verified(self.key, document)
+
+    def _set_verified(self, key: str, document: Mapping[str, Any]) -> None:
+        wanted = json.loads(json.dumps(document))  # what a JSON round trip through the API gives back
+        for _ in range(self.write_attempts):
+            self.accessor.set(key, wanted)
+            if self.accessor.get(key) == wanted:
+                return
+        raise CheckpointWriteError(
+            f"Airflow's task state store did not keep {key!r} after {self.write_attempts} writes (each read back "
+            "differently): the import stops so that no batch is sent that a retry would not know about. Check the "
+            "api-server logs and the worker's [workers] execution_api_timeout, or set checkpoint='variable' or a "
+            "durable file path"
+        )
 
     def clear(self) -> None:
         self.accessor.delete(self.key)
@@ -88,7 +112,7 @@ class TaskStateCheckpointStore:
         return value if isinstance(value, dict) else None
 
     def lease_save(self, document: Mapping[str, Any]) -> None:
-        self.accessor.set(self.key + "_lease", dict(document))
+        self._set_verified(self.key + "_lease", document)
 
     def lease_clear(self) -> None:
         self.accessor.delete(self.key + "_lease")

@@ -176,7 +176,7 @@ class _ToLyticsOperator(BaseOperator):
         """Hook for subclasses (watermarks, archiving); runs only when the import succeeded."""
 
     def execute(self, context: Any) -> dict[str, Any]:
-        from airflow_provider_lytics.imports.checkpoint import store_for_context
+        from airflow_provider_lytics.imports.checkpoint import CheckpointWriteError, store_for_context
         from airflow_provider_lytics.imports.formats import ImportInputError
         from airflow_provider_lytics.imports.lease import ImportLeaseError
         from airflow_provider_lytics.imports.quarantine import QuarantineWriter
@@ -213,7 +213,7 @@ class _ToLyticsOperator(BaseOperator):
                 try:
                     runner.run(sources)
                 except (ImportThresholdError, ImportBatchError, ImportInputError, ImportReconciliationError,
-                        ImportLeaseError) as exc:  # fmt: skip
+                        ImportLeaseError, CheckpointWriteError) as exc:  # fmt: skip
                     error = exc
                 if error is None:
                     self._after_success(context)

@@ -57,12 +57,6 @@ def _restart_dead_workers(world) -> None:
             world.airflow.start_worker(name)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="open defect found by this suite: in a CeleryExecutor deployment the import's checkpoint never shows in "
-    "Airflow's task state store (empty at the kill), so the retry on the other worker re-sends every batch "
-    "(40,000 rows -> 54,000 received, duplicates not counted); dag.test() resumes. See docs/deployment-suite.md",
-)
 def test_import_killed_with_its_worker_resumes_on_the_other_worker(world):
     airflow, dag_id = world.airflow, "lytics_deploy_resumable_import"
     airflow.wait_for_dags([dag_id])

@@ -241,6 +241,50 @@ def test_failed_batch_then_resume_sends_nothing_twice(tmp_path, emulator, lytics
     assert "lytics_import_checkpoint" not in store.data  # cleared on success
 
 
+class LossyStore(DictStore):
+    """A task state store whose writes of the checkpoint are lost in transit (what a timed-out supervisor call
+    does: the Task SDK's ``set()`` does not look at the answer), from the ``lose_from``-th write on."""
+
+    def __init__(self, lose_from: int, lose_count: int) -> None:
+        super().__init__()
+        self.writes, self.kept, self.lose_from, self.lose_count = 0, 0, lose_from, lose_count
+
+    def set(self, key, value, **kw):
+        if key == "lytics_import_checkpoint":
+            self.writes += 1
+            if self.lose_from <= self.writes < self.lose_from + self.lose_count:
+                return  # silently dropped
+            self.kept += 1
+        super().set(key, value, **kw)
+
+
+def test_a_checkpoint_write_that_is_lost_stops_the_import_before_the_next_batch(tmp_path, emulator, lytics_conn_env):
+    src = tmp_path / "u.csv"
+    _write_csv(src, 1000)
+    store = LossyStore(lose_from=4, lose_count=100)  # the 4th write-ahead (before batch 4) and all later ones
+    op = _op(str(src), batch_rows=100, max_in_flight=1, checkpoint="auto")
+    with pytest.raises(AirflowException, match="did not keep 'lytics_import_checkpoint'"):
+        op.execute(_context(store))
+    saved = store.data["lytics_import_checkpoint"]
+    acknowledged = saved["counts"]["rows_sent"]
+    in_flight = sum(last - first + 1 for p in saved["parts"].values() for first, last in p.get("inflight", []))
+    # nothing was sent that the last kept checkpoint does not know about: acknowledged, or recorded as in flight
+    assert 0 < acknowledged < 1000 and _events(emulator) == acknowledged + in_flight, saved
+    store.lose_count = 0
+    result = op.execute(_context(store))
+    assert result["skipped_acknowledged"] == acknowledged and result["possible_duplicates"] == in_flight
+    assert _events(emulator) == 1000 + in_flight  # only the recorded in-flight batch twice, and counted
+
+
+def test_a_checkpoint_write_lost_once_is_written_again(tmp_path, emulator, lytics_conn_env):
+    src = tmp_path / "u.csv"
+    _write_csv(src, 500)
+    store = LossyStore(lose_from=2, lose_count=1)
+    result = _op(str(src), batch_rows=100, max_in_flight=1, checkpoint="auto").execute(_context(store))
+    assert result["rows_sent"] == 500 and _events(emulator) == 500
+    assert store.writes == store.kept + 1  # the lost write was repeated (and read back) before the batch went
+
+
 def test_dry_run_sends_sample_and_stores_nothing(tmp_path, emulator, lytics_conn_env):
     src = tmp_path / "u.csv"
     _write_csv(src, 500)
