@@ -21,7 +21,7 @@ import json
 import os
 import re
 import tempfile
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -67,6 +67,23 @@ class CheckpointWriteError(Exception):
     """A checkpoint store did not keep what was written to it; the import stops before sending anything more."""
 
 
+def write_verified(
+    write: Callable[[Any], None], read: Callable[[], Any], document: Mapping[str, Any], where: str, attempts: int = 3
+) -> None:
+    """Write ``document``, read it back, and repeat up to ``attempts`` times; raise :class:`CheckpointWriteError`."""
+    wanted = json.loads(json.dumps(document))  # what a JSON round trip through Airflow's API gives back
+    for _ in range(attempts):
+        write(wanted)
+        if read() == wanted:
+            return
+    raise CheckpointWriteError(
+        f"{where} did not keep the import checkpoint after {attempts} writes (each read back differently): the "
+        "import stops so that no batch is sent that a retry would not know about. Check the api-server logs and "
+        "the workers' [workers] execution_api_timeout, or use another checkpoint store (checkpoint='variable' or "
+        "a durable file path)"
+    )
+
+
 class TaskStateCheckpointStore:
     """Airflow 3.3 task state store (``context["task_state_store"]``), every write read back.
 
@@ -90,17 +107,10 @@ class TaskStateCheckpointStore:
         self._set_verified(self.key, document)
 
     def _set_verified(self, key: str, document: Mapping[str, Any]) -> None:
-        wanted = json.loads(json.dumps(document))  # what a JSON round trip through the API gives back
-        for _ in range(self.write_attempts):
-            self.accessor.set(key, wanted)
-            if self.accessor.get(key) == wanted:
-                return
-        raise CheckpointWriteError(
-            f"Airflow's task state store did not keep {key!r} after {self.write_attempts} writes (each read back "
-            "differently): the import stops so that no batch is sent that a retry would not know about. Check the "
-            "api-server logs and the worker's [workers] execution_api_timeout, or set checkpoint='variable' or a "
-            "durable file path"
-        )
+        write_verified(
+            lambda value: self.accessor.set(key, value), lambda: self.accessor.get(key), document,
+            f"Airflow's task state store key {key!r}", self.write_attempts,
+        )  # fmt: skip
 
     def clear(self) -> None:
         self.accessor.delete(self.key)
@@ -119,7 +129,8 @@ class TaskStateCheckpointStore:
 
 
 class VariableCheckpointStore:
-    """An Airflow Variable holding the JSON document (fallback for Airflow before 3.3)."""
+    """An Airflow Variable holding the JSON document (fallback for Airflow before 3.3); every write read back
+    (on Airflow 3 the Task SDK's ``Variable.set()`` does not report a lost write either)."""
 
     def __init__(self, key: str) -> None:
         self.key = key
@@ -136,7 +147,8 @@ class VariableCheckpointStore:
     def save(self, document: Mapping[str, Any]) -> None:
         from airflow.providers.common.compat.sdk import Variable
 
-        Variable.set(self.key, json.dumps(document, separators=(",", ":")))
+        write_verified(lambda value: Variable.set(self.key, json.dumps(value, separators=(",", ":"))), self.load,
+                       document, self.description)  # fmt: skip
 
     def clear(self) -> None:
         from airflow.providers.common.compat.sdk import Variable
@@ -158,7 +170,9 @@ class VariableCheckpointStore:
     def lease_save(self, document: Mapping[str, Any]) -> None:
         from airflow.providers.common.compat.sdk import Variable
 
-        Variable.set(self.key + "__lease", json.dumps(document, separators=(",", ":")))
+        key = self.key + "__lease"
+        write_verified(lambda value: Variable.set(key, json.dumps(value, separators=(",", ":"))), self.lease_load,
+                       document, f"Airflow Variable {key!r}")  # fmt: skip
 
     def lease_clear(self) -> None:
         from airflow.providers.common.compat.sdk import Variable

@@ -125,3 +125,15 @@ def test_csv_block_fast_path_over_many_blocks():
     flat = _expand(rows)
     assert [line for line, _, _ in flat] == list(range(2, 60002)) and all(err is None for *_, err in flat)
     assert sum(1 for r in rows if r.rows > 1) >= 4
+
+
+def test_write_verified_repeats_a_lost_write_and_gives_up_with_a_clear_error():
+    from airflow_provider_lytics.imports.checkpoint import CheckpointWriteError, write_verified
+
+    kept: list[object] = []
+    lost = iter([True, False])  # the first write is lost in transit, the second sticks
+    write_verified(lambda v: None if next(lost) else kept.append(v), lambda: kept[-1] if kept else None,
+                   {"parts": {"a": [(1, 2)]}}, "store X")  # fmt: skip
+    assert kept == [{"parts": {"a": [[1, 2]]}}]  # compared as JSON: tuples come back as lists
+    with pytest.raises(CheckpointWriteError, match="store X did not keep the import checkpoint after 3 writes"):
+        write_verified(lambda v: None, lambda: None, {"v": 1}, "store X")
