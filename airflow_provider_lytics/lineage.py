@@ -60,7 +60,7 @@ def operator_lineage(
     )
     from airflow.providers.openlineage.extractors import OperatorLineage
 
-    out_facets = {"outputStatistics": OutputStatisticsOutputDatasetFacet(rowCount=output_rows)}
+    out_facets: dict[str, Any] = {"outputStatistics": OutputStatisticsOutputDatasetFacet(rowCount=output_rows)}
     return OperatorLineage(
         inputs=[InputDataset(namespace=ns, name=name) for ns, name in dict.fromkeys(inputs)],
         outputs=[

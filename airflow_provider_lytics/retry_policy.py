@@ -57,18 +57,18 @@ def lytics_retry_policy(rate_limit_delay: timedelta = timedelta(minutes=5)) -> A
     return ExceptionRetryPolicy(
         rules=[
             RetryRule(
-                exception=list(RESTARTABLE),
+                exception=[*RESTARTABLE],
                 action=RetryAction.RETRY,
                 reason="the audience scan was overtaken by the cursor lifetime; one more try may get through",
             ),
             RetryRule(
-                exception=list(RATE_LIMITED),
+                exception=[*RATE_LIMITED],
                 action=RetryAction.RETRY,
                 retry_delay=rate_limit_delay,
                 reason="Lytics rate limit still hit after the hook's retries; backing off",
             ),
             RetryRule(
-                exception=list(PERMANENT) + list(BAD_REQUEST),
+                exception=[*PERMANENT, *BAD_REQUEST],
                 action=RetryAction.FAIL,
                 reason="another try cannot fix this: the error says what to change",
             ),

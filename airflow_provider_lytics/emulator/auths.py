@@ -8,6 +8,7 @@ owns one and consults it.
 
 from __future__ import annotations
 
+import builtins
 import copy
 import secrets
 import threading
@@ -81,7 +82,7 @@ class AuthRegistry:
             "config": copy.deepcopy(config),
         }
         with self._lock:
-            self._auths[doc["id"]] = doc
+            self._auths[str(doc["id"])] = doc
             self._persist(doc)
         return self.view(doc)
 
@@ -112,7 +113,7 @@ class AuthRegistry:
             self._db.delete("auth", auth_id)
         return self.view(doc)
 
-    def list_all(self) -> list[str]:
+    def list_all(self) -> builtins.list[str]:
         with self._lock:
             return list(self._auths)
 

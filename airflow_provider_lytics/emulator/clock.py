@@ -98,7 +98,7 @@ class EmulatorClock:
         """``{"now": iso, "mode": ...}`` as ``GET /_emulator/clock`` answers."""
         with self._lock:
             frozen = self._frozen_at is not None
-            ts = self._frozen_at if frozen else self._wall() + self._offset
+            ts = self._frozen_at if self._frozen_at is not None else self._wall() + self._offset
             mode = "frozen" if frozen else ("offset" if self._shifted else "real")
         return {"now": _iso(ts), "mode": mode, "epoch": ts}
 

@@ -276,8 +276,8 @@ def _parse_cached(text: str) -> ParsedFilter:
         text=text,
         table=stmt.table,
         alias=stmt.alias,
-        name=name,
-        description=description,
+        name=name if isinstance(name, str) else None,
+        description=description if isinstance(description, str) else None,
         properties=types.MappingProxyType(props),
         _statement=stmt,
         _compiled=CompiledFilter(

@@ -47,7 +47,7 @@ def as_number(value: object) -> float | int | None:
     if cls is int or cls is float:
         return value  # type: ignore[return-value]
     if cls is str:
-        if value and _NUM_RE.fullmatch(value):  # type: ignore[arg-type]
+        if value and _NUM_RE.fullmatch(value):  # type: ignore[call-overload]
             return float(value)  # type: ignore[arg-type]
         return None
     if isinstance(value, (int, float)) and not isinstance(value, bool):
@@ -73,9 +73,10 @@ def parse_datetime(text: str) -> datetime | None:
     try:
         dt = datetime.fromisoformat(candidate)
     except ValueError:
-        dt = _parse_datetime_slow(text)
-        if dt is None:
+        slow = _parse_datetime_slow(text)
+        if slow is None:
             return None
+        dt = slow
     return dt if dt.tzinfo is not None else dt.replace(tzinfo=UTC)
 
 
@@ -108,7 +109,7 @@ def to_timestamp(value: object) -> float | None:
     if cls is str:
         if not value:
             return None
-        if _NUM_RE.fullmatch(value):  # type: ignore[arg-type]
+        if _NUM_RE.fullmatch(value):  # type: ignore[call-overload]
             return epoch_to_seconds(float(value))  # type: ignore[arg-type]
         dt = parse_datetime(value)  # type: ignore[arg-type]
         return None if dt is None else dt.timestamp()

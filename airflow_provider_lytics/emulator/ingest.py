@@ -35,6 +35,12 @@ MAX_PLAIN_ID_CHARS = 64
 _WS = re.compile(r"[ \t\n\r]*")
 
 
+def _after_ws(buf: str, pos: int) -> int:
+    """Where the whitespace at ``pos`` ends (the pattern always matches, possibly empty)."""
+    match = _WS.match(buf, pos)
+    return match.end() if match else pos
+
+
 class BadInput(ValueError):
     """The body cannot be processed; ``status`` is the HTTP status, ``accepted`` the records stored before it."""
 
@@ -178,7 +184,7 @@ def iter_json(texts: Iterable[str]) -> Iterator[_Item]:
         return counted
 
     while True:
-        pos = _WS.match(buf, pos).end()
+        pos = _after_ws(buf, pos)
         if pos >= len(buf):
             if eof or not fill():
                 break
@@ -192,9 +198,9 @@ def iter_json(texts: Iterable[str]) -> Iterator[_Item]:
             char = buf[pos]
             if char == "]":
                 pos += 1
-                rest = _WS.match(buf, pos).end()
+                rest = _after_ws(buf, pos)
                 while rest >= len(buf) and not eof and fill():
-                    rest = _WS.match(buf, pos).end()
+                    rest = _after_ws(buf, pos)
                 if rest < len(buf):
                     raise BadInput(f"body is not valid JSON: unexpected data after the array at line {line_at(rest)}")
                 return

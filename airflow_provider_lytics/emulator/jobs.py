@@ -14,6 +14,7 @@ defined here is re-exported, so ``from airflow_provider_lytics.emulator.jobs imp
 
 from __future__ import annotations
 
+import builtins
 import copy
 import logging
 import secrets
@@ -428,7 +429,9 @@ class JobEngine:
             self._save(job_id)
             return self._view(job_id)
 
-    def logs(self, account_id: str, job_id: str | None = None, include_errors: bool = False) -> list[dict[str, Any]]:
+    def logs(
+        self, account_id: str, job_id: str | None = None, include_errors: bool = False
+    ) -> builtins.list[dict[str, Any]]:
         """Log entries sorted by time: one job since creation, or the account's last 24 h (killed jobs excluded)."""
         with self._lock:
             now = self.clock()
@@ -539,7 +542,7 @@ class JobEngine:
             raise WorkflowNotFound("workflow is required: POST /v2/job/{workflow} or put workflow in the body")
         return resolve_workflow(body_wf)
 
-    def _check_auths(self, account_id: str, auth_ids: list[str]) -> None:
+    def _check_auths(self, account_id: str, auth_ids: builtins.list[str]) -> None:
         for auth_id in auth_ids:
             if not self.auths.exists(account_id, auth_id):
                 raise JobError(

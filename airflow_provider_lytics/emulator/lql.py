@@ -80,6 +80,22 @@ Row = Mapping[str, Any]
 _MISSING = object()
 
 
+def _either(a: Callable[[Row], Any], b: Callable[[Row], Any]) -> Callable[[Row], bool]:
+    return lambda r: bool(a(r)) or bool(b(r))
+
+
+def _both(a: Callable[[Row], Any], b: Callable[[Row], Any]) -> Callable[[Row], bool]:
+    return lambda r: bool(a(r)) and bool(b(r))
+
+
+def _negated(f: Callable[[Row], Any]) -> Callable[[Row], bool]:
+    return lambda r: not f(r)
+
+
+def _compared(a: Callable[[Row], Any], b: Callable[[Row], Any], op: str) -> Callable[[Row], Any]:
+    return lambda r: _compare(a(r), b(r), op)
+
+
 @dataclass(frozen=True)
 class Expr:
     """One compiled expression: ``fn(row)`` returns the value or ``None`` when it has none."""
@@ -217,20 +233,20 @@ class _Parser:
         left = self.and_expr()
         while self.accept("OR"):
             right = self.and_expr()
-            left = Expr(lambda r, a=left.fn, b=right.fn: bool(a(r)) or bool(b(r)), f"{left.text} OR {right.text}")
+            left = Expr(_either(left.fn, right.fn), f"{left.text} OR {right.text}")
         return left
 
     def and_expr(self) -> Expr:
         left = self.not_expr()
         while self.accept("AND"):
             right = self.not_expr()
-            left = Expr(lambda r, a=left.fn, b=right.fn: bool(a(r)) and bool(b(r)), f"{left.text} AND {right.text}")
+            left = Expr(_both(left.fn, right.fn), f"{left.text} AND {right.text}")
         return left
 
     def not_expr(self) -> Expr:
         if self.accept("NOT"):
             inner = self.not_expr()
-            return Expr(lambda r, f=inner.fn: not f(r), f"NOT {inner.text}")
+            return Expr(_negated(inner.fn), f"NOT {inner.text}")
         return self.comparison()
 
     def comparison(self) -> Expr:
@@ -238,7 +254,7 @@ class _Parser:
         if self.tok.kind == "op" and self.tok.text in ("=", "==", "!=", ">", ">=", "<", "<="):
             op = self.take().text
             right = self.primary()
-            return Expr(lambda r, a=left.fn, b=right.fn: _compare(a(r), b(r), op), f"{left.text} {op} {right.text}")
+            return Expr(_compared(left.fn, right.fn, op), f"{left.text} {op} {right.text}")
         return left
 
     def primary(self) -> Expr:
@@ -400,7 +416,8 @@ def parse_query(text: str) -> Query:
         columns.append(_column(p))
     p.expect("FROM", "',' or FROM after the SELECT list")
     stream = p.name("a stream name after FROM")
-    table, by, where, alias = "user", (), None, None
+    table, where, alias = "user", None, None
+    by: tuple[str, ...] = ()
     seen: set[str] = set()
     while p.tok.kind != "eof" and not p.accept(";"):
         word = p.upper()
@@ -511,7 +528,9 @@ def merge_value(op: str, old: Any, new: Any, newer: bool) -> Any:
         a, b = _number(old), _number(new)
         if a is None or b is None:
             return new if a is None else old
-        return min(old, new, key=_number) if op == "min" else max(old, new, key=_number)
+        if op == "min":
+            return old if a <= b else new  # the first of equals, as min() keeps it
+        return old if a >= b else new
     if op == "set":
         merged = list(old) if isinstance(old, list) else [old]
         for item in new if isinstance(new, list) else [new]:

@@ -156,7 +156,9 @@ def _bucket(points: list[tuple[int, float]], interval: int | None, aggregation: 
     buckets: dict[int, list[float]] = {}
     for t, v in points:
         buckets.setdefault(t - t % interval, []).append(v)
-    fold = {"sum": sum, "max": max, "min": min, "last": lambda vs: vs[-1], "avg": lambda vs: sum(vs) / len(vs)}
+    fold: dict[str, Callable[[list[float]], float]] = {
+        "sum": sum, "max": max, "min": min, "last": lambda vs: vs[-1], "avg": lambda vs: sum(vs) / len(vs),
+    }  # fmt: skip
     return [{"ts": str(t), "value": _num(fold[aggregation](vs))} for t, vs in sorted(buckets.items())]
 
 

@@ -16,7 +16,7 @@ from __future__ import annotations
 import json
 import sqlite3
 import threading
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import Any
 
 _SCHEMA = """
@@ -140,7 +140,7 @@ class StateDB:
             last = rows[-1][0]
 
     # -- raw events ------------------------------------------------------------------------------------
-    def append_events(self, stream: str, events: Iterable[dict[str, Any]]) -> int:
+    def append_events(self, stream: str, events: Iterable[Mapping[str, Any]]) -> int:
         """Append ``events`` to ``stream``'s raw log (one row per :data:`EVENT_ROW_MAX` events)."""
         batch = events if isinstance(events, list) else list(events)
         if not batch:

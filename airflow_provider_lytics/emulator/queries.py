@@ -9,6 +9,7 @@ from the query's ``BY`` fields, and each field merges with its operator (``lates
 
 from __future__ import annotations
 
+import builtins
 import hashlib
 import threading
 from collections.abc import Iterable, Mapping, Sequence
@@ -95,7 +96,7 @@ class QueryRegistry:
         with self._lock:
             return [self.docs[a] for a in sorted(self.docs)]
 
-    def for_stream(self, stream: str) -> list[Query]:
+    def for_stream(self, stream: str) -> builtins.list[Query]:
         """The parsed queries reading ``stream`` (empty: the stream is unmapped)."""
         return [q for q in self._parsed.values() if q.stream == stream] if self._parsed else []
 

@@ -58,7 +58,7 @@ def routes(backend: Backend) -> list[BaseRoute]:
     async def attribution(request: Request) -> Response:
         ids = [request.path_params["id"]] if "id" in request.path_params else list_param(request, "ids")
         try:
-            limit = int_param(request, "limit", ATTRIBUTION_LIMIT)
+            limit = int_param(request, "limit", ATTRIBUTION_LIMIT) or ATTRIBUTION_LIMIT
         except ParamError as exc:
             return v1_error(400, str(exc))
         if not ids:

@@ -180,7 +180,7 @@ def routes(backend: Backend, *, adhoc_size_interval: float = ADHOC_SIZE_INTERVAL
                     sortorder=(q.get("sortorder") or "asc").lower(), recent=recent,
                 )  # fmt: skip
 
-            page = None
+            page: Any = None
             if start:  # a later page is a slice of the snapshot: cheaper than the hop to a worker thread
                 with store.locked_if_free() as free:
                     page = one_page() if free else None

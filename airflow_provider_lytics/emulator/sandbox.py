@@ -336,7 +336,7 @@ class LyticsSandbox:
     # ------------------------------------------------------------------ connections
     def connections(self) -> dict[str, dict[str, Any]]:
         """Every conn id the example DAGs use -> its Airflow connection (JSON form)."""
-        if self.lytics is None or self.pgp is None:
+        if self.lytics is None or self.pgp is None or self.webhooks is None:
             raise SandboxError("the sandbox is not running; call start() first")
         # Ports stored explicitly (0 = none for PGP): Airflow 3.3's Test button needs one (see forms.py).
         lytics = {"conn_type": "lytics", "host": self.lytics.url, "port": urlsplit(self.lytics.url).port,
@@ -380,6 +380,8 @@ class LyticsSandbox:
 
     def describe(self) -> str:
         """A few lines for the demo banner (no secrets)."""
+        if self.lytics is None or self.pgp is None or self.webhooks is None:
+            raise SandboxError("the sandbox is not running; call start() first")
         return "\n".join([
             f"  Lytics API      {self.lytics.url} (bulk {self.lytics.bulk_url}), "
             f"{self.seeded.get('profiles')} seeded profiles",

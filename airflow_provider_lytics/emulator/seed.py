@@ -111,7 +111,7 @@ _PLAN_BASE = {"free": 20.0, "basic": 200.0, "pro": 900.0, "enterprise": 4000.0}
 
 def _crm(rng: random.Random, users: int, today_ms: int) -> Iterator[dict[str, Any]]:
     """One CRM record per user; every random value comes from ``rng.random()`` (fast and reproducible)."""
-    dates = [rfc3339(today_ms - days * _DAY_MS)[:10] for days in range(901)]
+    dates = [str(rfc3339(today_ms - days * _DAY_MS))[:10] for days in range(901)]
     draw = rng.random
     n_first, n_last, n_interests = len(_FIRST), len(_LAST), len(_INTERESTS)
     created = today_ms - 30 * _DAY_MS

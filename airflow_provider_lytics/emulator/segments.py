@@ -7,6 +7,7 @@ and v2 ``PUT`` refuses a taken slug, as the live API does.
 
 from __future__ import annotations
 
+import builtins
 import re
 import threading
 import time
@@ -22,7 +23,7 @@ MAX_NAME_LENGTH = 64
 KINDS = ("segment", "aspect", "goal", "list", "conversion", "metric", "managed", "candidate")
 TABLES = ("user", "content")
 _SLUG_OK = re.compile(r"^[A-Za-z0-9_\-]{1,128}$")
-_JSON_FIELDS = {
+_JSON_FIELDS: dict[str, type | tuple[type, ...]] = {
     "name": str, "segment_ql": str, "slug_name": str, "description": str, "table": str, "tags": list,
     "is_public": bool, "kind": str, "save_hist": bool, "emit_trigger": bool, "category": str,
     "public_name": str, "ast": (dict, list), "id": str, "groups": list,
@@ -230,7 +231,7 @@ class SegmentRegistry:
             self.db.put("segment", doc["id"], doc)
             return doc
 
-    def delete(self, ids: list[str]) -> list[str]:
+    def delete(self, ids: builtins.list[str]) -> builtins.list[str]:
         """Delete every named segment or none: an unknown id raises a 404 naming it."""
         with self._lock:
             found = [self.get(i) for i in ids]

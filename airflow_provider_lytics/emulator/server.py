@@ -201,10 +201,12 @@ class EmulatorServer:
         self.port = self._socket.getsockname()[1]
         try:
             sockets = [self._socket]
+            bulk_ports: frozenset[int] = frozenset()
             if self.bulk_port is not None:
                 self._bulk_socket = bind_socket(self.host, self.bulk_port)
                 self.bulk_port = self._bulk_socket.getsockname()[1]
                 sockets.append(self._bulk_socket)
+                bulk_ports = frozenset({self._bulk_socket.getsockname()[1]})
             if self._backend is None:
                 from airflow_provider_lytics.emulator.backend import build_backend
 
@@ -212,7 +214,7 @@ class EmulatorServer:
             self._app = create_app(self._backend, routes=self._routes)
             config = uvicorn.Config(
                 self._app,
-                http=protocol_class(self._http, frozenset({self.bulk_port}) if self._bulk_socket else frozenset()),
+                http=protocol_class(self._http, bulk_ports),
                 lifespan="off",
                 log_config=None,  # leave the embedding process's logging alone; warnings propagate to its root
                 log_level="warning",

@@ -386,7 +386,7 @@ class ProfileStore:
         return ProfileView(profile)
 
     # -- segments ----------------------------------------------------------------------------------------
-    def _matches(self, parsed: Any) -> Callable[[dict[str, Any]], bool]:
+    def _matches(self, parsed: Any) -> Callable[[Any], bool]:
         """One predicate per evaluation: date math anchored once, INCLUDEs resolved once."""
         now = datetime.fromtimestamp(self.wall_clock(), timezone.utc)
         return parsed.matcher(now=now, include=self.segments.resolve_include)

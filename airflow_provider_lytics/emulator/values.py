@@ -57,14 +57,15 @@ def parse_time_ms(value: Any) -> int | None:
     if isinstance(value, (int, float)):
         return _from_number(float(value))
     if isinstance(value, datetime):
-        dt = value if value.tzinfo else value.replace(tzinfo=timezone.utc)
-        return int(dt.timestamp() * 1000)
+        aware = value if value.tzinfo else value.replace(tzinfo=timezone.utc)
+        return int(aware.timestamp() * 1000)
     text = str(value).strip()
     if not text:
         return None
     if _DIGITS.match(text):
         return _from_number(float(text))
     iso = text[:-1] + "+00:00" if text.endswith(("Z", "z")) else text
+    dt: datetime | None
     try:
         dt = datetime.fromisoformat(iso)
     except ValueError:

@@ -35,7 +35,7 @@ class CallableEnricher(Enricher):
         if batch_size < 1:
             raise EnrichmentConfigError(f"batch_size must be at least 1, got {batch_size}")
         self.func = func
-        self.name = name or getattr(func, "__name__", "callable")
+        self.name: str = name or str(getattr(func, "__name__", "callable"))
         self.batch_size = batch_size
         self.required_fields = tuple(required_fields)
 

@@ -131,8 +131,9 @@ class EnrichmentRunner:
         """Consume ``profiles`` and return the counts; an exception from ``on_result`` stops the run."""
         counts = self.counts
         started = self.now()
-        self._batch = batch = []
-        self._pending = pending = set()
+        batch: list[Identifiers] = []
+        self._batch = batch
+        self._pending = pending = set[Future]()
         self._executor = executor = (
             None if self.dry_run else ThreadPoolExecutor(self.workers, thread_name_prefix="lytics-enrich")
         )
@@ -246,7 +247,7 @@ class EnrichmentRunner:
             self._stop.wait(delay)
 
 
-def _all(batch: Sequence[Identifiers], result: EnrichmentResult) -> list[tuple[Identifiers, EnrichmentResult]]:
+def _all(batch: list[Identifiers], result: EnrichmentResult) -> list[tuple[Identifiers, EnrichmentResult]]:
     return [(ids, result) for ids in batch]
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import gzip
 import zipfile
-from typing import IO, Any
+from typing import IO, Any, cast
 
 from airflow_provider_lytics.exports.errors import ExportConfigError
 
@@ -27,7 +27,9 @@ class Compressor:
             self._stream = gzip.GzipFile(filename="", fileobj=target, mode="wb", compresslevel=level, mtime=0)
         elif kind == "zip":
             # target has no tell/seek: zipfile writes a streaming archive (data descriptors, zip64 when needed)
-            self._zip = zipfile.ZipFile(_NoSeek(target), "w", compression=zipfile.ZIP_DEFLATED, compresslevel=level)
+            self._zip = zipfile.ZipFile(
+                cast(IO[bytes], _NoSeek(target)), "w", compression=zipfile.ZIP_DEFLATED, compresslevel=level
+            )
             self._stream = self._zip.open(member_name, "w", force_zip64=True)
         else:
             self._stream = target

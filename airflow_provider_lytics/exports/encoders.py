@@ -119,15 +119,16 @@ class CsvEncoder(RowEncoder):
         if join == delimiter:
             raise ExportConfigError("multi_value_join must differ from csv_delimiter, or values become columns")
         super().__init__(sink, columns)
+        self.csv_columns: list[str] = list(columns)  # never None: checked above
         self.join = join
         self.neutralize_formulas = neutralize_formulas
         self._buf = _TextBuffer()
         self._writer = csv.writer(self._buf, delimiter=delimiter, lineterminator="\r\n", quoting=csv.QUOTE_MINIMAL)
         if header:
-            self._writer.writerow(self.columns)
+            self._writer.writerow(self.csv_columns)
 
     def write_rows(self, rows: Sequence[Mapping[str, Any]]) -> None:
-        cols, join = self.columns, self.join
+        cols, join = self.csv_columns, self.join
         text = _scalar_text
         cells = [[v if v.__class__ is str else text(v, join) for v in map(row.get, cols)] for row in rows]
         if self.neutralize_formulas:

@@ -13,7 +13,7 @@ import hashlib
 import logging
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass
-from typing import TYPE_CHECKING, Any
+from typing import IO, TYPE_CHECKING, Any, cast
 
 from airflow_provider_lytics.exports.compress import Compressor
 from airflow_provider_lytics.exports.encoders import make_encoder
@@ -100,7 +100,8 @@ class _Part:
             inner = name.split(".zip")[0] if fmt.compression == "zip" else name
             self.compressor = Compressor(target, fmt.compression, level=fmt.compression_level, member_name=inner)
             self.encoder = make_encoder(
-                fmt.fmt, self.compressor, fmt.columns, delimiter=fmt.delimiter, header=fmt.header, join=fmt.join,
+                fmt.fmt, cast("IO[bytes]", self.compressor), fmt.columns, delimiter=fmt.delimiter, header=fmt.header,
+                join=fmt.join,
                 parquet_codec=fmt.parquet_codec, neutralize_formulas=fmt.neutralize_formulas,
             )  # fmt: skip
         except BaseException as exc:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import enum
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any
@@ -114,7 +114,8 @@ def judge_run(
     job_id = job.get("id", "?")
     status = str(job.get("status") or "")
     phase = classify(status)
-    state = job.get("state") if isinstance(job.get("state"), Mapping) else {}
+    raw_state = job.get("state")
+    state: Mapping[str, Any] = raw_state if isinstance(raw_state, Mapping) else {}
     started = parse_time(state.get("last_run_started"))
     completed = parse_time(state.get("last_run_completed"))
     errors = int(state.get("consecutive_errors") or 0)
@@ -159,7 +160,7 @@ def _iso(ts: float) -> str:
     return datetime.fromtimestamp(ts, timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-def format_logs(entries: list[Mapping[str, Any]], limit: int = 10) -> str:
+def format_logs(entries: Sequence[Mapping[str, Any]], limit: int = 10) -> str:
     """The last ``limit`` job log entries as text lines for an error message."""
     lines = []
     for entry in entries[-limit:]:

@@ -65,7 +65,7 @@ class LyticsAudienceSizeSensor(BaseSensorOperator):
         self.log.info("Audience %s has %d members (want %s %d)", self.segment, size, self.comparison, threshold)
         return PokeReturnValue(is_done=done, xcom_value=size)
 
-    def execute(self, context: Mapping[str, Any]) -> Any:
+    def execute(self, context: Any) -> Any:
         publish_links(context, self.lytics_conn_id, audience=self.segment)
         if not self.deferrable:
             return super().execute(context)
@@ -184,7 +184,7 @@ class LyticsAudienceMembershipSensor(BaseSensorOperator):
             return baseline_store.TaskStateBaseline(store)
         return None
 
-    def execute(self, context: Mapping[str, Any]) -> Any:
+    def execute(self, context: Any) -> Any:
         publish_links(context, self.lytics_conn_id, audience=self.segment)
         if not self.deferrable:
             return super().execute(context)

@@ -99,7 +99,7 @@ class LyticsJobSensor(BaseSensorOperator):
         self.log.info("%s", verdict.message)
         return PokeReturnValue(is_done=verdict.outcome is Outcome.DONE, xcom_value=self.job_id)
 
-    def execute(self, context: Mapping[str, Any]) -> Any:
+    def execute(self, context: Any) -> Any:
         if not self.deferrable:
             return super().execute(context)
         result = self.poke(context)

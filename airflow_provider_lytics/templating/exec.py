@@ -235,6 +235,7 @@ class Run:
                 argv.append(self.arg(dot, func.params[i] if i < nparams else func.variadic, arg))
             if final is not NO_FINAL:
                 kind = func.params[num_in - 1] if num_in - 1 < nparams else func.variadic
+                assert kind is not None  # the arity check above admits extra arguments only when variadic
                 argv.append(coerce(final, kind))
             self.step()
             return func.fn(*argv)

@@ -59,10 +59,10 @@ class MessageTemplates:
                 problems.append(str(err))
         if problems:
             first = next(iter(problems))
-            err = TemplateSyntaxError("; ".join(problems), name="templates")
-            err.args = (first if len(problems) == 1 else f"{len(problems)} templates do not parse: " +
-                        "; ".join(problems),)  # fmt: skip
-            raise err
+            error = TemplateSyntaxError("; ".join(problems), name="templates")
+            error.args = (first if len(problems) == 1 else f"{len(problems)} templates do not parse: " +
+                          "; ".join(problems),)  # fmt: skip
+            raise error
 
     @property
     def names(self) -> list[str]:

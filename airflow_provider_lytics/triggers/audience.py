@@ -190,6 +190,7 @@ class LyticsAudienceMembershipTrigger(BaseTrigger):
         )
 
     async def run(self) -> AsyncIterator[TriggerEvent]:
+        event: dict[str, Any]
         try:
             async with _hook(self.lytics_conn_id) as hook:
                 baseline = await snapshot_members(hook, self.segment, self.id_field)
