@@ -258,6 +258,39 @@ class LyticsHook(LyticsBaseHook):
         ).data or {}  # fmt: skip
         return int(float(data.get("size") or 0))
 
+    # -- segment collections ------------------------------------------------------------------------------
+    def list_segment_collections(self, *, sideload: bool = False) -> list[dict[str, Any]]:
+        """``GET /api/segmentcollection``; ``sideload`` embeds each item's segment. Safe to retry."""
+        params = {"sideload": "true"} if sideload else None
+        return self.request("GET", "/api/segmentcollection", params=params).data or []
+
+    def get_segment_collection(self, collection_id: str, *, sideload: bool = False) -> dict[str, Any]:
+        """``GET /api/segmentcollection/{id}`` (id or slug). Safe to retry."""
+        params = {"sideload": "true"} if sideload else None
+        return self.request("GET", f"/api/segmentcollection/{quote_path(collection_id)}", params=params).data
+
+    def create_segment_collection(
+        self, name: str, segments: Iterable[str], *, slug_name: str | None = None, description: str | None = None
+    ) -> dict[str, Any]:
+        """``POST /api/segmentcollection``: ``segments`` (ids or slugs) in order. NOT retried after the request
+        was sent (a repeat would try to create a second collection)."""
+        body = {"name": name, "collection": _collection_items(segments), "slug_name": slug_name,
+                "description": description}  # fmt: skip
+        body = {k: v for k, v in body.items() if v is not None}
+        return self.request("POST", "/api/segmentcollection", json_body=body, safe=False).data
+
+    def update_segment_collection(self, collection_id: str, changes: Mapping[str, Any]) -> dict[str, Any]:
+        """``PUT /api/segmentcollection/{id}`` with ``name``/``description``/``slug_name`` and/or ``segments``
+        (ids or slugs, in order) or a raw ``collection`` list. Idempotent: safe to retry."""
+        body = dict(changes)
+        if "segments" in body:
+            body["collection"] = _collection_items(body.pop("segments"))
+        return self.request("PUT", f"/api/segmentcollection/{quote_path(collection_id)}", json_body=body).data
+
+    def delete_segment_collection(self, collection_id: str) -> None:
+        """``DELETE /api/segmentcollection/{id}``. Safe to retry (a second delete answers 404, which is raised)."""
+        self.request("DELETE", f"/api/segmentcollection/{quote_path(collection_id)}")
+
     # -- scan ---------------------------------------------------------------------------------------------
     def scan_pages(
         self,
@@ -454,3 +487,10 @@ class LyticsHook(LyticsBaseHook):
     def get_auth(self, auth_id: str) -> dict[str, Any]:
         """``GET /v2/auth/{id}``. Safe to retry."""
         return self.request("GET", f"/v2/auth/{quote_path(auth_id)}").data
+
+
+def _collection_items(segments: Iterable[str]) -> list[dict[str, Any]]:
+    """Segment ids/slugs as a collection body: ``[{"id": ..., "order": 0}, ...]``."""
+    if isinstance(segments, str):
+        raise LyticsConfigError("segments must be a list of segment ids or slugs, not one string")
+    return [{"id": str(seg), "order": order} for order, seg in enumerate(segments)]
