@@ -490,6 +490,10 @@ def lytics_routes(backend: Backend) -> list[BaseRoute]:
     from airflow_provider_lytics.emulator import segment_collections
 
     surface.extend(segment_collections.routes(backend))
+    # raw events of a stream by event-time range (/v2/stream/{stream}/events)
+    from airflow_provider_lytics.emulator import raw_events
+
+    surface.extend(raw_events.routes(backend))
     return surface
 
 

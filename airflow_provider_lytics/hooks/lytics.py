@@ -26,6 +26,7 @@ from airflow_provider_lytics.client.http import (
     scan_requests,
     send,
 )
+from airflow_provider_lytics.client.raw_events import EVENT_PAGE_LIMIT
 from airflow_provider_lytics.client.retry import RetryPolicy
 from airflow_provider_lytics.hooks.base import LyticsBaseHook
 
@@ -317,6 +318,31 @@ class LyticsHook(LyticsBaseHook):
     def scan(self, segment: str | None = None, **kwargs: Any) -> Iterator[dict[str, Any]]:
         """Every member profile of a segment (or ad-hoc audience), one page in memory at a time."""
         for page in self.scan_pages(segment, **kwargs):
+            yield from page.records
+
+    # -- raw events ---------------------------------------------------------------------------------------
+    def event_pages(
+        self,
+        stream: str,
+        *,
+        start: Any = None,
+        end: Any = None,
+        limit: int = EVENT_PAGE_LIMIT,
+        cursor: str | None = None,
+    ) -> Iterator[ScanPage]:
+        """Page through ``stream``'s raw events whose event time is in ``[start, end)``.
+
+        ``GET /v2/stream/{stream}/events`` with ``start_date``/``end_date`` (datetimes, epoch ms or ISO 8601
+        strings; ``None`` leaves a side open), ``limit`` events per page and ``start=<_next>``. Each page's
+        ``total`` is the number of events in the range when the first page was served. Safe to retry.
+        """
+        from airflow_provider_lytics.client.raw_events import event_requests
+
+        return iter_scan(self.request, event_requests(stream, start, end, limit), cursor)
+
+    def events(self, stream: str, **kwargs: Any) -> Iterator[dict[str, Any]]:
+        """Every raw event of ``stream`` in a time range (see :meth:`event_pages`), one page in memory at a time."""
+        for page in self.event_pages(stream, **kwargs):
             yield from page.records
 
     # -- entity, schema, streams, account ------------------------------------------------------------------
