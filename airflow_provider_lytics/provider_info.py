@@ -75,6 +75,7 @@ def provider_info(version: str) -> dict[str, Any]:
                     f"{PACKAGE}.operators.file_transfer",
                     f"{PACKAGE}.operators.enrichment",
                     f"{PACKAGE}.operators.exports",
+                    f"{PACKAGE}.operators.event_exports",
                     f"{PACKAGE}.operators.imports",
                     f"{PACKAGE}.operators.queries",
                     f"{PACKAGE}.operators.metrics",

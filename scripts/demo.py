@@ -416,9 +416,22 @@ class Demo:
         conf = {"results_dir": str(self.outputs / "metrics")}
         self.run("lytics_metrics", "metrics pushed, read back; audience size history", conf, measure)
 
+    def event_export(self) -> None:
+        def measure(o: Outcome) -> None:
+            result = o.xcoms.get("export_events") or {}
+            o.rows_in = _get(o.xcoms, "record_page_views", "sent")
+            o.rows_out = result.get("rows_written")
+            o.files = len(result.get("paths") or [])
+            o.note = f"{result.get('run_kind')} run, in range {result.get('events_in_range')}, {result.get('counts')}"
+
+        conf = {"results_dir": str(self.outputs / "events")}
+        for run in (1, 2):
+            self.run("lytics_event_export", f"incremental raw event export, run {run}", conf, measure)
+
     def everything(self) -> list[Outcome]:
         for step in (self.quickstart, self.import_one_time, self.continuous_import, self.round_trip, self.exports,
-                     self.jobs, self.realtime, self.enrichment, self.alerts, self.queries, self.metrics):  # fmt: skip
+                     self.jobs, self.realtime, self.enrichment, self.alerts, self.queries, self.metrics,
+                     self.event_export):  # fmt: skip
             step()
         return self.outcomes
 

@@ -484,8 +484,17 @@ def lytics_routes(backend: Backend) -> list[BaseRoute]:
     from airflow_provider_lytics.emulator import jobs_routes, routes_data, routes_metrics, routes_queries
 
     # metrics first: /api/segment/attribution must win over the segment routes' /api/segment/{id}
-    return [*routes_metrics.routes(backend), *routes_data.routes(backend), *jobs_routes.routes(backend),
-            *routes_queries.routes(backend)]  # fmt: skip
+    surface = [*routes_metrics.routes(backend), *routes_data.routes(backend), *jobs_routes.routes(backend),
+               *routes_queries.routes(backend)]  # fmt: skip
+    # segment collections (/api/segmentcollection)
+    from airflow_provider_lytics.emulator import segment_collections
+
+    surface.extend(segment_collections.routes(backend))
+    # raw events of a stream by event-time range (/v2/stream/{stream}/events)
+    from airflow_provider_lytics.emulator import raw_events
+
+    surface.extend(raw_events.routes(backend))
+    return surface
 
 
 def create_app(backend: Backend, *, routes: Sequence[BaseRoute] | None = None) -> Starlette:

@@ -24,11 +24,15 @@ CREATE TABLE IF NOT EXISTS docs (kind TEXT NOT NULL, key TEXT NOT NULL, doc TEXT
 CREATE TABLE IF NOT EXISTS events (seq INTEGER PRIMARY KEY AUTOINCREMENT, stream TEXT NOT NULL, doc TEXT NOT NULL);
 CREATE INDEX IF NOT EXISTS events_stream ON events (stream, seq);
 CREATE TABLE IF NOT EXISTS event_batches (
-    seq INTEGER PRIMARY KEY AUTOINCREMENT, stream TEXT NOT NULL, count INTEGER NOT NULL, body BLOB NOT NULL
+    seq INTEGER PRIMARY KEY AUTOINCREMENT, stream TEXT NOT NULL, count INTEGER NOT NULL, body BLOB NOT NULL,
+    arrival INTEGER, ts_field TEXT, min_ts INTEGER, max_ts INTEGER
 );
 CREATE INDEX IF NOT EXISTS event_batches_stream ON event_batches (stream, seq);
 """
 # ``events`` (one row per event) is what earlier versions wrote; it is still read, so old state files reopen.
+# ``event_batches``' arrival (epoch ms), ts_field and event-time span (min_ts/max_ts, epoch ms) serve raw event
+# reads by time range; rows written before those columns existed have them NULL (added by _migrate).
+_BATCH_TIME_COLUMNS = (("arrival", "INTEGER"), ("ts_field", "TEXT"), ("min_ts", "INTEGER"), ("max_ts", "INTEGER"))
 
 #: Raw events per stored row; larger appends are split so one row never holds an unbounded batch.
 EVENT_ROW_MAX = 10_000
@@ -86,8 +90,16 @@ class StateDB:
             self._conn.execute("PRAGMA journal_mode=WAL")
             self._conn.execute("PRAGMA synchronous=NORMAL")
         self._conn.executescript(_SCHEMA)
+        self._migrate()
         self._on_close: list[Callable[[], None]] = []
         self.closed = False
+
+    def _migrate(self) -> None:
+        """Add the event-time columns to an ``event_batches`` table written by an earlier version."""
+        have = {row[1] for row in self._conn.execute("PRAGMA table_info(event_batches)")}
+        for name, kind in _BATCH_TIME_COLUMNS:
+            if name not in have:
+                self._conn.execute(f"ALTER TABLE event_batches ADD COLUMN {name} {kind}")
 
     @property
     def durable(self) -> bool:
@@ -140,17 +152,63 @@ class StateDB:
             last = rows[-1][0]
 
     # -- raw events ------------------------------------------------------------------------------------
-    def append_events(self, stream: str, events: Iterable[Mapping[str, Any]]) -> int:
-        """Append ``events`` to ``stream``'s raw log (one row per :data:`EVENT_ROW_MAX` events)."""
+    def append_events(
+        self,
+        stream: str,
+        events: Iterable[Mapping[str, Any]],
+        *,
+        arrival: int | None = None,
+        ts_field: str | None = None,
+        span: tuple[int, int] | None = None,
+    ) -> int:
+        """Append ``events`` to ``stream``'s raw log (one row per :data:`EVENT_ROW_MAX` events).
+
+        ``arrival`` (epoch ms), ``ts_field`` (the field holding each event's time) and ``span`` (earliest and
+        latest event time of the batch, epoch ms) let :meth:`event_batches` find the rows of a time range.
+        """
         batch = events if isinstance(events, list) else list(events)
         if not batch:
             return 0
+        low, high = span if span is not None else (None, None)
         rows = [
-            (stream, len(part), encode(part))
+            (stream, len(part), encode(part), arrival, ts_field, low, high)
             for part in (batch[i : i + EVENT_ROW_MAX] for i in range(0, len(batch), EVENT_ROW_MAX))
         ]
-        self._transaction("INSERT INTO event_batches (stream, count, body) VALUES (?, ?, ?)", rows)
+        self._transaction(
+            "INSERT INTO event_batches (stream, count, body, arrival, ts_field, min_ts, max_ts) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?)",
+            rows,
+        )
         return len(batch)
+
+    def last_event_seq(self, stream: str) -> int:
+        """The ``seq`` of ``stream``'s newest raw event row (0 when it has none)."""
+        with self._lock:
+            row = self._conn.execute("SELECT MAX(seq) FROM event_batches WHERE stream = ?", (stream,)).fetchone()
+        return int(row[0] or 0)
+
+    def event_batches(
+        self, stream: str, after_seq: int, upto_seq: int, start_ms: int, end_ms: int, *, decode_body: bool = True
+    ) -> Iterator[tuple[int, int, int | None, str | None, int | None, int | None, Any]]:
+        """Rows of ``stream`` with ``after_seq < seq <= upto_seq`` whose events may fall in ``[start_ms, end_ms)``.
+
+        Yields ``(seq, count, arrival, ts_field, min_ts, max_ts, events)`` in ``seq`` order, a chunk of rows per
+        query; ``events`` is the decoded list, or the raw JSON bytes with ``decode_body=False``. Rows without a
+        recorded span (written by earlier versions) are always yielded.
+        """
+        query = (
+            "SELECT seq, count, arrival, ts_field, min_ts, max_ts, body FROM event_batches WHERE stream = ? "
+            "AND seq > ? AND seq <= ? AND (min_ts IS NULL OR (max_ts >= ? AND min_ts < ?)) ORDER BY seq LIMIT ?"
+        )
+        last = after_seq
+        while True:
+            with self._lock:
+                rows = self._conn.execute(query, (stream, last, upto_seq, start_ms, end_ms, _READ_CHUNK)).fetchall()
+            if not rows:
+                return
+            for seq, count, arrival, ts_field, low, high, body in rows:
+                last = seq
+                yield seq, count, arrival, ts_field, low, high, decode(body) if decode_body else body
 
     def iter_events(self, stream: str | None = None) -> Iterator[tuple[str, dict[str, Any]]]:
         """Yield ``(stream, event)`` in arrival order, optionally for one stream (read in small chunks)."""

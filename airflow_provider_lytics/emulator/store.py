@@ -206,14 +206,14 @@ class ProfileStore:
         ts_field = ts_field or "_ts"
         graph = self.graph
         with self._lock, gc_paused():
-            self.db.append_events(stream, batch)
+            stamps = _event_times(batch, ts_field, arrival)  # a list when events carry times, else a repeat
+            span = (min(stamps), max(stamps)) if isinstance(stamps, list) and stamps else (arrival, arrival)
+            self.db.append_events(stream, batch, arrival=arrival, ts_field=ts_field, span=span)
             queries = self.queries.for_stream(stream)
             if queries:  # LQL maps the rows onto profile fields
-                apply_queries(graph, queries, batch, stream, _event_times(batch, ts_field, arrival), self._pending,
-                              self._tombstones)  # fmt: skip
+                apply_queries(graph, queries, batch, stream, stamps, self._pending, self._tombstones)
             elif self.unmapped == "profile":
-                graph.merge_batch(batch, stream, _event_times(batch, ts_field, arrival), plain, self._pending,
-                                  self._tombstones)  # fmt: skip
+                graph.merge_batch(batch, stream, stamps, plain, self._pending, self._tombstones)
             stats = self.streams.get(stream)
             if stats is None:
                 stats = self.streams[stream] = StreamStats(stream)

@@ -66,6 +66,8 @@ MODES = ("full", "incremental", "backfill_then_incremental")
 CHANGE_OUTPUTS = ("separate", "column")
 CHANGES = ("added", "changed", "removed")
 MEMBERSHIP_COLUMN = "segments"
+#: the scan row field listing the slugs of the audiences a profile is in (``all`` first)
+SCAN_SEGMENTS = "segments"
 DEFAULT_STATE_DIR = ".lytics_export_state"
 _REMOVED_BATCH = 1000
 
@@ -79,6 +81,8 @@ class ExportSpec:
     fields: Sequence[str] | None = None
     id_field: str = "_id"
     membership_segments: Sequence[str] | None = None
+    #: audience slugs that become boolean columns (one per slug), read from the scan rows' ``segments``
+    segment_columns: Sequence[str] | None = None
     max_members: int | None = None
     fmt: FormatOptions = field(default_factory=FormatOptions)
     encryption: EncryptionOptions | None = None
@@ -141,9 +145,26 @@ class ExportSpec:
             isinstance(self.membership_segments, str) or not all(self.membership_segments)
         ):
             raise ExportConfigError("membership_segments must be a list of audience slugs or ids")
+        self._validate_segment_columns()
         if not 1 <= self.page_size <= 100:
             raise ExportConfigError(f"page_size must be 1-100 (Lytics's scan limit), got {self.page_size}")
         validate_template(self.file_name)
+
+    def _validate_segment_columns(self) -> None:
+        cols = self.segment_columns
+        if cols is None:
+            return
+        if isinstance(cols, str) or not all(isinstance(c, str) and c for c in cols):
+            raise ExportConfigError("segment_columns must be a list of audience slugs, e.g. ['vip', 'churn_risk']")
+        if len(set(cols)) != len(cols):
+            raise ExportConfigError("segment_columns lists an audience twice: each column must appear once")
+        taken = {*(self.fields or ()), self.change_column, MEMBERSHIP_COLUMN if self.membership_segments else ""}
+        clash = [c for c in cols if c in taken]
+        if clash:
+            raise ExportConfigError(
+                f"segment_columns {clash} clash with other column names (fields, change_column or the membership "
+                "column): rename the fields or drop those audiences from segment_columns"
+            )
 
 
 @dataclass
@@ -222,6 +243,8 @@ class AudienceExport:
             "fields": list(s.fields) if s.fields else None,
             "id_field": s.id_field,
             "membership_segments": list(s.membership_segments or []),
+            # only when used, so the states of exports that never had them still match
+            **({"segment_columns": list(s.segment_columns)} if s.segment_columns else {}),
         }
 
     def _load_state(self, workdir: Path) -> tuple[Path | None, dict[str, str]]:
@@ -288,6 +311,9 @@ class AudienceExport:
             columns = list(fields) if fields else None
             if columns is not None and membership:
                 columns.append(MEMBERSHIP_COLUMN)
+            seg_columns = list(spec.segment_columns or [])
+            if columns is not None:
+                columns.extend(seg_columns)
             fp_columns = list(columns) if columns is not None else None  # the same in every run kind
             if run_kind == "incremental" and columns is not None and spec.id_field not in columns:
                 columns.insert(0, spec.id_field)  # removed members are identified by id alone
@@ -298,6 +324,9 @@ class AudienceExport:
             scan_fields = None
             if fields is not None:
                 scan_fields = fields if spec.id_field in fields else [*fields, spec.id_field]
+                if seg_columns and SCAN_SEGMENTS not in scan_fields:
+                    scan_fields = [*scan_fields, SCAN_SEGMENTS]
+            drop_segments = bool(seg_columns) and fields is not None and SCAN_SEGMENTS not in fields
 
             watermark_ts = self.clock()
             watermark = _iso(watermark_ts)
@@ -360,6 +389,8 @@ class AudienceExport:
                             "(it identifies members for dedupe and incremental state)"
                         )
                     entries.append((str(member_id), b""))
+                if seg_columns:
+                    _add_segment_columns(page, seg_columns, drop_segments)
                 if membership:
                     found = ledger.memberships([e[0] for e in entries])
                     for row, (member_id, _) in zip(page, entries, strict=True):
@@ -551,3 +582,15 @@ def _row_fp(row: Mapping[str, Any]) -> bytes:
 
     payload = json.dumps(row, ensure_ascii=False, separators=(",", ":"), sort_keys=True, default=str)
     return hashlib.blake2b(payload.encode("utf-8"), digest_size=16).digest()
+
+
+def _add_segment_columns(page: list[dict[str, Any]], slugs: Sequence[str], drop: bool) -> None:
+    """One boolean column per slug: whether the row's ``segments`` lists it (dropping ``segments`` if unasked)."""
+    for row in page:
+        member_of = row.pop(SCAN_SEGMENTS, None) if drop else row.get(SCAN_SEGMENTS)
+        if member_of is None:
+            member_of = ()
+        elif isinstance(member_of, str):  # a single membership may come back as a bare string
+            member_of = (member_of,)
+        for slug in slugs:
+            row[slug] = slug in member_of

@@ -38,6 +38,9 @@ class LyticsAudienceExportOperator(BaseOperator):
     :param id_field: the member id field (default ``_id``): dedupe key and incremental state key.
     :param membership_segments: audience slugs/ids whose membership becomes a ``segments`` column (the listed
         audiences each member belongs to).
+    :param segment_columns: audience slugs that become boolean columns named after them (``True`` when the
+        member is in that audience), read from the ``segments`` Lytics lists on each scan row: no extra scan.
+        Put ``"segments"`` in ``fields`` instead to export that list itself.
     :param max_members: export at most this many members (a sample; ``mode='full'`` only).
 
     Format:
@@ -86,6 +89,7 @@ class LyticsAudienceExportOperator(BaseOperator):
         "segment",
         "filter_ql",
         "fields",
+        "segment_columns",
         "path",
         "file_name",
         "export_name",
@@ -110,6 +114,7 @@ class LyticsAudienceExportOperator(BaseOperator):
         fields: Sequence[str] | None = None,
         id_field: str = "_id",
         membership_segments: Sequence[str] | None = None,
+        segment_columns: Sequence[str] | None = None,
         max_members: int | None = None,
         format: str = "csv",
         csv_delimiter: str = ",",
@@ -184,6 +189,7 @@ class LyticsAudienceExportOperator(BaseOperator):
         self.fields = fields
         self.id_field = id_field
         self.membership_segments = membership_segments
+        self.segment_columns = segment_columns
         self.max_members = max_members
         self.format = format
         self.csv_delimiter = csv_delimiter
@@ -265,6 +271,7 @@ class LyticsAudienceExportOperator(BaseOperator):
             fields=fields,
             id_field=self.id_field,
             membership_segments=list(self.membership_segments) if self.membership_segments else None,
+            segment_columns=list(self.segment_columns) if self.segment_columns else None,
             max_members=self.max_members,
             fmt=FormatOptions(
                 fmt=self.format,

@@ -123,3 +123,11 @@ def test_dag_parse_quick(tmp_path: Path) -> None:
     result = _quick("dag_parse.py", tmp_path, "--files", "lytics_quickstart.py")
     row = result["files"]["lytics_quickstart.py"]
     assert row["tasks"] >= 1 and "over_bash_ms" in row
+
+
+@slow
+@long_timeout
+def test_event_export_quick(tmp_path: Path) -> None:
+    result = _quick("event_export.py", tmp_path)
+    assert result["verified"] is True and result["counts"] == {"ours": [2000], "curl": [2000]}
+    assert set(result["summary"]) == {"curl", "ours"} and "inproc_wall_s" in result["summary"]["ours"]

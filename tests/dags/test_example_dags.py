@@ -31,7 +31,7 @@ EXPECTED_DAGS = {
     "lytics_export_scheduled", "lytics_export_consumer", "lytics_export_backfill_incremental",
     "lytics_job_as_code", "lytics_realtime_audience_setup", "lytics_enrichment_round_trip",
     "lytics_go_template_alerts", "lytics_pgp_sftp_round_trip", "lytics_query_as_code",
-    "lytics_metrics",
+    "lytics_metrics", "lytics_event_export",
 }  # fmt: skip
 AIRFLOW3_ONLY = {"lytics_audience_changed"}  # asset watchers
 

@@ -40,6 +40,7 @@ EXAMPLE_DAGS = (
     "lytics_go_template_alerts",
     "lytics_query_as_code",
     "lytics_metrics",
+    "lytics_event_export",
 )
 
 
@@ -90,6 +91,7 @@ def _confs(world) -> dict[str, dict]:
         "lytics_go_template_alerts": {"results_dir": str(out / "alerts")},
         "lytics_job_as_code": {"import_quiet_time_of_day": _quiet_window_out_of_the_way(world)},
         "lytics_metrics": {"results_dir": str(out / "metrics")},
+        "lytics_event_export": {"results_dir": str(out / "events")},
     }  # fmt: skip
 
 
