@@ -24,9 +24,12 @@ BATCH_ROWS = 2_000  # the suite DAG's batch size
 STREAM = "deploy_resume"
 
 
-def _bulk_batches_acknowledged(world) -> int:
-    stats = world.emulator("GET", "/_emulator/stats")
-    return sum(r["count"] for r in stats["requests"] if r["route"].startswith("/collect/bulk") and r["status"] == 200)
+def _checkpointed_batches(world, dag_id: str, run_id: str) -> int:
+    """Batches Lytics acknowledged, as the import's checkpoint in Airflow's task state store records them."""
+    state = world.airflow.api("GET", f"/dags/{dag_id}/dagRuns/{run_id}/taskInstances/load/state-store")
+    entries = {e["key"]: e["value"] for e in state.get("task_state_store", [])}
+    checkpoint = entries.get("lytics_import_checkpoint") or {}
+    return int((checkpoint.get("counts") or {}).get("batches_sent", 0))
 
 
 def _received(world, stream: str) -> int:
@@ -67,19 +70,20 @@ def test_import_killed_with_its_worker_resumes_on_the_other_worker(world):
     fault = world.emulator("POST", "/_emulator/faults", slow)["ids"][0]
     conf = {"input_glob": str(source), "stream": STREAM, "quarantine_dir": str(world.outputs / "resume" / "q")}
     run_id = airflow.trigger(dag_id, conf)
-    first = _running_try(world, dag_id, run_id, "load")
-    deadline = time.monotonic() + 120
-    while _bulk_batches_acknowledged(world) < 3:
-        assert time.monotonic() < deadline, "the import acknowledged fewer than 3 batches in 120 s"
-        time.sleep(0.2)
-    victim = first["hostname"]
-    airflow.kill_worker(victim)
-    # The checkpoint is in Airflow's database (task state store), not on the dead worker's disk.
-    state = airflow.api("GET", f"/dags/{dag_id}/dagRuns/{run_id}/taskInstances/load/state-store")
-    assert state.get("total_entries", len(state.get("entries", []))) >= 1, state
-    acknowledged_at_kill = _bulk_batches_acknowledged(world)
-    world.emulator("DELETE", f"/_emulator/faults/{fault}")
     try:
+        first = _running_try(world, dag_id, run_id, "load")
+        # Kill once Airflow's database (the task state store, read over REST) holds a checkpoint of 3 acknowledged
+        # batches: the checkpoint must not be on the dead worker's disk. (Counting the emulator's bulk requests
+        # would also count other tests' imports, and could kill the worker before this import had begun.)
+        deadline = time.monotonic() + 180
+        while (acknowledged_at_kill := _checkpointed_batches(world, dag_id, run_id)) < 3:
+            assert time.monotonic() < deadline, "the import checkpointed fewer than 3 acknowledged batches in 180 s"
+            time.sleep(0.2)
+        victim = first["hostname"]
+        airflow.kill_worker(victim)
+        assert _received(world, STREAM) >= acknowledged_at_kill * BATCH_ROWS
+        world.emulator("DELETE", f"/_emulator/faults/{fault}")
+        fault = None
         run = Run(dag_id, run_id)
         wait_all(airflow, [run], timeout=300)
         assert_succeeded(airflow, run)
@@ -95,7 +99,9 @@ def test_import_killed_with_its_worker_resumes_on_the_other_worker(world):
         assert duplicated <= counts.get("possible_duplicates", 0) or duplicated == 0, counts
         assert _audience_size(world, f'FILTER deploy_run = "{run_id}" FROM user') == ROWS  # nothing lost
     finally:
-        _restart_dead_workers(world)
+        if fault is not None:
+            world.emulator("DELETE", f"/_emulator/faults/{fault}")
+        _restart_dead_workers(world)  # the next test needs two workers
 
 
 def test_incremental_export_continues_from_state_stored_by_another_worker(world):
