@@ -494,6 +494,10 @@ def lytics_routes(backend: Backend) -> list[BaseRoute]:
     from airflow_provider_lytics.emulator import raw_events
 
     surface.extend(raw_events.routes(backend))
+    # the content API (corpus, documents, topics, recommendations)
+    from airflow_provider_lytics.emulator import routes_content
+
+    surface.extend(routes_content.routes(backend))
     return surface
 
 

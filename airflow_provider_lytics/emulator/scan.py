@@ -29,6 +29,7 @@ class ScanState:
     key: str  # what was scanned (segment id or ad-hoc FilterQL), to refuse a cursor used for another scan
     fields: list[str] | None
     last_used: float
+    table: str = "user"  # what the ids name: profiles (user) or documents (content)
     total: int = field(init=False)
 
     def __post_init__(self) -> None:
@@ -44,12 +45,12 @@ class ScanRegistry:
         self._scans: OrderedDict[str, ScanState] = OrderedDict()
         self._lock = threading.Lock()
 
-    def open(self, ids: list[str], key: str, fields: list[str] | None) -> str:
+    def open(self, ids: list[str], key: str, fields: list[str] | None, table: str = "user") -> str:
         """Register a snapshot and return the cursor of its first page."""
         scan_id = uuid.uuid4().hex
         with self._lock:
             self._expire()
-            self._scans[scan_id] = ScanState(ids, key, fields, self.clock())
+            self._scans[scan_id] = ScanState(ids, key, fields, self.clock(), table)
             while len(self._scans) > MAX_OPEN_SCANS:
                 self._scans.popitem(last=False)
         return encode(scan_id, 0)

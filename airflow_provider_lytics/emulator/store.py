@@ -46,7 +46,7 @@ WRITE_INTERVAL = 0.5
 #: Seconds a long collect request may hold background writes back before they run anyway.
 MAX_DEFER = 30.0
 _STREAM_NAME = re.compile(r"^[A-Za-z0-9_\-.]{1,128}$")
-_DATA_KINDS = ("profile", "stream", "segment", "query")
+_DATA_KINDS = ("profile", "stream", "segment", "query", "content")
 #: What ingest does with rows of a stream no LQL query reads: merge every field (``profile``) or keep them raw.
 UNMAPPED_MODES = ("profile", "raw")
 _log = logging.getLogger(__name__)
@@ -123,6 +123,9 @@ class ProfileStore:
             self.graph.load(doc for _, doc in db.iter_docs("profile") if "merged_into" not in doc)
         for doc in db.load("stream").values():
             self.streams[doc["name"]] = StreamStats.from_doc(doc)
+        from airflow_provider_lytics.emulator.content import ContentEngine
+
+        self.content = ContentEngine(self)  # documents, topics and the profiles' content affinities
         db.on_close(self.flush)
 
     # -- ingest ------------------------------------------------------------------------------------------
@@ -219,6 +222,7 @@ class ProfileStore:
                 stats = self.streams[stream] = StreamStats(stream)
             stats.observe(batch, arrival)
             self._dirty_streams[stream] = None
+            self.content.after_commit(batch, self._pending)  # content visits (url) and topic affinities
             self.version += 1
             if self._durable:
                 self._start_writer()
@@ -352,6 +356,7 @@ class ProfileStore:
             self.segments.clear()
             self.queries.clear()
             self.metrics.clear()
+            self.content.clear()
             self.scans.clear()
             self._sizes.clear()
             self._seg_matchers = None
@@ -392,7 +397,11 @@ class ProfileStore:
         return parsed.matcher(now=now, include=self.segments.resolve_include)
 
     def _member_ids(self, parsed: Any) -> list[str]:
-        if (parsed.table or "user") != "user":
+        table = parsed.table or "user"
+        if table == "content":  # a content collection: documents, not profiles
+            with self._lock:
+                return self.content.member_ids(self._matches(parsed))
+        if table != "user":
             return []
         matches = self._matches(parsed)
         with self._lock:
@@ -475,21 +484,27 @@ class ProfileStore:
             if seg is None and not segment_ql:
                 raise ValueError("an ad-hoc scan needs a FilterQL body such as 'FILTER * FROM user'")
             parsed = self.segments.parsed(seg) if seg is not None else parse(segment_ql or "")
+            table = parsed.table or "user"
             with self._lock:
                 ids = self._member_ids(parsed)
                 if recent:
-                    sortfield, sortorder = "_modified", "desc"
-                if sortfield:
+                    sortfield, sortorder = ("updated" if table == "content" else "_modified"), "desc"
+                if sortfield and table == "content":
+                    ids = self.content.sorted_ids(ids, sortfield, sortorder)
+                elif sortfield:
                     ids = self._sorted(ids, sortfield, sortorder)
-            cursor = self.scans.open(ids, key or "adhoc", list(fields) if fields else None)
+            cursor = self.scans.open(ids, key or "adhoc", list(fields) if fields else None, table=table)
             state, offset = self.scans.resume(cursor)
         wanted = set(fields) if fields else (set(state.fields) if state.fields else None)
         page_ids = state.ids[offset : offset + limit]
         rows = []
         with self._lock:
+            content = state.table == "content"
+            if content:
+                rows = self.content.rows(page_ids, wanted)
             profiles = self.graph.profiles
-            memberships = self._segment_matchers() if wanted is None or "segments" in wanted else None
-            for pid in page_ids:
+            memberships = self._segment_matchers() if not content and (wanted is None or "segments" in wanted) else None
+            for pid in () if content else page_ids:
                 profile = profiles.get(pid)
                 if profile is not None:
                     row = render_profile(profile, wanted)
