@@ -460,6 +460,71 @@ class LyticsHook(LyticsBaseHook):
         params = {"ids": _ids_param(ids) if ids is not None else None, "limit": limit}
         return self.request("GET", "/api/segment/attribution", params=params).data or []
 
+    # -- content ------------------------------------------------------------------------------------------
+    def upsert_content_document(self, document: Mapping[str, Any]) -> tuple[dict[str, Any], bool]:
+        """``POST /api/content/corpus``: create or update one document (by ``url``, or ``id`` of a known one).
+
+        Returns ``(document as stored, created)``; Lytics classifies it into topics. An upsert by URL converges
+        when repeated, so it is retried like a safe call (a retry after a lost response reports "updated").
+        """
+        env = self.request("POST", "/api/content/corpus", json_body=dict(document))
+        return env.data or {}, env.http_status == 201
+
+    def get_content_documents(
+        self, *, urls: Iterable[str] | None = None, ids: Iterable[str] | None = None, limit: int | None = None
+    ) -> list[dict[str, Any]]:
+        """``GET /api/content/doc``: documents by URL and/or id (unknown ones are left out), else the most
+        recently updated ones. Safe to retry."""
+        params = {
+            "urls": _ids_param(urls) if urls is not None else None,
+            "ids": _ids_param(ids) if ids is not None else None,
+            "limit": limit,
+        }
+        data = self.request("GET", "/api/content/doc", params=params).data or {}
+        return list(data.get("urls") or []) if isinstance(data, Mapping) else list(data)
+
+    def list_content_topics(self, *, limit: int | None = None) -> list[dict[str, Any]]:
+        """``GET /api/content/topic``: topics with document counts. Safe to retry."""
+        return self.request("GET", "/api/content/topic", params={"limit": limit}).data or []
+
+    def get_content_topic(self, topic: str, *, limit: int | None = None) -> dict[str, Any]:
+        """``GET /api/content/topic/{topic}``: one topic and its most relevant documents. Safe to retry."""
+        return self.request("GET", f"/api/content/topic/{quote_path(topic)}", params={"limit": limit}).data or {}
+
+    def content_recommendations(
+        self,
+        field: str,
+        value: str,
+        *,
+        limit: int | None = None,
+        visited: bool | None = None,
+        topics: Iterable[str] | None = None,
+        rank: str | None = None,
+        contentsegment: str | None = None,
+    ) -> list[dict[str, Any]]:
+        """``GET /api/content/recommend/user/{field}/{value}``: documents with ``confidence`` and ``visited``.
+
+        ``rank`` is ``affinity`` (default), ``recent`` or ``popular``; ``contentsegment`` (a ``FROM content``
+        segment id or slug) limits the candidates. Safe to retry.
+        """
+        params = {
+            "limit": limit,
+            "visited": _bool(visited) if visited is not None else None,
+            "topics": _ids_param(topics) if topics else None,
+            "rank": rank,
+            "contentsegment": contentsegment,
+        }
+        path = f"/api/content/recommend/user/{quote_path(field)}/{quote_path(value)}"
+        return self.request("GET", path, params=params).data or []
+
+    def topic_affinities(self, field: str, value: str, *, affinity_field: str = "lytics_content") -> dict | None:
+        """A profile's topic affinities (``{topic: score}`` as floats) from its ``lytics_content`` map, ``{}``
+        when it has none, or ``None`` when there is no such profile. Safe to retry."""
+        profile = self.get_entity(field, value, fields=[affinity_field], segments=False)
+        if profile is None:
+            return None
+        return parse_affinities(profile.get(affinity_field))
+
     # -- jobs (v2) ----------------------------------------------------------------------------------------
     def create_job(self, workflow: str, spec: Mapping[str, Any], *, run_job: bool = True) -> dict[str, Any]:
         """``POST /v2/job/{workflow}``; starts at once unless ``run_job=False``. NOT safe to retry blindly
@@ -520,3 +585,16 @@ def _collection_items(segments: Iterable[str]) -> list[dict[str, Any]]:
     if isinstance(segments, str):
         raise LyticsConfigError("segments must be a list of segment ids or slugs, not one string")
     return [{"id": str(seg), "order": order} for order, seg in enumerate(segments)]
+
+
+def parse_affinities(raw: Any) -> dict[str, float]:
+    """A ``lytics_content`` value (Lytics renders the scores as strings) as ``{topic: float}``, highest first."""
+    if not isinstance(raw, Mapping):
+        return {}
+    out: dict[str, float] = {}
+    for topic, score in raw.items():
+        try:
+            out[str(topic)] = float(score)
+        except (TypeError, ValueError):
+            continue
+    return dict(sorted(out.items(), key=lambda kv: (-kv[1], kv[0])))
