@@ -428,10 +428,23 @@ class Demo:
         for run in (1, 2):
             self.run("lytics_event_export", f"incremental raw event export, run {run}", conf, measure)
 
+    def content(self) -> None:
+        def measure(o: Outcome) -> None:
+            imported = o.xcoms.get("import_content") or {}
+            fans = o.xcoms.get("ensure_audiences") or {}
+            recommended = o.xcoms.get("recommend") or {}
+            o.rows_in, o.rows_out = imported.get("read"), _get(o.xcoms, "export_fans", "rows_written")
+            o.note = (f"{imported.get('sent')} documents classified ({imported.get('rejected_here')} refused); "
+                      f"{fans.get('fans_size')} {fans.get('fans')}; {recommended.get('recommendations')} "
+                      "recommendations")  # fmt: skip
+
+        conf = {"results_dir": str(self.outputs / "content")}
+        self.run("lytics_content", "content in, topic affinities, affinity audience out", conf, measure)
+
     def everything(self) -> list[Outcome]:
         for step in (self.quickstart, self.import_one_time, self.continuous_import, self.round_trip, self.exports,
                      self.jobs, self.realtime, self.enrichment, self.alerts, self.queries, self.metrics,
-                     self.event_export):  # fmt: skip
+                     self.event_export, self.content):  # fmt: skip
             step()
         return self.outcomes
 

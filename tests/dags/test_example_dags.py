@@ -31,7 +31,7 @@ EXPECTED_DAGS = {
     "lytics_export_scheduled", "lytics_export_consumer", "lytics_export_backfill_incremental",
     "lytics_job_as_code", "lytics_realtime_audience_setup", "lytics_enrichment_round_trip",
     "lytics_go_template_alerts", "lytics_pgp_sftp_round_trip", "lytics_query_as_code",
-    "lytics_metrics", "lytics_event_export",
+    "lytics_metrics", "lytics_event_export", "lytics_content",
 }  # fmt: skip
 AIRFLOW3_ONLY = {"lytics_audience_changed"}  # asset watchers
 
@@ -185,6 +185,9 @@ def test_demo_runs_every_example_dag_end_to_end(tmp_path: Path) -> None:
     metrics = runs["lytics_metrics"][0]  # what was pushed is read back; the audience has a size history
     assert metrics["rows_in"] == 7 and metrics["xcoms"]["check_read_back"]["pushed_points"] == 6
     assert metrics["xcoms"]["size_history"]["points"] >= 1
+    content = runs["lytics_content"][0]  # documents in, affinities on profiles, an audience on one, export
+    assert content["xcoms"]["import_content"]["sent"] == 11 and content["xcoms"]["import_content"]["rejected_here"] == 1
+    assert content["rows_out"] == content["xcoms"]["ensure_audiences"]["fans_size"] > 0
 
     assert set(Path(tempfile.gettempdir()).glob("lytics-sandbox-*")) <= before  # nothing left behind
     leftovers = [p for p in outputs.rglob("*") if p.is_file() and b"PRIVATE KEY" in p.read_bytes()[:1_000_000]]

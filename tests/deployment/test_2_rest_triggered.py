@@ -41,6 +41,7 @@ EXAMPLE_DAGS = (
     "lytics_query_as_code",
     "lytics_metrics",
     "lytics_event_export",
+    "lytics_content",
 )
 
 
