@@ -43,17 +43,31 @@ DOCS = "content_{{ params.topic }}_docs"
     start_date=datetime(2026, 1, 1),
     catchup=False,
     params={
-        "documents_file": Param(str(DATA / "content_documents.ndjson"), type="string", minLength=1,
-                                description="Documents to import: NDJSON, CSV (url, title, ...) or a JSON array."),
-        "page_views_file": Param(str(DATA / "content_page_views.csv"), type="string", minLength=1,
-                                 description="Page-view events: email, url, ts."),
-        "topic": Param("running", type="string", pattern="^[a-z0-9_]+$",
-                       description="The topic whose fans become an audience."),
-        "min_affinity": Param(0.5, type="number", minimum=0, maximum=1,
-                              description="Lowest lytics_content score of an audience member."),
-        "results_dir": Param("/tmp/lytics-demo/content", type="string", minLength=1,
-                             description="Where the rejects, the export and the recommendations go."),
-    },  # fmt: skip
+        "documents_file": Param(
+            str(DATA / "content_documents.ndjson"),
+            type="string",
+            minLength=1,
+            description="Documents to import: NDJSON, CSV (url, title, ...) or a JSON array.",
+        ),
+        "page_views_file": Param(
+            str(DATA / "content_page_views.csv"),
+            type="string",
+            minLength=1,
+            description="Page-view events: email, url, ts.",
+        ),
+        "topic": Param(
+            "running", type="string", pattern="^[a-z0-9_]+$", description="The topic whose fans become an audience."
+        ),
+        "min_affinity": Param(
+            0.5, type="number", minimum=0, maximum=1, description="Lowest lytics_content score of an audience member."
+        ),
+        "results_dir": Param(
+            "/tmp/lytics-demo/content",
+            type="string",
+            minLength=1,
+            description="Where the rejects, the export and the recommendations go.",
+        ),
+    },
     user_defined_macros=RUN_MACROS,
     tags=["lytics", "content", "example"],
     doc_md=__doc__,
@@ -82,7 +96,11 @@ def lytics_content() -> None:
             raise ValueError(f"topic {topic!r} has no documents; topics found: {sorted(topics)}")
         if not topics[topic]["user_count"]:
             raise ValueError(f"no profile has read a document on {topic!r}: check the page views' urls")
-        return {"topics": sorted(topics), "documents": topics[topic]["doc_count"], "readers": topics[topic]["user_count"]}
+        return {
+            "topics": sorted(topics),
+            "documents": topics[topic]["doc_count"],
+            "readers": topics[topic]["user_count"],
+        }
 
     @task
     def ensure_audiences(params: dict | None = None) -> dict:
