@@ -13,6 +13,7 @@ import csv
 import io
 import json
 import math
+import re
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import IO, Any
@@ -28,6 +29,8 @@ MAX_DOCUMENT_BYTES = 1024 * 1024
 MAX_URL_CHARS = 2048
 CSV_LIST_SEPARATOR = "|"
 _LIST_COLUMNS = ("topics", "aspects")
+#: ``scheme:`` without ``//`` (``mailto:x``); a host with a port (``example.com:8080``) is not one.
+_BARE_SCHEME = re.compile(r"^([A-Za-z][A-Za-z0-9+.-]*):(?!\d)")
 
 
 @dataclass(slots=True)
@@ -78,8 +81,11 @@ def _url_problem(url: str) -> str | None:
         return f'"url" is {len(url)} characters; the limit is {MAX_URL_CHARS}'
     if any(c.isspace() for c in url):
         return f'"url" {url[:80]!r} contains whitespace; percent-encode it'
+    bare = _BARE_SCHEME.match(url) if "://" not in url else None  # mailto:, javascript: ...
     parts = urlsplit(url if "://" in url else f"//{url}")
-    if parts.scheme and parts.scheme.lower() not in ("http", "https"):
+    if (bare and bare.group(1).lower() not in ("http", "https")) or (
+        parts.scheme and parts.scheme.lower() not in ("http", "https")
+    ):
         return f'"url" {url[:80]!r} is not an http(s) address'
     host = parts.hostname or ""
     if "." not in host.strip("."):

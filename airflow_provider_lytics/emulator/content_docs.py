@@ -48,6 +48,8 @@ KNOWN_FIELDS = ("id", "url", "title", "description", "text", "topics", "author",
                 "stream", "language", "aspects", "created", "meta")  # fmt: skip
 _TOKEN = re.compile(r"[a-z0-9]+")
 _NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_]{0,63}$")
+#: ``scheme:`` without ``//`` (``mailto:x``); a host with a port (``example.com:8080``) is not one.
+_BARE_SCHEME = re.compile(r"^([A-Za-z][A-Za-z0-9+.-]*):(?!\d)")
 
 
 class ContentError(ValueError):
@@ -67,9 +69,11 @@ def normalise_url(raw: Any) -> str:
         raise ContentError(f'"url" is {len(text)} characters; the limit is {MAX_URL_CHARS}')
     if any(c.isspace() for c in text):
         raise ContentError(f'"url" {text[:80]!r} contains whitespace; percent-encode it')
+    bare = _BARE_SCHEME.match(text) if "://" not in text else None  # mailto:, javascript: ...
     parts = urlsplit(text if "://" in text else f"//{text}")
-    if parts.scheme and parts.scheme.lower() not in ("http", "https"):
-        raise ContentError(f'"url" {text[:80]!r} has scheme {parts.scheme!r}; use http or https')
+    scheme = bare.group(1) if bare else parts.scheme
+    if scheme and scheme.lower() not in ("http", "https"):
+        raise ContentError(f'"url" {text[:80]!r} has scheme {scheme!r}; use http or https')
     host = (parts.hostname or "").lower()
     if not host or "." not in host.strip("."):
         raise ContentError(f'"url" {text[:80]!r} has no host name (e.g. example.com/path)')

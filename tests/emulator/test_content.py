@@ -98,6 +98,7 @@ def test_corpus_upsert_classifies_and_stamps_with_the_emulator_clock(api, emulat
         ([MARATHON], 400, "one document per request"),
         ({"title": "no address"}, 400, 'needs "url"'),
         ({"url": "ftp://files.example/x"}, 400, "use http or https"),
+        ({"url": "mailto:news@files.example"}, 400, "has scheme 'mailto'"),
         ({"url": "localhost/x"}, 400, "has no host name"),
         ({"url": "https://a.example/has space"}, 400, "whitespace"),
         ({"id": "12345"}, 404, "no document with id '12345'"),
