@@ -79,6 +79,7 @@ def provider_info(version: str) -> dict[str, Any]:
                     f"{PACKAGE}.operators.imports",
                     f"{PACKAGE}.operators.queries",
                     f"{PACKAGE}.operators.metrics",
+                    f"{PACKAGE}.operators.content",
                 ],
             },
         ],
