@@ -131,3 +131,12 @@ def test_event_export_quick(tmp_path: Path) -> None:
     result = _quick("event_export.py", tmp_path)
     assert result["verified"] is True and result["counts"] == {"ours": [2000], "curl": [2000]}
     assert set(result["summary"]) == {"curl", "ours"} and "inproc_wall_s" in result["summary"]["ours"]
+
+
+@slow
+@long_timeout
+def test_content_import_quick(tmp_path: Path) -> None:
+    result = _quick("content_import.py", tmp_path)
+    assert result["all_documents_stored"] is True and result["docs"] == 100
+    assert set(result["summary"]) == {"naive", "ours", "ours_c1"}
+    assert "inproc_execute_s" in result["summary"]["ours"]
