@@ -13,11 +13,12 @@ upserted by URL.
 from __future__ import annotations
 
 import json
+import queue
 import threading
 import time
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
-from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from typing import Any, Protocol
 
@@ -131,6 +132,7 @@ class ContentImporter:
         """Send every valid document of ``documents``; raises :class:`ContentImportError` when the import stops."""
         counts = self.counts
         in_flight: dict[Future, SourceDocument] = {}
+        finished: queue.SimpleQueue[Future] = queue.SimpleQueue()  # futures in completion order: O(1) per document
         try:
             with ThreadPoolExecutor(self.concurrency, thread_name_prefix="lytics-content") as pool:
                 try:
@@ -140,10 +142,13 @@ class ContentImporter:
                             counts.rejected_here += 1
                             self.rejects.write(item.source, item.line, item.error, item.raw)
                             continue
-                        in_flight[pool.submit(self._send, item)] = item
-                        if len(in_flight) >= self.batch_size:
-                            self._settle(in_flight, FIRST_COMPLETED)
-                    self._settle(in_flight, None)
+                        future = pool.submit(self._send, item)
+                        in_flight[future] = item
+                        future.add_done_callback(finished.put)
+                        while len(in_flight) >= self.batch_size:
+                            self._settle(finished.get(), in_flight)
+                    while in_flight:
+                        self._settle(finished.get(), in_flight)
                 except BaseException:
                     for future in in_flight:
                         future.cancel()
@@ -152,32 +157,29 @@ class ContentImporter:
             self._close_senders()
         return counts
 
-    def _settle(self, in_flight: dict[Future, SourceDocument], until: str | None) -> None:
-        """Collect finished sends (all of them when ``until`` is None)."""
-        done, _ = wait(list(in_flight), return_when=until or "ALL_COMPLETED")
-        for future in sorted(done, key=lambda f: (in_flight[f].source, in_flight[f].line)):
-            item = in_flight.pop(future)
-            try:
-                saved, created = future.result()
-            except (LyticsBadRequestError, LyticsPayloadTooLargeError) as exc:
-                self.counts.rejected_by_lytics += 1
-                self.rejects.write(item.source, item.line, f"Lytics refused it: {exc.message}", item.raw)
-                continue
-            except LyticsApiError as exc:
-                raise ContentImportError(
-                    f"content import stopped at {item.source} line {item.line}: {exc}", self.counts
-                ) from exc
-            except Exception as exc:
-                raise ContentImportError(
-                    f"content import stopped at {item.source} line {item.line}: {type(exc).__name__}: {exc}",
-                    self.counts,
-                ) from exc
-            self.counts.sent += 1
-            self.counts.topics.update(saved.get("topics") or [])
-            if created:
-                self.counts.created += 1
-            else:
-                self.counts.updated += 1
+    def _settle(self, future: Future, in_flight: dict[Future, SourceDocument]) -> None:
+        """Count one finished send (a refused document goes to the rejects file)."""
+        item = in_flight.pop(future)
+        try:
+            saved, created = future.result()
+        except (LyticsBadRequestError, LyticsPayloadTooLargeError) as exc:
+            self.counts.rejected_by_lytics += 1
+            self.rejects.write(item.source, item.line, f"Lytics refused it: {exc.message}", item.raw)
+            return
+        except LyticsApiError as exc:
+            raise ContentImportError(
+                f"content import stopped at {item.source} line {item.line}: {exc}", self.counts
+            ) from exc
+        except Exception as exc:
+            raise ContentImportError(
+                f"content import stopped at {item.source} line {item.line}: {type(exc).__name__}: {exc}", self.counts
+            ) from exc
+        self.counts.sent += 1
+        self.counts.topics.update(saved.get("topics") or [])
+        if created:
+            self.counts.created += 1
+        else:
+            self.counts.updated += 1
 
     def _close_senders(self) -> None:
         for sender in self._senders:

@@ -222,7 +222,8 @@ class ProfileStore:
                 stats = self.streams[stream] = StreamStats(stream)
             stats.observe(batch, arrival)
             self._dirty_streams[stream] = None
-            self.content.after_commit(batch, self._pending)  # content visits (url) and topic affinities
+            if queries or self.unmapped == "profile":  # rows that reached profiles: content visits and affinities
+                self.content.after_commit(batch, self._pending)
             self.version += 1
             if self._durable:
                 self._start_writer()

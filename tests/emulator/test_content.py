@@ -283,3 +283,16 @@ def test_documents_survive_a_restart_and_a_reset_forgets_them(tmp_path):
     store.reset()
     assert store.content.count() == 0
     db.close()
+
+
+def test_page_views_of_a_stream_that_reaches_no_profile_score_nothing():
+    from airflow_provider_lytics.emulator.persistence import StateDB
+    from airflow_provider_lytics.emulator.store import ProfileStore
+
+    store = ProfileStore(StateDB(None), unmapped="raw")
+    store.content.upsert(GRAVEL)
+    store.ingest("web", [{"email": "a@x.io", "url": GRAVEL["url"]}])
+    assert store.lookup("email", "a@x.io") is None  # raw mode: unmapped rows stay raw events
+    store.queries.upsert("SELECT email AS email, url AS url FROM web INTO user BY email ALIAS web_q")
+    store.ingest("web", [{"email": "b@x.io", "url": GRAVEL["url"]}])
+    assert store.lookup("email", "b@x.io")["lytics_content"] == {"cycling": 1.0}  # mapped by LQL: scored
