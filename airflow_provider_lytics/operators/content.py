@@ -18,6 +18,8 @@ from typing import Any
 from airflow.providers.common.compat.sdk import AirflowException, BaseOperator
 
 _MAX_USERS = 100_000
+#: ``content.importer.MAX_CONCURRENCY``, restated: the importer is not imported while DAG files are parsed.
+_MAX_CONCURRENCY = 32
 _RANKS = ("affinity", "recent", "popular")
 
 
@@ -63,13 +65,11 @@ class LyticsContentImportOperator(BaseOperator):
         lytics_conn_id: str = "lytics_default",
         **kwargs: Any,
     ) -> None:
-        from airflow_provider_lytics.content.importer import MAX_CONCURRENCY
-
         super().__init__(**kwargs)
         if sum(x is not None for x in (path, dataframe, documents)) != 1:
             raise ValueError("give exactly one of path, dataframe or documents")
-        if not 1 <= concurrency <= MAX_CONCURRENCY:
-            raise ValueError(f"concurrency must be between 1 and {MAX_CONCURRENCY}, got {concurrency}")
+        if not 1 <= concurrency <= _MAX_CONCURRENCY:
+            raise ValueError(f"concurrency must be between 1 and {_MAX_CONCURRENCY}, got {concurrency}")
         if batch_size < 1:
             raise ValueError(f"batch_size must be at least 1, got {batch_size}")
         if rate_limit is not None and not rate_limit > 0:

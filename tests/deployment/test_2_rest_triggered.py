@@ -93,6 +93,7 @@ def _confs(world) -> dict[str, dict]:
         "lytics_job_as_code": {"import_quiet_time_of_day": _quiet_window_out_of_the_way(world)},
         "lytics_metrics": {"results_dir": str(out / "metrics")},
         "lytics_event_export": {"results_dir": str(out / "events")},
+        "lytics_content": {"results_dir": str(out / "content")},
     }  # fmt: skip
 
 

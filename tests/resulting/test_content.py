@@ -12,7 +12,7 @@ import requests
 from airflow.providers.common.compat.sdk import AirflowException
 
 from airflow_provider_lytics.content.documents import SourceDocument, check_document
-from airflow_provider_lytics.content.importer import ContentImporter, ContentImportError
+from airflow_provider_lytics.content.importer import MAX_CONCURRENCY, ContentImporter, ContentImportError
 from airflow_provider_lytics.hooks.lytics import LyticsHook
 from airflow_provider_lytics.operators.content import (
     LyticsContentImportOperator,
@@ -179,6 +179,8 @@ def test_concurrency_is_bounded_and_every_document_is_counted():
     assert 1 < peak <= 4
     with pytest.raises(ValueError, match="concurrency must be between 1 and 32"):
         ContentImporter(Sender, concurrency=0)
+    with pytest.raises(ValueError, match=f"concurrency must be between 1 and {MAX_CONCURRENCY}"):
+        LyticsContentImportOperator(task_id="x", documents=[], concurrency=MAX_CONCURRENCY + 1)
 
 
 def test_an_unexpected_sender_failure_stops_the_import_with_counts():
