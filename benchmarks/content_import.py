@@ -127,12 +127,14 @@ def main() -> None:
     api = f"http://127.0.0.1:{port}"
     held: dict[str, list[int]] = {}
     try:
-        for _ in range(600):
+        for _ in range(600):  # up to a minute or more on a loaded machine
             try:
-                requests.get(f"{api}/api/account", headers={"Authorization": TOKEN}, timeout=1)
+                requests.get(f"{api}/api/account", headers={"Authorization": TOKEN}, timeout=5)
                 break
-            except requests.ConnectionError:
+            except requests.RequestException:  # not listening yet, or too slow to answer while it starts
                 time.sleep(0.1)
+        else:
+            raise SystemExit(f"the emulator at {api} did not answer; is the port free and the machine not overloaded?")
         sides = {
             "naive": lambda _run: run_naive(args, api),
             "ours": lambda _run: run_ours(args, api, args.concurrency),
