@@ -71,6 +71,8 @@ from airflow_provider_lytics.io.sftp_select import (
 if TYPE_CHECKING:
     import asyncssh
 
+    from airflow_provider_lytics.io.sftp_fastpath import FastSender
+
 __all__ = ["DEFAULT_MAX_DEPTH", "RemoteFile", "Selection", "SftpSession", "TransferResult"]
 
 log = logging.getLogger(__name__)
@@ -201,6 +203,7 @@ class SftpSession:
         self._loop: LoopThread | None = None
         self._conn: asyncssh.SSHClientConnection | None = None
         self._sftp: asyncssh.SFTPClient | None = None
+        self.fast_sender: FastSender | None = None
 
     # ------------------------------------------------------------------ lifecycle
     def __enter__(self) -> SftpSession:
@@ -227,8 +230,10 @@ class SftpSession:
         import asyncssh
 
         from airflow_provider_lytics.io.sftp_connect import connect
+        from airflow_provider_lytics.io.sftp_fastpath import install
 
         conn = await connect(self.config)
+        self.fast_sender = install(conn)
         try:
             sftp = await conn.start_sftp_client()
         except (asyncssh.Error, OSError) as exc:
@@ -484,6 +489,8 @@ class SftpSession:
         try:
             handle, size = await self._open_for_read(remote_path)
             try:
+                # Blocks go to the caller's thread in batches of about STREAM_CHUNK_SIZE, as lists (not joined:
+                # the caller hashes and writes each block, so no extra copy is made).
                 batch: list[bytes] = []
                 batched = 0
                 with _remote_errors("download", remote_path):
@@ -493,11 +500,11 @@ class SftpSession:
                         batch.append(data)
                         batched += len(data)
                         if batched >= STREAM_CHUNK_SIZE:
-                            await drain.put(b"".join(batch))
+                            await drain.put(batch)
                             written += batched
                             batch, batched = [], 0
                 if batch:
-                    await drain.put(b"".join(batch))
+                    await drain.put(batch)
                     written += batched
             finally:
                 with contextlib.suppress(Exception):
@@ -518,9 +525,10 @@ class SftpSession:
         drain = Drain(self._loop, BRIDGE_DEPTH)
         future = self._loop.submit(self._download_to_drain(remote_path, drain))
         try:
-            for data in drain:
-                hasher.update(data)
-                sink.write(data)
+            for blocks in drain:
+                for data in blocks:
+                    hasher.update(data)
+                    sink.write(data)
         except BaseException:
             future.cancel()
             with contextlib.suppress(BaseException):

@@ -138,7 +138,7 @@ class Feeder:
 
 
 class Drain:
-    """Loop -> caller thread: hand over byte chunks with at most ``depth`` chunks waiting for the caller."""
+    """Loop -> caller thread: hand over items (byte chunks or lists of them) with at most ``depth`` waiting."""
 
     def __init__(self, loop_thread: LoopThread, depth: int) -> None:
         self._lt = loop_thread
@@ -146,7 +146,7 @@ class Drain:
         self._depth = depth
         self._slots: asyncio.Semaphore | None = None
 
-    async def put(self, chunk: bytes) -> None:
+    async def put(self, chunk: Any) -> None:
         """Loop side: wait for room, then pass ``chunk`` to the caller."""
         if self._slots is None:
             self._slots = asyncio.Semaphore(self._depth)
@@ -161,8 +161,8 @@ class Drain:
         if self._slots is not None:
             self._slots.release()
 
-    def __iter__(self) -> Iterator[bytes]:
-        """Caller side: yield chunks until the loop side closes the drain."""
+    def __iter__(self) -> Iterator[Any]:
+        """Caller side: yield the items until the loop side closes the drain."""
         while True:
             item = self._queue.get()
             if item is _END:

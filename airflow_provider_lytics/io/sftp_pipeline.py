@@ -74,9 +74,10 @@ async def pipelined_write(
         async for chunk in _as_async(chunks):
             if not isinstance(chunk, (bytes, bytearray, memoryview)):
                 raise TypeError(f"upload chunks must be bytes, got {type(chunk).__name__}")
-            view = memoryview(chunk)
+            # Slices of a memoryview: asyncssh frames each piece with one copy, so none is made here.
+            view = memoryview(chunk).cast("B")
             for start in range(0, len(view), block_size):
-                piece = bytes(view[start : start + block_size]) if len(view) > block_size else bytes(view)
+                piece = view[start : start + block_size]
                 if hasher is not None:
                     hasher.update(piece)
                 await slots.acquire()
