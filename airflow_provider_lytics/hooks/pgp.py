@@ -55,7 +55,10 @@ class PgpHook(BaseHook):
     """PGP keys from an Airflow connection of type ``pgp``; streams encryption/decryption through gpg.
 
     :param pgp_conn_id: the Airflow connection id.
-    :param tmp_dir: where the temporary key rings go (default: the system temp dir).
+    :param tmp_dir: where the temporary key ring goes (default: the system temp dir).
+
+    All calls of one hook share one prepared key ring (keys imported once, one gpg-agent), removed by
+    :meth:`close`, when the hook is garbage-collected, or at process exit; passphrases are still never cached.
 
     Usage::
 
@@ -136,7 +139,14 @@ class PgpHook(BaseHook):
             signer_public_keys=extra.get("signer_public_keys") or None,
             gpg_binary=extra.get("gpg_binary") or "gpg",
             tmp_dir=self.tmp_dir,
+            reuse_keyring=True,
         )
+
+    def close(self) -> None:
+        """Remove the key ring this hook's calls share (also done when the hook is garbage-collected or the
+        process exits)."""
+        if self._cipher is not None:
+            self._cipher.close()
 
     def _opts(self, armor: bool | None, compress: bool | None) -> dict[str, bool]:
         self.get_cipher()

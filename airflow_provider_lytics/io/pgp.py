@@ -82,6 +82,7 @@ from airflow_provider_lytics.io.pgp_keys import (
     split_public_key_blocks,
 )
 from airflow_provider_lytics.io.pgp_keys import _to_text as _to_text
+from airflow_provider_lytics.io.pgp_prepared import PreparedKeyring
 
 # Every name importable from this module before it was split up stays importable: public names are listed in
 # __all__, private helpers that tests and older callers import are re-exported with ``import x as x``.
@@ -136,9 +137,14 @@ class PgpCipher:
     :param signer_public_keys: armored public key(s) whose signatures are accepted by verify.
     :param gpg_binary: gpg executable name or path.
     :param tmp_dir: where temporary key rings are created (default: the system temp dir).
+    :param reuse_keyring: keep one prepared key ring (keys imported, agent running) for all calls of this object
+        instead of building and destroying one per call (:mod:`~.pgp_prepared`); call :meth:`close` (or use the
+        object as a context manager) to remove it, otherwise it goes when the object is garbage-collected or the
+        process exits. Hooks use this.
 
-    Keys are validated (armor headers) at construction; gpg parses them at first use. Each call uses its own
-    temporary key ring, destroyed before the call returns.
+    Keys are validated (armor headers) at construction; gpg parses them at first use. Without ``reuse_keyring``
+    each call uses its own temporary key ring, destroyed before the call returns. Key checks
+    (:meth:`inspect_keys`, :meth:`check_private_key`) always use a throw-away ring.
     """
 
     def __init__(
@@ -152,6 +158,7 @@ class PgpCipher:
         signer_public_keys: str | bytes | Sequence[str | bytes] | None = None,
         gpg_binary: str = "gpg",
         tmp_dir: PathLike | None = None,
+        reuse_keyring: bool = False,
     ) -> None:
         self.public_key = normalize_armored_key(public_key, "public", name="public_key") if public_key else None
         self.private_key = normalize_armored_key(private_key, "private", name="private_key") if private_key else None
@@ -165,6 +172,18 @@ class PgpCipher:
         self._signing_passphrase = signing_passphrase or None
         self.gpg_binary = gpg_binary
         self.tmp_dir = tmp_dir
+        self._prepared = PreparedKeyring(gpg_binary=gpg_binary, tmp_dir=tmp_dir) if reuse_keyring else None
+
+    def close(self) -> None:
+        """Remove the reused key ring, if any (the next call prepares a new one)."""
+        if self._prepared is not None:
+            self._prepared.close()
+
+    def __enter__(self) -> PgpCipher:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
 
     def __repr__(self) -> str:  # never show keys or passphrases
         have = [n for n in ("public_key", "private_key", "signing_key") if getattr(self, n)]
@@ -173,6 +192,15 @@ class PgpCipher:
     # -- helpers ----------------------------------------------------------------------------------------------
     def _keyring(self) -> PgpKeyring:
         return PgpKeyring(gpg_binary=self.gpg_binary, tmp_dir=self.tmp_dir)
+
+    @contextlib.contextmanager
+    def _ring(self) -> Iterator[PgpKeyring]:
+        """The ring for one operation: the reused one, or a throw-away ring removed afterwards."""
+        if self._prepared is not None:
+            yield self._prepared.get()
+            return
+        with self._keyring() as ring:
+            yield ring
 
     def _need(self, attr: str, what: str) -> str:
         value = getattr(self, attr)
@@ -255,7 +283,7 @@ class PgpCipher:
         self, source: IO[bytes], sink: IO[bytes], *, armor: bool = False, compress: bool = True, sign: bool = False
     ) -> PgpOperationStats:
         """Encrypt everything read from ``source`` into ``sink`` (both binary file objects)."""
-        with self._keyring() as ring:
+        with self._ring() as ring:
             recipients = self._recipients(ring)
             signer, passphrase = self._signer(ring) if sign else (None, None)
             return ring.encrypt(
@@ -268,7 +296,7 @@ class PgpCipher:
         Plaintext written to ``sink`` before a failure cannot be taken back: use :meth:`decrypt_file` (or a path
         sink) when partial plaintext must not survive a failure.
         """
-        with self._keyring() as ring:
+        with self._ring() as ring:
             ring.import_key(self._need("private_key", "decryption"), "private", name="private_key")
             signers = self._signers(ring) if verify else None
             return ring.decrypt(source, sink, passphrase=self._passphrase, require_signature_from=signers)
@@ -282,7 +310,7 @@ class PgpCipher:
         """
         if _is_path(source) and _is_path(destination):
             src_path = _existing_file(source)  # type: ignore[arg-type]
-            with self._keyring() as ring, atomic_path(destination) as tmp:  # type: ignore[arg-type]
+            with self._ring() as ring, atomic_path(destination) as tmp:  # type: ignore[arg-type]
                 recipients = self._recipients(ring)
                 signer, passphrase = self._signer(ring) if sign else (None, None)
                 return ring.encrypt(
@@ -300,7 +328,7 @@ class PgpCipher:
         """Decrypt into ``destination``; a path destination is written under a temp name and renamed on success."""
         if _is_path(source) and _is_path(destination):
             src_path = _existing_file(source)  # type: ignore[arg-type]
-            with self._keyring() as ring, atomic_path(destination) as tmp:  # type: ignore[arg-type]
+            with self._ring() as ring, atomic_path(destination) as tmp:  # type: ignore[arg-type]
                 ring.import_key(self._need("private_key", "decryption"), "private", name="private_key")
                 signers = self._signers(ring) if verify else None
                 return ring.decrypt(src_path, tmp, passphrase=self._passphrase, require_signature_from=signers)
@@ -316,7 +344,7 @@ class PgpCipher:
         """Write a detached signature of ``source`` to ``signature`` (path or writable)."""
         src, owned = _open_source(source)
         try:
-            with self._keyring() as ring, _open_sink(signature) as out:
+            with self._ring() as ring, _open_sink(signature) as out:
                 signer, passphrase = self._signer(ring)
                 return ring.sign(src, out, signer, passphrase=passphrase, armor=armor)
         finally:
@@ -328,7 +356,7 @@ class PgpCipher:
         sig_bytes = _read_signature(signature)
         src, owned = _open_source(source)
         try:
-            with self._keyring() as ring:
+            with self._ring() as ring:
                 return ring.verify(src, sig_bytes, self._signers(ring))
         finally:
             if owned:

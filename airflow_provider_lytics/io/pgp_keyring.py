@@ -10,6 +10,7 @@ talks to the gpg binary; :class:`~.pgp.PgpCipher` builds on it and only decides 
 from __future__ import annotations
 
 import contextlib
+import copy
 import io
 import logging
 import os
@@ -17,6 +18,7 @@ import re
 import shutil
 import subprocess
 import tempfile
+import threading
 import time
 import uuid
 from collections.abc import Sequence
@@ -56,6 +58,9 @@ _GPG_OPTIONS = [
     "--trust-model",
     "always",
 ]
+#: Until a private key is imported the ring needs no gpg-agent: public-key imports and encryption run without one,
+#: which saves starting the agent and stopping it again.
+_NO_AGENT = "--no-autostart"
 #: Unix socket paths are limited to 108 bytes; gpg-agent puts its sockets in the key ring directory.
 _MAX_SOCKET_PATH = 107
 _STATUS_RE = re.compile(r"^\[GNUPG:\] (\S+) ?(.*)$")
@@ -127,7 +132,7 @@ def _make_gpg(homedir: str, gpg_binary: str) -> gnupg.GPG:
     try:
         gpg = _TrackedGPG.__new__(_TrackedGPG)
         gpg.processes = []
-        _TrackedGPG.__init__(gpg, gpgbinary=gpg_binary, gnupghome=homedir, options=list(_GPG_OPTIONS))
+        _TrackedGPG.__init__(gpg, gpgbinary=gpg_binary, gnupghome=homedir, options=[*_GPG_OPTIONS, _NO_AGENT])
     except (OSError, ValueError) as exc:
         raise PgpUnavailableError(
             f"cannot run the gpg binary {gpg_binary!r}: install GnuPG 2.1+ (e.g. apt-get install gnupg)"
@@ -156,10 +161,12 @@ def _parse_status(stderr: str) -> tuple[list[tuple[str, str]], list[str]]:
 
 
 class PgpKeyring:
-    """A private, temporary GnuPG home for one or a few operations.
+    """A private, temporary GnuPG home for one or many operations.
 
-    Use as a context manager. On exit (normal or not) the gpg-agent of the ring is killed and the directory is
-    removed. Passphrases are never cached by the agent, so every operation needs the right one.
+    Use as a context manager (or ``open``/``close``). On close (normal or not) the gpg-agent of the ring, if one
+    was started, is stopped and the directory is removed. Passphrases are never cached by the agent, so every
+    operation needs the right one. A key block imported twice is imported once (the first result is returned).
+    Operations may run from several threads at once: each runs its own gpg process.
     """
 
     def __init__(self, *, gpg_binary: str = "gpg", tmp_dir: PathLike | None = None) -> None:
@@ -167,6 +174,9 @@ class PgpKeyring:
         self._tmp_dir = os.fspath(tmp_dir) if tmp_dir is not None else None
         self.homedir: str | None = None
         self._gpg: Any = None
+        self._lock = threading.Lock()
+        self._imported: dict[tuple[str, str], list[PgpKeyInfo]] = {}
+        self._calls: set[Any] = set()
 
     # -- lifecycle ----------------------------------------------------------------------------------------------
     def __enter__(self) -> PgpKeyring:
@@ -200,9 +210,15 @@ class PgpKeyring:
         home, self.homedir = self.homedir, None
         if home is None:
             return
-        if self._gpg is not None:
-            self._gpg.kill()
+        for gpg in [self._gpg, *self._calls]:
+            if gpg is not None:
+                gpg.kill()
         self._gpg = None
+        self._calls.clear()
+        self._imported.clear()
+        if not any(Path(home).glob("S.gpg-agent*")):  # no agent was started (public keys only)
+            shutil.rmtree(home, ignore_errors=True)
+            return
         gpg_path = shutil.which(self.gpg_binary)
         gpgconf = (shutil.which("gpgconf", path=str(Path(gpg_path).parent)) if gpg_path else None) or shutil.which(
             "gpgconf"
@@ -232,26 +248,48 @@ class PgpKeyring:
         """Import one armored key block (validated first) and return what it contains.
 
         The key goes to gpg on stdin of a plain subprocess: python-gnupg's own import logs the start of the key
-        data at debug level, which must never happen for private keys.
+        data at debug level, which must never happen for private keys. gpg lists what it imported in the same
+        run (``import-show``), so no second gpg process is needed to learn the key ids and capabilities.
         """
         text = normalize_armored_key(armored, kind, name=name)
-        name = name or f"{kind} key"
+        with self._lock:
+            known = self._imported.get((kind, text))
+            if known is None:
+                known = self._import(text, kind, name or f"{kind} key")
+                self._imported[(kind, text)] = known
+            return list(known)
+
+    def _import(self, text: str, kind: KeyKind, name: str) -> list[PgpKeyInfo]:
+        gpg = self.gpg
+        if kind == "private" and _NO_AGENT in gpg.options:
+            gpg.options.remove(_NO_AGENT)  # secret keys live in the agent: from now on gpg may start it
+        agent = [_NO_AGENT] if _NO_AGENT in gpg.options else []
         proc = subprocess.run(
-            [self.gpg_binary, "--homedir", self.gpg.gnupghome, "--batch", "--no-tty", "--status-fd", "2", "--import"],
+            [self.gpg_binary, "--homedir", gpg.gnupghome, *agent, "--batch", "--no-tty", "--status-fd", "2",
+             "--with-colons", "--import-options", "import-show", "--import"],
             input=text.encode("ascii"),
             capture_output=True,
             timeout=60,
             check=False,
-        )
+        )  # fmt: skip
         status, messages = _parse_status(proc.stderr.decode("utf-8", "replace"))
-        fingerprints = sorted({v.split()[1] for k, v in status if k == "IMPORT_OK" and len(v.split()) > 1})
+        imported = [v.split() for k, v in status if k == "IMPORT_OK" and len(v.split()) > 1]
+        fingerprints = {fields[1] for fields in imported}
         if not fingerprints:
             detail = "; ".join(m for m in messages if "key" in m.lower() or "error" in m.lower())[:300]
             raise PgpKeyFormatError(
                 f"{name} is armored but gpg could not import it ({detail or 'no key found'}): the block is probably "
                 f"truncated or corrupted. {_EXPORT_HINT[kind]}"
             )
-        infos = self.list_keys(secret=kind == "private", fingerprints=fingerprints)
+        infos = _parse_listing(proc.stdout.decode("utf-8", "replace"), fingerprints)
+        if kind == "private":
+            # IMPORT_OK flag 16: the secret part reached the agent (an import can keep only the public part).
+            with_secret = {f[1] for f in imported if f[0].isdigit() and int(f[0]) & 16}
+            infos = [
+                PgpKeyInfo(i.fingerprint, i.key_id, i.uids, i.subkey_ids, True, i.can_encrypt, i.can_sign)
+                for i in infos
+                if i.secret and i.fingerprint in with_secret
+            ]
         if kind == "private" and not infos:
             detail = "; ".join(m for m in messages if "agent" in m.lower() or "error" in m.lower())[:300]
             raise PgpKeyFormatError(
@@ -259,6 +297,14 @@ class PgpKeyring:
                 f"{_EXPORT_HINT['private']}"
             )
         return infos
+
+    def _call_gpg(self) -> Any:
+        """A python-gnupg object for one operation: same ring and options, its own processes and data callback."""
+        gpg = copy.copy(self.gpg)
+        gpg.processes = []
+        with self._lock:
+            self._calls.add(gpg)
+        return gpg
 
     def list_keys(self, *, secret: bool = False, fingerprints: Sequence[str] | None = None) -> list[PgpKeyInfo]:
         keys = self.gpg.list_keys(secret=secret, keys=list(fingerprints) if fingerprints else None)
@@ -286,7 +332,7 @@ class PgpKeyring:
         from partial input.
         """
         outcome = _Outcome()
-        gpg = self.gpg
+        gpg = self._call_gpg()
         inner = source.inner if isinstance(source, _CountingReader) else source
         if isinstance(inner, _ChannelReader):
             inner.channel.on_abort(gpg.kill)
@@ -314,6 +360,8 @@ class PgpKeyring:
         finally:
             gpg.on_data = None
             gpg.processes.clear()
+            with self._lock:
+                self._calls.discard(gpg)
         outcome.status, outcome.messages = _parse_status(getattr(outcome.result, "stderr", ""))
         return outcome
 
@@ -488,6 +536,46 @@ class PgpKeyring:
         finally:
             sig_path.unlink()
         return _check_signature(outcome.result, signers, embedded=False)
+
+
+def _unescape(field: str) -> str:
+    """gpg's colon listings escape ``:`` and control characters as ``\\xNN``."""
+    return re.sub(r"\\x([0-9a-fA-F]{2})", lambda m: chr(int(m.group(1), 16)), field)
+
+
+def _parse_listing(listing: str, fingerprints: set[str]) -> list[PgpKeyInfo]:
+    """Key infos from gpg's ``--with-colons`` listing (``pub``/``sec`` records with their ``fpr``, ``uid``,
+    ``sub``/``ssb`` records), limited to the primary keys in ``fingerprints``."""
+    keys: list[dict[str, Any]] = []
+    expect_fpr = None
+    for line in listing.splitlines():
+        fields = line.split(":")
+        record = fields[0]
+        if record in ("pub", "sec"):
+            keys.append({"secret": record == "sec", "keyid": fields[4], "caps": fields[11] if len(fields) > 11
+                         else "", "fpr": "", "uids": [], "subkeys": []})  # fmt: skip
+            expect_fpr = "primary"
+        elif record in ("sub", "ssb") and keys:
+            keys[-1]["subkeys"].append(fields[4])
+            expect_fpr = None
+        elif record == "fpr" and keys and expect_fpr == "primary":
+            keys[-1]["fpr"] = fields[9]
+            expect_fpr = None
+        elif record == "uid" and keys and len(fields) > 9:
+            keys[-1]["uids"].append(_unescape(fields[9]))
+    return [
+        PgpKeyInfo(
+            fingerprint=k["fpr"],
+            key_id=k["keyid"],
+            uids=tuple(k["uids"]),
+            subkey_ids=tuple(k["subkeys"]),
+            secret=k["secret"],
+            can_encrypt="E" in k["caps"],
+            can_sign="S" in k["caps"],
+        )
+        for k in keys
+        if k["fpr"] in fingerprints
+    ]
 
 
 def _io_plan(
