@@ -15,10 +15,11 @@ from typing import Any
 
 from airflow_provider_lytics.io.counting import CountingReader
 
-#: Bytes moved per read from/to gpg; large enough that Python overhead is negligible next to the crypto.
-CHUNK_SIZE = 1 << 16
-#: Chunks a stream stage may hold between producer and consumer (bounded memory: 8 x 64 KiB).
-CHANNEL_CHUNKS = 8
+#: Bytes moved per read from/to gpg and per channel hand-over. Each hand-over wakes a thread: a streamed decrypt of
+#: 128 MiB cost 0.47 CPU-s with 64 KiB chunks and 0.38 with 1 MiB (gpg fed by ``cat`` through a pipe: 0.39).
+CHUNK_SIZE = 1 << 20
+#: Chunks a stream stage may hold between producer and consumer (bounded memory: 4 x 1 MiB).
+CHANNEL_CHUNKS = 4
 
 
 class _Channel:

@@ -16,6 +16,7 @@ import logging
 import os
 import re
 import shutil
+import stat
 import subprocess
 import tempfile
 import threading
@@ -118,8 +119,16 @@ def _make_gpg(homedir: str, gpg_binary: str) -> gnupg.GPG:
     gnupg = _gnupg_module()
 
     class _TrackedGPG(gnupg.GPG):  # type: ignore[misc,name-defined]
+        stdout_fd: int | None = None  # set on a per-call copy: gpg writes its output into this file itself
+
         def _open_subprocess(self, args: list[str], passphrase: bool = False) -> subprocess.Popen:
-            proc = super()._open_subprocess(args, passphrase)
+            if self.stdout_fd is None:
+                proc = super()._open_subprocess(args, passphrase)
+            else:
+                cmd = self.make_args(args, passphrase)
+                pipe = subprocess.PIPE
+                proc = gnupg.Popen(cmd, shell=False, stdin=pipe, stdout=self.stdout_fd, stderr=pipe, env=self.env)
+                proc.stdout = io.BytesIO()  # python-gnupg drains stdout: empty, the data went to the file
             self.processes.append(proc)
             return proc
 
@@ -333,6 +342,11 @@ class PgpKeyring:
         """
         outcome = _Outcome()
         gpg = self._call_gpg()
+        direct = _regular_file_fd(sink)
+        if direct is not None:  # gpg writes straight into the caller's file: the output never crosses Python
+            sink.flush()  # type: ignore[union-attr]
+            start = os.lseek(direct, 0, os.SEEK_CUR)
+            gpg.stdout_fd = direct
         inner = source.inner if isinstance(source, _CountingReader) else source
         if isinstance(inner, _ChannelReader):
             inner.channel.on_abort(gpg.kill)
@@ -362,6 +376,9 @@ class PgpKeyring:
             gpg.processes.clear()
             with self._lock:
                 self._calls.discard(gpg)
+            if direct is not None:
+                outcome.bytes_out = os.lseek(direct, 0, os.SEEK_CUR) - start
+                sink.seek(0, os.SEEK_CUR)  # type: ignore[union-attr]  # resync the buffered object with the fd
         outcome.status, outcome.messages = _parse_status(getattr(outcome.result, "stderr", ""))
         return outcome
 
@@ -576,6 +593,18 @@ def _parse_listing(listing: str, fingerprints: set[str]) -> list[PgpKeyInfo]:
         for k in keys
         if k["fpr"] in fingerprints
     ]
+
+
+def _regular_file_fd(sink: IO[bytes] | None) -> int | None:
+    """The descriptor of ``sink`` when it is a plain Python file object on a regular file (whose ``write`` does
+    nothing but write), so gpg can write into it directly; ``None`` for anything else (pipes, wrappers)."""
+    if type(sink) not in (io.BufferedWriter, io.BufferedRandom, io.FileIO):
+        return None
+    try:
+        fd = sink.fileno()  # type: ignore[union-attr]
+        return fd if stat.S_ISREG(os.fstat(fd).st_mode) else None
+    except (OSError, ValueError):
+        return None
 
 
 def _io_plan(

@@ -3,6 +3,7 @@ emulator's SFTP server and real HTTP: a manipulated ciphertext sends nothing, an
 
 from __future__ import annotations
 
+import gc
 import os
 import shutil
 import tempfile
@@ -72,10 +73,12 @@ def test_manipulated_sftp_file_sends_no_row(tmp_path, emulator, lytics_conn_env,
     _flip(encrypted, 0.6)
     op = SFTPToLyticsOperator(task_id="t", stream="tampered", sftp_conn_id="partner_sftp", pgp_conn_id="partner_pgp",
                               remote_dir=target.remote(), glob="*.gpg", checkpoint="none", batch_rows=5000)  # fmt: skip
-    with pytest.raises(AirflowException, match=r"users\.csv\.gpg.*(manipulated|integrity|decrypt)"):
+    with pytest.raises(AirflowException, match=r"users\.csv\.gpg.*(manipulated|integrity|decrypt)") as failure:
         op.execute({"ti": TI(), "run_id": "r"})
     assert emulator.backend.store.stream_event_count("tampered") == 0
-    assert list(private_tmp.iterdir()) == []  # no plaintext spool left behind
+    del failure  # its traceback keeps the task's PgpHook alive: the hook's reused key ring goes with the hook
+    gc.collect()
+    assert list(private_tmp.iterdir()) == []  # no plaintext spool left behind, nor the hook's key ring
 
 
 def test_intact_sftp_file_is_imported_after_verification(tmp_path, emulator, lytics_conn_env,
@@ -105,9 +108,11 @@ def test_manipulated_local_file_sends_no_row(tmp_path, emulator, lytics_conn_env
                                     checkpoint="none", batch_rows=5000)  # fmt: skip
     assert op.execute({"ti": TI(), "run_id": "r"})["rows_sent"] == ROWS
     _flip(encrypted, 0.6)
-    with pytest.raises(AirflowException, match=r"users\.csv\.gpg"):
+    with pytest.raises(AirflowException, match=r"users\.csv\.gpg") as failure:
         op.execute({"ti": TI(), "run_id": "r2"})
     assert emulator.backend.store.stream_event_count("local_pgp") == ROWS  # only the first, intact run
+    del failure  # its traceback keeps the task's PgpHook alive: the hook's reused key ring goes with the hook
+    gc.collect()
     assert list(private_tmp.iterdir()) == []
     assert os.listdir(encrypted.parent) == ["users.csv.gpg"]
 

@@ -13,6 +13,7 @@ import pytest
 
 from airflow_provider_lytics.hooks.pgp import CONN_FIELDS, PgpHook
 from airflow_provider_lytics.io.pgp import (
+    CHUNK_SIZE,
     PRIVATE_KEY_FOOTER,
     PRIVATE_KEY_HEADER,
     PUBLIC_KEY_FOOTER,
@@ -130,7 +131,7 @@ def test_channel_is_bounded_and_blocks_the_producer():
     done = threading.Event()
 
     def produce():
-        ch.write(b"a" * (5 * 65536))  # five chunks, only two fit
+        ch.write(b"a" * (5 * CHUNK_SIZE))  # five chunks, only two fit
         ch.close()
         done.set()
 
@@ -141,7 +142,7 @@ def test_channel_is_bounded_and_blocks_the_producer():
     while chunk := ch.read(100_000):
         received += chunk
     t.join(5)
-    assert done.is_set() and received == b"a" * (5 * 65536)
+    assert done.is_set() and received == b"a" * (5 * CHUNK_SIZE)
 
 
 def test_channel_hang_up_unblocks_producer_and_fail_raises_for_reader():
@@ -150,7 +151,7 @@ def test_channel_hang_up_unblocks_producer_and_fail_raises_for_reader():
 
     def produce():
         try:
-            ch.write(b"x" * (4 * 65536))
+            ch.write(b"x" * (4 * CHUNK_SIZE))
         except BrokenPipeError as exc:
             errors.append(exc)
 
