@@ -9,8 +9,11 @@ Every side is a whole process measured by ``_harness.run_process`` (wall, CPU of
 * ``gpg_sync``: the same followed by ``sync FILE`` (fsync of the output): the CLI at our durability.
   ``gpg_sync`` minus ``gpg`` is the fsync cost, measured separately.
 
-The sides alternate run by run. With ``--stream``, ``ours_stream`` also times the file-object shapes (data through
-Python) in process.
+The sides alternate run by run. With ``--stream``, the streamed decrypt of the imports (ciphertext written from
+Python into ``open_decryptor``, plaintext into an unnamed spool file) is timed as a whole process (``ours_stream``)
+against ``gpg_pipe`` (``cat FILE | gpg -d -o OUT``, gpg fed through a pipe). With ``--small N``, one process
+encrypts and decrypts N 1 KiB files with a key ring reused for all of them (``reused_ring``, the hook's path)
+and with a fresh ring per call (``ring_per_call``): the per-file fixed cost.
 
     .venv/bin/python benchmarks/pgp_throughput.py --size-mb 512 --runs 5 --no-compress
     .venv/bin/python benchmarks/pgp_throughput.py --quick
@@ -21,6 +24,7 @@ from __future__ import annotations
 import argparse
 import hashlib
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -29,7 +33,8 @@ import time
 from pathlib import Path
 from shlex import quote as shlex_quote
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+# LYTICS_BENCH_CODE: the provider checkout a worker imports (``--before`` points it at an older one).
+sys.path.insert(0, os.environ.get("LYTICS_BENCH_CODE") or str(Path(__file__).resolve().parents[1]))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import _harness as h
@@ -49,17 +54,20 @@ def gpg(home: Path, *args: str, stdin: bytes | None = None) -> bytes:
     ).stdout
 
 
-def make_key(home: Path, kind: str) -> tuple[str, str, str]:
+def make_key(home: Path, kind: str, passphrase: str = "") -> tuple[str, str, str]:
+    """A key pair in the CLI's ring; with ``passphrase`` the exported private key is protected by it (gpg's
+    default S2K), as partners' keys are."""
     home.mkdir(mode=0o700)
     (home / "gpg-agent.conf").write_text("allow-loopback-pinentry\n")
-    spec = (
-        f"{KEY_SPECS[kind]}Name-Real: bench\nName-Email: bench@example.com\nExpire-Date: 0\n%no-protection\n%commit\n"
-    )
-    gpg(home, "--gen-key", stdin=spec.encode())
+    protection = f"Passphrase: {passphrase}\n" if passphrase else "%no-protection\n"
+    spec = f"{KEY_SPECS[kind]}Name-Real: bench\nName-Email: bench@example.com\nExpire-Date: 0\n{protection}%commit\n"
+    loopback = ["--pinentry-mode", "loopback", "--passphrase", passphrase] if passphrase else []
+    gpg(home, *loopback, "--gen-key", stdin=spec.encode())
     fpr = next(
         line.split(":")[9] for line in gpg(home, "--with-colons", "--list-keys").decode().splitlines() if "fpr" in line
     )
-    return fpr, gpg(home, "--armor", "--export").decode(), gpg(home, "--armor", "--export-secret-keys").decode()
+    secret = gpg(home, *loopback, "--armor", "--export-secret-keys").decode()
+    return fpr, gpg(home, "--armor", "--export").decode(), secret
 
 
 def make_data(path: Path, size_mb: int) -> None:
@@ -91,17 +99,28 @@ def worker(args: argparse.Namespace) -> int:
     from airflow_provider_lytics.io.pgp import PgpCipher
 
     keys = Path(args.keys)
-    cipher = PgpCipher(public_key=(keys / "pub.asc").read_text(), private_key=(keys / "sec.asc").read_text())
+    reuse = args.worker == "small_reused"
+    cipher = PgpCipher(public_key=(keys / "pub.asc").read_text(), private_key=(keys / "sec.asc").read_text(),
+                       passphrase=(keys / "passphrase").read_text() or None,
+                       **({"reuse_keyring": True} if reuse else {}))  # fmt: skip
     started = time.perf_counter()
     if args.worker == "encrypt":
         cipher.encrypt_file(args.src, args.dst, compress=not args.no_compress, armor=args.armor)
     elif args.worker == "decrypt":
         cipher.decrypt_file(args.src, args.dst)
-    else:  # stream shapes: file objects, every byte through Python
-        with open(args.src, "rb") as fin, open(args.dst + ".gpg", "wb") as fout:
-            cipher.encrypt_stream(fin, fout, compress=not args.no_compress, armor=args.armor)
-        with open(args.dst + ".gpg", "rb") as fin, cipher.open_decryptor(args.dst) as sink:
-            shutil.copyfileobj(fin, sink, 1 << 16)
+    elif args.worker == "stream":  # the imports' shape: ciphertext through Python, plaintext into a spool file
+        with open(args.src, "rb") as fin, tempfile.TemporaryFile(dir=Path(args.dst).parent) as spool:
+            with cipher.open_decryptor(spool) as sink:
+                shutil.copyfileobj(fin, sink, 1 << 20)
+            size = spool.tell()
+        print(json.dumps({"op_s": time.perf_counter() - started, "bytes": size}))
+        return 0
+    else:  # small files, one process
+        for i in range(args.count):
+            cipher.encrypt_file(args.src, f"{args.dst}.{i}.gpg", compress=False)
+            cipher.decrypt_file(f"{args.dst}.{i}.gpg", f"{args.dst}.{i}.out")
+        if reuse:
+            cipher.close()
     print(json.dumps({"op_s": time.perf_counter() - started}))
     return 0
 
@@ -113,9 +132,14 @@ def main() -> int:
     ap.add_argument("--key", choices=sorted(KEY_SPECS), default="ed")
     ap.add_argument("--no-compress", action="store_true", help="--compress-algo none on both sides")
     ap.add_argument("--armor", action="store_true")
-    ap.add_argument("--stream", action="store_true", help="also time the file-object shapes (data through Python)")
+    ap.add_argument("--stream", action="store_true", help="also time the imports' streamed decrypt vs gpg in a pipe")
+    ap.add_argument("--small", type=int, default=0, help="also time N small files in one process (reused ring)")
+    ap.add_argument("--passphrase", default="", help="protect the generated key with this passphrase")
+    ap.add_argument("--count", type=int, default=0, help=argparse.SUPPRESS)
+    ap.add_argument("--before", help="also run 'before' sides: this provider checkout (e.g. main), same workers")
     ap.add_argument("--workdir", default=None, help="directory for the test files (default: system temp)")
-    ap.add_argument("--worker", choices=("encrypt", "decrypt", "stream"), help=argparse.SUPPRESS)
+    ap.add_argument("--worker", choices=("encrypt", "decrypt", "stream", "small_reused", "small_fresh"),
+                    help=argparse.SUPPRESS)  # fmt: skip
     for name in ("keys", "src", "dst"):
         ap.add_argument(f"--{name}", help=argparse.SUPPRESS)
     args = ap.parse_args()
@@ -130,11 +154,12 @@ def main() -> int:
     work = Path(tempfile.mkdtemp(prefix="pgp-bench-", dir=args.workdir))
     cli_home = work / "cli-home"
     try:
-        fpr, public, private = make_key(cli_home, args.key)
+        fpr, public, private = make_key(cli_home, args.key, args.passphrase)
         keys = work / "keys"
         keys.mkdir(mode=0o700)
         (keys / "pub.asc").write_text(public)
         (keys / "sec.asc").write_text(private)
+        (keys / "passphrase").write_text(args.passphrase)
         src = work / "data.csv"
         make_data(src, args.size_mb)
         size = src.stat().st_size
@@ -147,16 +172,18 @@ def main() -> int:
         # a ciphertext for the decrypt runs, made once by the CLI
         subprocess.run([*enc_cli, "-o", str(work / "in.gpg"), "-e", str(src)], check=True, capture_output=True)
 
-        def ours(op: str, source: Path, out: Path) -> h.Measure:
+        def ours(op: str, source: Path, out: Path, code: str | None = None) -> h.Measure:
+            env = {**os.environ, "LYTICS_BENCH_CODE": code} if code else None
             return h.run_process(h.python_cmd(__file__, "--worker", op, "--keys", keys, "--src", source,
-                                              "--dst", out, *flags))  # fmt: skip
+                                              "--dst", out, *flags), env=env)  # fmt: skip
 
         def shell(cmd: list[str], out: Path, sync: bool) -> h.Measure:
             line = " ".join(map(shlex_quote, cmd)) + (f" && sync {shlex_quote(str(out))}" if sync else "")
             return h.run_process(["sh", "-c", line])
 
         enc_cmd = [*enc_cli, "-o", str(work / "cli.gpg"), "-e", str(src)]
-        dec_cmd = [*gpg_base, "-o", str(work / "cli.out"), "-d", str(work / "in.gpg")]
+        unlock = ["--pinentry-mode", "loopback", "--passphrase", args.passphrase] if args.passphrase else []
+        dec_cmd = [*gpg_base, *unlock, "-o", str(work / "cli.out"), "-d", str(work / "in.gpg")]
         plans = {
             "encrypt": {
                 "ours": lambda _r: ours("encrypt", src, work / "ours.gpg"),
@@ -169,8 +196,29 @@ def main() -> int:
                 "gpg_sync": lambda _r: shell(dec_cmd, work / "cli.out", True),
             },
         }
+        if args.before:
+            plans["encrypt"]["before"] = lambda _r: ours("encrypt", src, work / "before.gpg", args.before)
+            plans["decrypt"]["before"] = lambda _r: ours("decrypt", work / "in.gpg", work / "before.out", args.before)
         if args.stream:
-            plans["stream"] = {"ours_stream": lambda _r: ours("stream", src, work / "stream.out")}
+            pipe_cmd = f"cat {shlex_quote(str(work / 'in.gpg'))} | " + " ".join(
+                map(shlex_quote, [*gpg_base, *unlock, "-o", str(work / "pipe.out"), "-d"])
+            )
+            plans["stream"] = {
+                "ours": lambda _r: ours("stream", work / "in.gpg", work / "stream.out"),
+                "gpg_pipe": lambda _r: h.run_process(["sh", "-c", pipe_cmd]),
+            }
+            if args.before:
+                plans["stream"]["before"] = lambda _r: ours("stream", work / "in.gpg", work / "b.out", args.before)
+        if args.small:
+            (work / "small.bin").write_bytes(b"x" * 1024)
+
+            def small(kind: str) -> h.Measure:
+                cmd = h.python_cmd(__file__, "--worker", kind, "--keys", keys, "--src", work / "small.bin",
+                                   "--dst", work / "small", "--count", args.small)  # fmt: skip
+                return h.run_process(cmd)
+
+            plans["small"] = {"reused_ring": lambda _r: small("small_reused"),
+                              "ring_per_call": lambda _r: small("small_fresh")}  # fmt: skip
         result: dict = {
             "size_bytes": size, "key": args.key, "compress": compress, "armor": args.armor,
             "gpg": subprocess.run(["gpg", "--version"], capture_output=True, text=True).stdout.splitlines()[0],
@@ -184,6 +232,17 @@ def main() -> int:
             for name, s in summary.items():
                 result["summary"][f"{op}_{name}"] = s
             result["runs"][op] = h.measures_json(measures)
+            if op == "stream":
+                result["ratios"][op] = {
+                    "vs_gpg_pipe_whole_process": h.ratio(summary["gpg_pipe"], summary["ours"]),
+                    "cpu_ours_over_gpg_pipe": round(summary["ours"]["cpu_s"]["median"]
+                                                    / summary["gpg_pipe"]["cpu_s"]["median"], 3),
+                }  # fmt: skip
+            if op == "small":
+                result["ratios"][op] = {
+                    f"{name}_ms_per_file": round(1000 * s["inproc_op_s"]["median"] / args.small, 1)
+                    for name, s in summary.items()
+                }
             if "gpg" in summary:
                 ours_s = summary["ours"]
                 result["ratios"][op] = {
@@ -195,6 +254,13 @@ def main() -> int:
                     "fsync_cost_s": round(summary["gpg_sync"]["wall_s"]["median"]
                                           - summary["gpg"]["wall_s"]["median"], 3),
                 }  # fmt: skip
+            if "before" in summary:
+                result["ratios"].setdefault(op, {})["after_vs_before_whole_process"] = h.ratio(
+                    summary["before"], summary["ours"]
+                )
+                result["ratios"][op]["cpu_after_over_before"] = round(
+                    summary["ours"]["cpu_s"]["median"] / summary["before"]["cpu_s"]["median"], 3
+                )
         digest = sha256(src)
         assert sha256(work / "ours.out") == digest, "our decryption of the CLI's ciphertext differs"
         check = subprocess.run([*gpg_base, "-o", "-", "-d", str(work / "ours.gpg")], capture_output=True, check=True)

@@ -55,7 +55,8 @@ def _rss_mb() -> float:
 
 
 def worker_ours(args: argparse.Namespace) -> dict:
-    sys.path.insert(0, str(ROOT))
+    # LYTICS_BENCH_CODE: the provider checkout to import (``--before`` points it at an older one).
+    sys.path.insert(0, os.environ.get("LYTICS_BENCH_CODE") or str(ROOT))
     from airflow_provider_lytics.io.sftp import SftpSession
     from airflow_provider_lytics.io.sftp_config import SftpConfig
 
@@ -165,6 +166,7 @@ def main() -> int:
     h.add_common_args(parser, runs=3)
     parser.add_argument("--size-mb", type=int, default=1024, help="file size in MiB (default 1024)")
     parser.add_argument("--hook-runs", type=int, default=0, help="runs of Airflow's SFTPHook (slow; default 0)")
+    parser.add_argument("--before", help="also run a 'before' side: this provider checkout (e.g. main), fsync on")
     parser.add_argument("--worker", choices=("ours", "hook"), help=argparse.SUPPRESS)
     for name in ("port", "user", "key", "host-key", "local", "remote", "back", "sha256", "fsync", "op"):
         parser.add_argument(f"--{name}", help=argparse.SUPPRESS)
@@ -202,8 +204,9 @@ def main() -> int:
         target = f"{user}@127.0.0.1"
         up_remote, down_remote, back = remote_dir / "up.bin", remote_dir / "down.bin", work / "back.bin"
 
-        def ours(op: str, fsync: int) -> h.Measure:
-            return _child("ours", env, op=op, remote=up_remote if op == "up" else down_remote, back=back,
+        def ours(op: str, fsync: int, code: str | None = None) -> h.Measure:
+            side_env = {**env, "LYTICS_BENCH_CODE": code} if code else env
+            return _child("ours", side_env, op=op, remote=up_remote if op == "up" else down_remote, back=back,
                           fsync=fsync, **common)  # fmt: skip
 
         sides = {
@@ -221,6 +224,9 @@ def main() -> int:
                 "cli": lambda _r: run_cli(base, target, f"get {down_remote} {back}", fsync=False),
             },
         }  # fmt: skip
+        if args.before:
+            sides["up"]["before"] = lambda _r: ours("up", 1, args.before)
+            sides["down"]["before"] = lambda _r: ours("down", 1, args.before)
         if args.hook_runs:
             sides["up"]["airflow_sftphook"] = lambda _r: _child("hook", env, op="up", remote=up_remote, back=back,
                                                                 **common)  # fmt: skip
@@ -252,7 +258,13 @@ def main() -> int:
                                                       / summary["ours"]["inproc_transfer_s"]["median"], 3),
             }  # fmt: skip
             result["cpu_s_per_gib"][direction] = {n: round(s["cpu_s"]["median"] / gib, 2) for n, s in summary.items()}
-            if not all(m.inproc.get("sha_ok") for n in ("ours", "ours_no_fsync") for m in measures[n]):
+            if "before" in summary:
+                result["ratios"][direction]["before_vs_cli_fsync_whole_process"] = h.ratio(
+                    summary["cli_fsync"], summary["before"]
+                )
+                result["ratios"][direction]["after_vs_before_whole_process"] = h.ratio(summary["before"], summary["ours"])
+            checked = [n for n in ("ours", "ours_no_fsync", "before") if n in measures]
+            if not all(m.inproc.get("sha_ok") for n in checked for m in measures[n]):
                 print("WARNING: checksum mismatch in our transfers", file=sys.stderr)
                 return 1
     finally:
