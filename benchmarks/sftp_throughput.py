@@ -262,7 +262,8 @@ def main() -> int:
                 result["ratios"][direction]["before_vs_cli_fsync_whole_process"] = h.ratio(
                     summary["cli_fsync"], summary["before"]
                 )
-                result["ratios"][direction]["after_vs_before_whole_process"] = h.ratio(summary["before"], summary["ours"])
+                after = h.ratio(summary["before"], summary["ours"])
+                result["ratios"][direction]["after_vs_before_whole_process"] = after
             checked = [n for n in ("ours", "ours_no_fsync", "before") if n in measures]
             if not all(m.inproc.get("sha_ok") for n in checked for m in measures[n]):
                 print("WARNING: checksum mismatch in our transfers", file=sys.stderr)
