@@ -1,11 +1,14 @@
 """Streaming PGP encryption, decryption, signing and verification through the gpg binary.
 
-Every operation runs against a private, throw-away key ring (:class:`PgpKeyring`): a ``mkdtemp`` directory with
-mode 0700 whose gpg-agent never caches passphrases, holding only the keys the operation needs, trusted
-explicitly. The ring's agent is stopped and its directory removed on exit, also when the operation fails.
+Operations run against a private key ring (:class:`PgpKeyring`): a ``mkdtemp`` directory with mode 0700 whose
+gpg-agent never caches passphrases, holding only this cipher's keys, trusted explicitly. By default each operation
+gets its own ring, removed (agent stopped) before it returns, also when it fails; with ``reuse_keyring=True`` (what
+:class:`~airflow_provider_lytics.hooks.pgp.PgpHook` uses) one prepared ring serves every call until ``close()``
+(:mod:`~.pgp_prepared`).
 
 Data never sits in this process's memory: python-gnupg feeds gpg's stdin from a file object in a thread and hands
-gpg's stdout to a callback chunk by chunk, which writes straight into the caller's sink. Stream stages
+gpg's stdout to a callback chunk by chunk, which writes straight into the caller's sink; when the sink is a plain
+file object on a regular file, gpg writes into it itself. Path to path, gpg reads and writes the files. Stream stages
 (:meth:`PgpCipher.open_encryptor`, :meth:`PgpCipher.encrypted_reader` and their decrypting twins) connect gpg to
 other streaming code, e.g. an SFTP upload, through a small bounded in-memory channel, so "encrypt while uploading"
 and "decrypt while downloading" never keep a second copy of the file on disk.
