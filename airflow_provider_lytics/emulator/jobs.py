@@ -304,14 +304,6 @@ class JobEngine:
             self._advance(job_id, self.clock())
             return self._view(job_id, with_state=show_state)
 
-    def get_any(self, job_id: str) -> dict[str, Any] | None:
-        """A job by id whatever its account (for emulator internals such as runners and fault tools)."""
-        with self._lock:
-            if job_id not in self._jobs:
-                return None
-            self._advance(job_id, self.clock())
-            return self._view(job_id)
-
     def list(
         self,
         account_id: str,
