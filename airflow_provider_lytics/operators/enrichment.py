@@ -226,7 +226,7 @@ class LyticsEnrichmentOperator(BaseOperator):
         self.retry_policy = retry_policy
         self.write_batch_size = write_batch_size
         self.record_failures = record_failures
-        self.dry_run = dry_run
+        self.is_dry_run = dry_run  # not self.dry_run: that would hide BaseOperator.dry_run() (template check)
         self.max_failures = max_failures
         self.max_failure_rate = max_failure_rate
         self.results_path = results_path
@@ -295,7 +295,7 @@ class LyticsEnrichmentOperator(BaseOperator):
             )
         publish_links(context, self.lytics_conn_id, audience=self.segment, stream=self.stream)
         writer = _StreamWriter(hook, self.stream, self.write_batch_size, self.log)
-        audit = _Audit(None if self.dry_run else self.results_path)
+        audit = _Audit(None if self.is_dry_run else self.results_path)
         now = datetime.now(timezone.utc)
         runner: EnrichmentRunner | None = None
         scan_state = {"scan_restarts": 0, "already_processed": 0}
@@ -329,7 +329,7 @@ class LyticsEnrichmentOperator(BaseOperator):
             limiter=RequestLimiter(self.rate_limit, self.max_in_flight),
             retry_policy=self.retry_policy,
             workers=self.max_in_flight,
-            dry_run=self.dry_run,
+            dry_run=self.is_dry_run,
             now=lambda: now,
             logger=self.log,
         )
@@ -337,7 +337,7 @@ class LyticsEnrichmentOperator(BaseOperator):
             "Enriching %s with %s (%s), sending %s%s%s", self._audience(), self.enricher.name,
             type(self.enricher).__name__, ", ".join(self.identifier_fields),
             f", at most {self.rate_limit:g} requests/s" if self.rate_limit else "",
-            " [dry run: nothing is sent or written]" if self.dry_run else "",
+            " [dry run: nothing is sent or written]" if self.is_dry_run else "",
         )  # fmt: skip
         try:
             counts = runner.run(self._profiles(hook, runner, writer, now, scan_state))
@@ -348,15 +348,15 @@ class LyticsEnrichmentOperator(BaseOperator):
                 audit.close()
                 hook.close()
         summary: dict[str, Any] = {**counts.as_dict(), "written": writer.written, "write_rejected": writer.rejected,
-                                   "write_requests": writer.requests, "dry_run": self.dry_run, "stream": self.stream,
+                                   "write_requests": writer.requests, "dry_run": self.is_dry_run, "stream": self.stream,
                                    "enricher": self.enricher.name, "run_at": format_time(now),
                                    "failures_sample": runner.failures, "skipped_sample": runner.skipped,
                                    **scan_state}  # fmt: skip
-        if self.results_path and not self.dry_run:
+        if self.results_path and not self.is_dry_run:
             summary["results_path"] = self.results_path
-        self.log.info("Enrichment %s: %s", "dry run" if self.dry_run else "done",
+        self.log.info("Enrichment %s: %s", "dry run" if self.is_dry_run else "done",
                       {k: v for k, v in summary.items() if not k.endswith("_sample")})  # fmt: skip
-        if self.dry_run:
+        if self.is_dry_run:
             self.log.info(
                 "Dry run: %d of %d scanned users would be sent (%d fresh, %d without identifiers)",
                 counts.would_send, counts.scanned, counts.skipped_fresh, counts.skipped_no_identifier,
@@ -372,7 +372,7 @@ class LyticsEnrichmentOperator(BaseOperator):
         api_url = hook.settings.api_url
         self._lineage = (
             audience_ref(api_url, self.segment, self.filter_ql),
-            None if self.dry_run else stream_ref(api_url, str(self.stream)),
+            None if self.is_dry_run else stream_ref(api_url, str(self.stream)),
             writer.written,
         )
         return summary

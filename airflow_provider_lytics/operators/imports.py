@@ -130,7 +130,7 @@ class _ToLyticsOperator(BaseOperator):
         self.checkpoint_lease_wait = checkpoint_lease_wait
         self.checkpoint_lease_ttl = checkpoint_lease_ttl
         self.progress_interval = progress_interval
-        self.dry_run = dry_run
+        self.is_dry_run = dry_run  # not self.dry_run: that would hide BaseOperator.dry_run() (template check)
         self.dry_run_sample = dry_run_sample
         if emit_asset and not dry_run and isinstance(stream, str) and stream and "{{" not in stream:
             self.outlets = [*(self.outlets or []), lytics_stream_asset(stream)]
@@ -152,7 +152,7 @@ class _ToLyticsOperator(BaseOperator):
                 timestamp_field=self.timestamp_field, batch_bytes=self.batch_bytes, batch_rows=self.batch_rows,
                 gzip_batches=self.gzip_batches, use_bulk_host=self.use_bulk_host, max_in_flight=self.max_in_flight,
                 max_rejected_rows=self.max_rejected_rows, max_rejected_fraction=self.max_rejected_fraction,
-                progress_interval=self.progress_interval, dry_run=self.dry_run, dry_run_sample=self.dry_run_sample,
+                progress_interval=self.progress_interval, dry_run=self.is_dry_run, dry_run_sample=self.dry_run_sample,
             )  # fmt: skip
         except ValueError as exc:
             raise AirflowException(f"{type(self).__name__} {self.task_id!r}: {exc}") from None
@@ -191,7 +191,7 @@ class _ToLyticsOperator(BaseOperator):
         settings.stream = self.stream
         settings.__post_init__()  # validate the rendered stream and constants
         publish_links(context, self.lytics_conn_id, stream=self.stream)
-        store = store_for_context(context, "none" if self.dry_run else self.checkpoint)
+        store = store_for_context(context, "none" if self.is_dry_run else self.checkpoint)
         remote_quarantine = bool(self.quarantine_sftp_conn_id and self.quarantine_path)
         local_q = None if remote_quarantine else self.quarantine_path
         quarantine = QuarantineWriter(local_q)  # without a path: a temporary file, uploaded or dropped at the end
@@ -232,8 +232,9 @@ class _ToLyticsOperator(BaseOperator):
             qpath = None
         if qpath and remote_quarantine:
             qpath = self._upload_quarantine(qpath)
-        result = {"stream": self.stream, **runner.counts.as_dict(), "quarantine_path": qpath, "dry_run": self.dry_run}
-        if self.dry_run:
+        counts = runner.counts.as_dict()
+        result = {"stream": self.stream, **counts, "quarantine_path": qpath, "dry_run": self.is_dry_run}
+        if self.is_dry_run:
             result.update(runner.dry_run_report)
         self._log_result(result, quarantine)
         ti = context.get("ti") if hasattr(context, "get") else None
@@ -241,7 +242,7 @@ class _ToLyticsOperator(BaseOperator):
             if ti is not None:
                 ti.xcom_push(key="lytics_import_counts", value=result)
             raise AirflowException(str(error)) from error
-        if not self.dry_run:
+        if not self.is_dry_run:
             store.clear()
             from airflow_provider_lytics.lineage import stream_ref
 
@@ -251,7 +252,7 @@ class _ToLyticsOperator(BaseOperator):
 
     def _lease(self, context: Mapping[str, Any], store: Any) -> Any:
         """The lease on a durable checkpoint (None for an in-memory one, which no other run can see)."""
-        if self.dry_run or not getattr(store, "supports_lease", False):
+        if self.is_dry_run or not getattr(store, "supports_lease", False):
             return None
         from airflow_provider_lytics.imports.lease import CheckpointLease, Holder
 
@@ -280,13 +281,13 @@ class _ToLyticsOperator(BaseOperator):
         self.log.info(
             "Import into %r%s: %d files, %d rows read, %d sent (%d accepted by Lytics, %d rejected by Lytics), "
             "%d rejected here, %d possible duplicates after lost responses, %d skipped as already acknowledged",
-            self.stream, " (dry run)" if self.dry_run else "", result["files"], result["rows_read"],
+            self.stream, " (dry run)" if self.is_dry_run else "", result["files"], result["rows_read"],
             result["rows_sent"], result["accepted"], result["rejected_by_lytics"], result["rejected_here"],
             result["possible_duplicates"], result["skipped_acknowledged"],
         )  # fmt: skip
         if quarantine is not None and quarantine.samples:
             self.log.warning("Rejected rows, first of %d: %s", quarantine.count, quarantine.samples)
-        if self.dry_run:
+        if self.is_dry_run:
             self.log.info(
                 "Dry run: Lytics would accept %s of %s sample rows; nothing was stored",
                 result.get("sample_accepted", 0), result.get("sample_rows", 0),
@@ -389,7 +390,7 @@ class LocalFilesToLyticsOperator(_ToLyticsOperator):
         yield sources
 
     def _after_success(self, context: Mapping[str, Any]) -> None:
-        if self.watermark_by != "none" and self._new_watermark and not self.dry_run:
+        if self.watermark_by != "none" and self._new_watermark and not self.is_dry_run:
             from airflow_provider_lytics.imports.watermark import write_watermark
 
             write_watermark(self._key(context), self._new_watermark)
@@ -486,7 +487,7 @@ class SFTPToLyticsOperator(LocalFilesToLyticsOperator):
                 "max_depth": DEFAULT_MAX_DEPTH if self.max_depth is None else self.max_depth}  # fmt: skip
 
     def _after_success(self, context: Mapping[str, Any]) -> None:
-        if self.dry_run:
+        if self.is_dry_run:
             return
         if self.after_load != "keep" and self._selected:
             done = self._session.finish(self._selected, action=self.after_load, archive_dir=self.archive_dir)

@@ -161,8 +161,9 @@ def test_dry_run_reports_who_would_be_sent(lytics_conn_env, emulator, service) -
     emulator.backend.store.ingest("crm", [{"email": f"new{i}@fresh.io"} for i in range(4)] + [{"user_id": "no-email"}])
     calls, events = len(service.requests()), emulator.backend.store.stream_event_count("enrichment")
 
-    summary = _operator(dry_run=True, filter_ql="FILTER OR (EXISTS email, EXISTS user_id) FROM user",
-                        segment=None).execute({})  # fmt: skip
+    op = _operator(dry_run=True, filter_ql="FILTER OR (EXISTS email, EXISTS user_id) FROM user", segment=None)
+    assert op.is_dry_run and callable(op.dry_run)  # Airflow's BaseOperator.dry_run() is not shadowed
+    summary = op.execute({})
 
     assert summary["dry_run"] is True and summary["would_send"] == 4 and summary["sent"] == 0
     assert summary["skipped_fresh"] == 6 and summary["skipped_no_identifier"] == 1 and summary["scanned"] == 11

@@ -288,7 +288,9 @@ def test_a_checkpoint_write_lost_once_is_written_again(tmp_path, emulator, lytic
 def test_dry_run_sends_sample_and_stores_nothing(tmp_path, emulator, lytics_conn_env):
     src = tmp_path / "u.csv"
     _write_csv(src, 500)
-    result = _op(str(src), dry_run=True, dry_run_sample=50).execute(_context())
+    op = _op(str(src), dry_run=True, dry_run_sample=50)
+    assert op.is_dry_run and callable(op.dry_run)  # Airflow's BaseOperator.dry_run() is not shadowed
+    result = op.execute(_context())
     assert result["dry_run"] and result["sample_rows"] == 50 and result["sample_accepted"] == 50
     assert result["rows_read"] == 500 and result["rows_sent"] == 0
     assert _events(emulator) == 0
