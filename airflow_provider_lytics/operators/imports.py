@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 from airflow.providers.common.compat.sdk import AirflowException, BaseOperator
 
+from airflow_provider_lytics.errors import LyticsArgumentError
 from airflow_provider_lytics.links import LyticsStreamLink, publish_links
 
 if TYPE_CHECKING:
@@ -126,7 +127,7 @@ class _ToLyticsOperator(BaseOperator):
         self.quarantine_sftp_conn_id = quarantine_sftp_conn_id
         self.checkpoint = checkpoint
         if checkpoint_lease_wait < 0 or checkpoint_lease_ttl <= 0:
-            raise AirflowException("checkpoint_lease_wait must be 0 or more and checkpoint_lease_ttl more than 0")
+            raise LyticsArgumentError("checkpoint_lease_wait must be 0 or more and checkpoint_lease_ttl more than 0")
         self.checkpoint_lease_wait = checkpoint_lease_wait
         self.checkpoint_lease_ttl = checkpoint_lease_ttl
         self.progress_interval = progress_interval
@@ -155,7 +156,7 @@ class _ToLyticsOperator(BaseOperator):
                 progress_interval=self.progress_interval, dry_run=self.is_dry_run, dry_run_sample=self.dry_run_sample,
             )  # fmt: skip
         except ValueError as exc:
-            raise AirflowException(f"{type(self).__name__} {self.task_id!r}: {exc}") from None
+            raise LyticsArgumentError(f"{type(self).__name__} {self.task_id!r}: {exc}") from None
 
     def _hooks(self, count: int) -> list[Any]:
         from airflow_provider_lytics.client.retry import RetryPolicy
@@ -203,10 +204,7 @@ class _ToLyticsOperator(BaseOperator):
         runner = ImportRunner(settings, hooks, log=self.log, checkpoint=store, quarantine=quarantine, lease=lease)
         try:
             if lease is not None:
-                try:
-                    lease.acquire()
-                except ImportLeaseError as exc:
-                    raise AirflowException(str(exc)) from None
+                lease.acquire()  # an ImportLeaseError names the run holding the checkpoint
             with self._sources(context) as sources:
                 if not sources:
                     self.log.info("No input files to import")
@@ -241,7 +239,7 @@ class _ToLyticsOperator(BaseOperator):
         if error is not None:
             if ti is not None:
                 ti.xcom_push(key="lytics_import_counts", value=result)
-            raise AirflowException(str(error)) from error
+            raise error  # the typed error itself, for the retry policy (see errors.py); counts are in XCom
         if not self.is_dry_run:
             store.clear()
             from airflow_provider_lytics.lineage import stream_ref
@@ -334,13 +332,13 @@ class LocalFilesToLyticsOperator(_ToLyticsOperator):
         self.pgp_conn_id = pgp_conn_id
         self.pgp_require_signature = pgp_require_signature
         if pgp_require_signature and not pgp_conn_id:
-            raise AirflowException("pgp_require_signature=True needs pgp_conn_id (the signer's public key)")
+            raise LyticsArgumentError("pgp_require_signature=True needs pgp_conn_id (the signer's public key)")
         self.watermark_by = watermark_by
         self.watermark_key = watermark_key
         self.date_format = date_format
         self.min_age_seconds = min_age_seconds
         if watermark_by not in ("none", "mtime", "name"):
-            raise AirflowException(f"watermark_by must be 'none', 'mtime' or 'name', got {watermark_by!r}")
+            raise LyticsArgumentError(f"watermark_by must be 'none', 'mtime' or 'name', got {watermark_by!r}")
         self._new_watermark: str | None = None
 
     def _decryptor(self) -> Callable[[Any], Any] | None:
@@ -355,7 +353,9 @@ class LocalFilesToLyticsOperator(_ToLyticsOperator):
         cipher = pgp.get_cipher()
         cipher.check_private_key()
         if self.pgp_require_signature and not cipher.signer_public_keys:
-            raise AirflowException(
+            from airflow_provider_lytics.io.pgp_errors import PgpConfigError
+
+            raise PgpConfigError(
                 f"pgp_require_signature=True: PGP connection {self.pgp_conn_id!r} names no signer public key "
                 "(set its 'signer_public_keys' extra to the sender's armored public key)"
             )
@@ -441,11 +441,11 @@ class SFTPToLyticsOperator(LocalFilesToLyticsOperator):
         self.glob = glob
         self.regex = regex
         if after_load not in ("keep", "archive", "delete"):
-            raise AirflowException(f"after_load must be 'keep', 'archive' or 'delete', got {after_load!r}")
+            raise LyticsArgumentError(f"after_load must be 'keep', 'archive' or 'delete', got {after_load!r}")
         if after_load == "archive" and not archive_dir:
-            raise AirflowException("after_load='archive' needs archive_dir (e.g. 'processed')")
+            raise LyticsArgumentError("after_load='archive' needs archive_dir (e.g. 'processed')")
         if max_depth is not None and max_depth < 0:
-            raise AirflowException(f"max_depth must be 0 or more, got {max_depth}")
+            raise LyticsArgumentError(f"max_depth must be 0 or more, got {max_depth}")
         self.after_load = after_load
         self.archive_dir = archive_dir
         self.recursive = recursive
@@ -521,9 +521,9 @@ class DataFrameToLyticsOperator(_ToLyticsOperator):
         kwargs.setdefault("file_format", "ndjson")
         super().__init__(**kwargs)
         if (dataframe is None) == (python_callable is None):
-            raise AirflowException("Pass exactly one of dataframe= or python_callable= to DataFrameToLyticsOperator")
+            raise LyticsArgumentError("Pass exactly one of dataframe= or python_callable= to DataFrameToLyticsOperator")
         if python_callable is not None and not callable(python_callable):
-            raise AirflowException("python_callable must be callable")
+            raise LyticsArgumentError("python_callable must be callable")
         self.dataframe = dataframe
         self.python_callable = python_callable
         self.op_kwargs = dict(op_kwargs or {})
