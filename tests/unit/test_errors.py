@@ -11,6 +11,7 @@ from airflow_provider_lytics.exports.errors import ExportConfigError, ExportErro
 from airflow_provider_lytics.operators.jobs import LyticsRunJobOperator
 from airflow_provider_lytics.sensors.audience import LyticsAudienceMembershipSensor, LyticsAudienceSizeSensor
 from airflow_provider_lytics.sensors.jobs import LyticsJobSensor
+from airflow_provider_lytics.triggers.jobs import LyticsJobTrigger
 
 UNUSABLE = [None, "success", {"status": "mystery"}, {"message": "no status"}, ["status", "success"]]
 
@@ -70,6 +71,8 @@ def test_argument_errors_are_one_type():
         lambda: LyticsAudienceMembershipSensor(task_id="m", segment="s", change="sideways"),
         lambda: LyticsJobSensor(task_id="j", job_id="j1", max_faults=0),
         lambda: LyticsRunJobOperator(task_id="r", job_id="j1", max_faults=0),
+        lambda: LyticsAudienceSizeSensor(task_id="s", segment="s", threshold=1, comparison="~"),
+        lambda: LyticsJobTrigger(job_id="j1", watermark=0.0, end_time=1.0, cancel_action="explode"),
     ):
         with pytest.raises(LyticsArgumentError):
             build()
