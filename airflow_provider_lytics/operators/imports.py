@@ -190,7 +190,10 @@ class _ToLyticsOperator(BaseOperator):
 
         settings = self._settings()
         settings.stream = self.stream
-        settings.__post_init__()  # validate the rendered stream and constants
+        try:
+            settings.__post_init__()  # validate the rendered stream and constants
+        except ValueError as exc:
+            raise LyticsArgumentError(f"{type(self).__name__} {self.task_id!r}: {exc}") from None
         publish_links(context, self.lytics_conn_id, stream=self.stream)
         store = store_for_context(context, "none" if self.is_dry_run else self.checkpoint)
         remote_quarantine = bool(self.quarantine_sftp_conn_id and self.quarantine_path)

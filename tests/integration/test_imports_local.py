@@ -319,3 +319,10 @@ def test_asset_outlet_for_literal_stream():
     op = _op("x.csv")
     assert [getattr(o, "uri", None) for o in op.outlets] == [f"lytics://stream/{STREAM}"]
     assert _op("x.csv", stream="{{ params.s }}").outlets == []
+
+
+def test_templated_stream_rendered_to_a_bad_name_is_an_argument_error(tmp_path):
+    op = _op(str(tmp_path / "x.csv"), stream="{{ params.s }}")  # accepted when parsed: not rendered yet
+    op.stream = "crm/users"  # what the template rendered to
+    with pytest.raises(LyticsArgumentError, match="stream must be a Lytics stream name"):
+        op.execute(_context())
