@@ -13,6 +13,7 @@ from airflow_provider_lytics.client.errors import LyticsAuthError
 from airflow_provider_lytics.errors import LyticsArgumentError
 from airflow_provider_lytics.exports.errors import ExportStateError
 from airflow_provider_lytics.imports.runner import ImportThresholdError
+from airflow_provider_lytics.operators.event_exports import LyticsEventExportOperator
 from airflow_provider_lytics.operators.exports import LyticsAudienceExportOperator
 from airflow_provider_lytics.operators.imports import LocalFilesToLyticsOperator
 from airflow_provider_lytics.retry_policy import lytics_retry_policy
@@ -77,8 +78,9 @@ def test_wrong_token_fails_at_once(tmp_path, emulator, monkeypatch):
         lambda: LocalFilesToLyticsOperator(task_id="imp", paths="x.csv", stream="s", watermark_by="size"),
         lambda: LyticsAudienceExportOperator(task_id="exp", segment="actives", format="xml"),
         lambda: LyticsAudienceExportOperator(task_id="exp", segment="actives", file_name="{NOPE}"),
+        lambda: LyticsEventExportOperator(task_id="ev", streams=[]),
     ],
-    ids=["import-settings", "import-operator", "export-operator", "export-config"],
+    ids=["import-settings", "import-operator", "export-operator", "export-config", "event-export-operator"],
 )
 def test_bad_arguments_are_one_type_and_fail_at_once(build):
     exc = _raised(build)
