@@ -234,7 +234,7 @@ class _ToLyticsOperator(BaseOperator):
         if qpath and remote_quarantine:
             qpath = self._upload_quarantine(qpath)
         counts = runner.counts.as_dict()
-        result = {"stream": self.stream, **counts, "quarantine_path": qpath, "dry_run": self.is_dry_run}
+        result: dict[str, Any] = {"stream": self.stream, **counts, "quarantine_path": qpath, "dry_run": self.is_dry_run}
         if self.is_dry_run:
             result.update(runner.dry_run_report)
         self._log_result(result, quarantine)

@@ -167,7 +167,8 @@ class _LyticsJobWaiter(BaseOperator):
         self._store = context.get("task_state_store")
         self._forget_pending()
         if isinstance(event, Mapping):
-            self.job_id = str(event.get("job_id") or self.job_id or "") or self.job_id
+            job_id = event.get("job_id") or self.job_id
+            self.job_id = str(job_id) if job_id else None
             if event.get("status") == "timeout":
                 self._cancel(self.hook(), "the wait timed out")
         event = validate_event(event, f"Lytics job trigger for {self.job_id}", failure=AirflowException)
