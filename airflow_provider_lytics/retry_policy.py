@@ -2,16 +2,18 @@
 
 The hooks already retry each request (back-off, ``Retry-After``); what reaches the task is an error that
 outlived those retries. Some will not go away by running the task again (a wrong token, a bad FilterQL
-statement, an unusable key or configuration, rows over the rejection threshold), so retrying them only delays
-the alert; others (rate limits, 5xx, dropped connections, SFTP hiccups) deserve the task's retries, rate
-limits with a longer pause. Use it on any task::
+statement, a bad operator argument, an unusable key or configuration, rows over the rejection threshold), so
+retrying them only delays the alert; others (rate limits, 5xx, dropped connections, SFTP hiccups) deserve the
+task's retries, rate limits with a longer pause. Use it on any task::
 
     from airflow_provider_lytics.retry_policy import lytics_retry_policy
 
     LyticsAudienceExportOperator(..., retries=3, retry_policy=lytics_retry_policy())
 
-Built from Airflow's own ``ExceptionRetryPolicy`` with exception paths as strings, so DAG serialization
-keeps it. Rules apply in order, first match wins; anything else follows the task's normal retries.
+Operators raise these errors as themselves, never wrapped in ``AirflowException`` (see
+:mod:`airflow_provider_lytics.errors`), so the rules see the real class. Built from Airflow's own
+``ExceptionRetryPolicy`` with exception paths as strings, so DAG serialization keeps it. Rules apply in order,
+first match wins; anything else follows the task's normal retries.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ _ERRORS = "airflow_provider_lytics.client.errors"
 
 #: errors another try cannot fix: fail the task now, with the error's own message
 PERMANENT = (
+    "airflow_provider_lytics.errors.LyticsArgumentError",
     f"{_ERRORS}.LyticsConfigError",
     f"{_ERRORS}.LyticsAuthError",
     f"{_ERRORS}.LyticsConflictError",
@@ -74,3 +77,30 @@ def lytics_retry_policy(rate_limit_delay: timedelta = timedelta(minutes=5)) -> A
             ),
         ],
     )
+
+
+def http_retry_from_kwargs(owner: str, http_retry_policy: Any, kwargs: dict[str, Any], stacklevel: int = 3) -> Any:
+    """Keep Airflow's ``retry_policy=`` for the task and return the HTTP retry policy of an operator.
+
+    The enrichment and messaging operators once took their HTTP :class:`~airflow_provider_lytics.client.retry.
+    RetryPolicy` as ``retry_policy=``, the name Airflow 3.3 gives the task retry policy. A client policy passed
+    that way still works (with a ``DeprecationWarning``: use ``http_retry_policy=``); any other value stays in
+    ``kwargs`` for ``BaseOperator``, so ``retry_policy=lytics_retry_policy()`` works on these operators too.
+    """
+    from airflow_provider_lytics.client.retry import RetryPolicy
+
+    if isinstance(kwargs.get("retry_policy"), RetryPolicy):
+        if http_retry_policy is not None:
+            from airflow_provider_lytics.errors import LyticsArgumentError
+
+            raise LyticsArgumentError(f"{owner}: pass the HTTP retry policy once, as http_retry_policy=")
+        import warnings
+
+        warnings.warn(
+            f"{owner}(retry_policy=RetryPolicy(...)) is deprecated: pass the HTTP retry policy as "
+            "http_retry_policy= (retry_policy= is Airflow's task retry policy)",
+            DeprecationWarning,
+            stacklevel=stacklevel,
+        )
+        return kwargs.pop("retry_policy")
+    return http_retry_policy

@@ -8,8 +8,7 @@ restarted emulator resumes where it stopped. No HTTP here: ``jobs_routes`` maps 
 ``/api/work``.
 
 The workflow/provider catalog (``catalog``), authorizations (``auths``), the errors (``job_errors``), time helpers
-(``job_time``) and JobRequest validation (``job_requests``) live in their own modules; every name that used to be
-defined here is re-exported, so ``from airflow_provider_lytics.emulator.jobs import ...`` keeps working.
+(``job_time``) and JobRequest validation (``job_requests``) live in their own modules; import them from there.
 """
 
 from __future__ import annotations
@@ -27,61 +26,18 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from airflow_provider_lytics.emulator.auths import AuthRegistry
-from airflow_provider_lytics.emulator.catalog import _WORKFLOW_ALIASES as _WORKFLOW_ALIASES
-from airflow_provider_lytics.emulator.catalog import (
-    PROVIDERS,
-    WORKFLOWS,
-    Provider,
-    Workflow,
-    _stable_id,
-    resolve_provider,
-    resolve_workflow,
-)
-from airflow_provider_lytics.emulator.job_errors import (
-    AuthNotFound,
-    JobError,
-    JobNotFound,
-    RateLimited,
-    WorkflowNotFound,
-)
-from airflow_provider_lytics.emulator.job_requests import _BOOL_FIELDS as _BOOL_FIELDS
-from airflow_provider_lytics.emulator.job_requests import _DICT_FIELDS as _DICT_FIELDS
-from airflow_provider_lytics.emulator.job_requests import _STR_FIELDS as _STR_FIELDS
-from airflow_provider_lytics.emulator.job_requests import _check_timezone as _check_timezone
-from airflow_provider_lytics.emulator.job_requests import _is_bool as _is_bool
-from airflow_provider_lytics.emulator.job_requests import _validate_quiet as _validate_quiet
+from airflow_provider_lytics.emulator.catalog import WORKFLOWS, Workflow, _stable_id, resolve_workflow
+from airflow_provider_lytics.emulator.job_errors import JobError, JobNotFound, RateLimited, WorkflowNotFound
 from airflow_provider_lytics.emulator.job_requests import validate_job_body
-from airflow_provider_lytics.emulator.job_time import _DURATION as _DURATION
-from airflow_provider_lytics.emulator.job_time import _TIME_OF_DAY as _TIME_OF_DAY
-from airflow_provider_lytics.emulator.job_time import _UNITS as _UNITS
-from airflow_provider_lytics.emulator.job_time import parse_duration, parse_rfc3339, quiet_window_end, rfc3339
+from airflow_provider_lytics.emulator.job_time import parse_rfc3339, quiet_window_end, rfc3339
 from airflow_provider_lytics.emulator.persistence import StateDB
 
-# Every name defined here before the catalog, authorizations, errors, time helpers and request validation moved
-# out stays importable: public names are listed in __all__, private ones are re-exported with ``import x as x``.
 __all__ = [
-    "PROVIDERS",
-    "WORKFLOWS",
-    "AuthNotFound",
-    "AuthRegistry",
     "JobEngine",
-    "JobError",
-    "JobNotFound",
     "JobTimings",
-    "Provider",
-    "RateLimited",
     "Runner",
-    "Workflow",
-    "WorkflowNotFound",
-    "parse_duration",
-    "parse_rfc3339",
-    "quiet_window_end",
-    "resolve_provider",
-    "resolve_workflow",
-    "rfc3339",
     "spec_status",
     "user_id_for",
-    "validate_job_body",
 ]
 
 Runner = Callable[[dict[str, Any]], dict[str, Any]]
@@ -303,14 +259,6 @@ class JobEngine:
                 return None
             self._advance(job_id, self.clock())
             return self._view(job_id, with_state=show_state)
-
-    def get_any(self, job_id: str) -> dict[str, Any] | None:
-        """A job by id whatever its account (for emulator internals such as runners and fault tools)."""
-        with self._lock:
-            if job_id not in self._jobs:
-                return None
-            self._advance(job_id, self.clock())
-            return self._view(job_id)
 
     def list(
         self,

@@ -18,19 +18,12 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
+from airflow_provider_lytics.emulator.auths import AuthRegistry
+from airflow_provider_lytics.emulator.catalog import PROVIDERS, WORKFLOWS, resolve_provider, resolve_workflow
 from airflow_provider_lytics.emulator.envelope import v1_error, v1_ok, v2_error, v2_ok
-from airflow_provider_lytics.emulator.jobs import (
-    PROVIDERS,
-    WORKFLOWS,
-    AuthRegistry,
-    JobEngine,
-    JobError,
-    JobNotFound,
-    parse_duration,
-    resolve_provider,
-    resolve_workflow,
-    user_id_for,
-)
+from airflow_provider_lytics.emulator.job_errors import JobError, JobNotFound
+from airflow_provider_lytics.emulator.job_time import parse_duration
+from airflow_provider_lytics.emulator.jobs import JobEngine, user_id_for
 
 if TYPE_CHECKING:
     from airflow_provider_lytics.emulator.backend import Account, Backend

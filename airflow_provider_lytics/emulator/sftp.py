@@ -17,7 +17,6 @@ The server runs on its own event loop in a daemon thread; ``start()`` returns on
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 import os
 import posixpath
@@ -399,8 +398,3 @@ def serve_sftp(
     """
     server = EmulatorSftpServer(root, host=host, port=port, users=users, host_key_path=host_key_path)
     return server.start()
-
-
-def connection_env_value(server: EmulatorSftpServer, user: str = DEFAULT_USER) -> str:
-    """``AIRFLOW_CONN_<ID>`` value (JSON) for a running server."""
-    return json.dumps(server.airflow_connection(user))

@@ -26,7 +26,7 @@ from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
-from airflow_provider_lytics.emulator.jobs import rfc3339
+from airflow_provider_lytics.emulator.job_time import rfc3339
 
 if TYPE_CHECKING:
     from airflow_provider_lytics.emulator.backend import Backend

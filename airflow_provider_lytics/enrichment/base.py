@@ -11,6 +11,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from airflow_provider_lytics.errors import LyticsArgumentError
+
 #: Identifier values of one user, e.g. ``{"email": "ada@example.com"}``: what the enricher may send.
 Identifiers = Mapping[str, Any]
 
@@ -20,7 +22,7 @@ FAILED = "failed"
 STATUSES = (ENRICHED, NOT_FOUND, FAILED)
 
 
-class EnrichmentConfigError(ValueError):
+class EnrichmentConfigError(LyticsArgumentError):
     """An enricher or the enrichment options are unusable; the message says what to change."""
 
 

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from airflow_provider_lytics.errors import LyticsArgumentError
+
 
 class ExportError(Exception):
     """Base class of every export failure."""
 
 
-class ExportConfigError(ExportError, ValueError):
+class ExportConfigError(ExportError, LyticsArgumentError):
     """An export argument is unusable (unknown format, missing fields, bad template...)."""
 
 

@@ -27,7 +27,9 @@ from airflow.providers.common.compat.sdk import BaseHook
 from airflow_provider_lytics.forms import PGP_CONN_FIELDS, PGP_UI_FIELD_BEHAVIOUR
 
 if TYPE_CHECKING:
-    from airflow_provider_lytics.io.pgp import PgpCipher, PgpOperationStats, PgpSignatureInfo, Sink, Source
+    from airflow_provider_lytics.io.pgp import PgpCipher
+    from airflow_provider_lytics.io.pgp_files import Sink, Source
+    from airflow_provider_lytics.io.pgp_keyring import PgpOperationStats, PgpSignatureInfo
 
 #: The connection form, defined with the other forms so the provider info need not import this hook.
 CONN_FIELDS = PGP_CONN_FIELDS
@@ -46,7 +48,7 @@ def _as_bool(value: Any, name: str, default: bool) -> bool:
         return True
     if text in ("false", "0", "no", "off"):
         return False
-    from airflow_provider_lytics.io.pgp import PgpConfigError
+    from airflow_provider_lytics.io.pgp_errors import PgpConfigError
 
     raise PgpConfigError(f"PGP connection extra {name!r} must be true or false, got {value!r}")
 
@@ -104,7 +106,8 @@ class PgpHook(BaseHook):
     def _build_cipher(self) -> PgpCipher:
         from airflow.providers.common.compat.sdk import mask_secret
 
-        from airflow_provider_lytics.io.pgp import PgpCipher, PgpConfigError
+        from airflow_provider_lytics.io.pgp import PgpCipher
+        from airflow_provider_lytics.io.pgp_errors import PgpConfigError
 
         conn = self.get_connection(self.pgp_conn_id)
         extra = conn.extra_dejson or {}
@@ -214,7 +217,7 @@ class PgpHook(BaseHook):
 
         Never raises and never echoes key material or passphrases.
         """
-        from airflow_provider_lytics.io.pgp import PgpError
+        from airflow_provider_lytics.io.pgp_errors import PgpError
 
         try:
             cipher = self._build_cipher()

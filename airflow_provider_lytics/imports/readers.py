@@ -57,12 +57,6 @@ def _text_error(name: str, encoding: str, where: str, exc: UnicodeError) -> Impo
     return ImportInputError(f"{name}: not valid {encoding} text {where} ({reason}); {hint}")
 
 
-def _buffered(stream: IO[bytes]) -> IO[bytes]:
-    if isinstance(stream, (io.BufferedReader, io.BytesIO)) or hasattr(stream, "peek"):
-        return stream
-    return io.BufferedReader(stream, 1 << 16)  # type: ignore[arg-type]
-
-
 class _Lines:
     """Decode a binary stream line by line; a line that is not valid text is marked, not fatal.
 

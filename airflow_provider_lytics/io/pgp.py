@@ -15,11 +15,10 @@ and "decrypt while downloading" never keep a second copy of the file on disk.
 
 The ``gnupg`` module is imported lazily: importing this module is cheap.
 
-The pieces live in small modules, all re-exported here so ``airflow_provider_lytics.io.pgp`` stays the one
-import path: :mod:`~.pgp_errors` (exceptions), :mod:`~.pgp_keys` (armored key validation, key info),
-:mod:`~.pgp_channel` (the bounded stream buffer), :mod:`~.pgp_files` (path/file arguments, atomic output) and
-:mod:`~.pgp_keyring` (the temporary key ring and everything that runs gpg). This module holds
-:class:`PgpCipher`.
+This module holds :class:`PgpCipher`; import the other pieces from their own small modules:
+:mod:`~.pgp_errors` (exceptions), :mod:`~.pgp_keys` (armored key validation, key info), :mod:`~.pgp_channel`
+(the bounded stream buffer), :mod:`~.pgp_files` (path/file arguments, atomic output) and :mod:`~.pgp_keyring`
+(the temporary key ring and everything that runs gpg).
 """
 
 from __future__ import annotations
@@ -30,23 +29,12 @@ import threading
 from collections.abc import Iterator, Sequence
 from typing import IO, Any, BinaryIO
 
-from airflow_provider_lytics.io.pgp_channel import (
-    CHANNEL_CHUNKS,
-    CHUNK_SIZE,
-    _Channel,
-    _ChannelReader,
-    _ChannelWriter,
-)
-from airflow_provider_lytics.io.pgp_channel import _CountingReader as _CountingReader
+from airflow_provider_lytics.io.pgp_channel import _Channel, _ChannelReader, _ChannelWriter
 from airflow_provider_lytics.io.pgp_errors import (
-    PgpConfigError,
-    PgpError,
     PgpKeyFormatError,
     PgpKeyMismatchError,
     PgpOperationError,
-    PgpPassphraseError,
     PgpSignatureError,
-    PgpUnavailableError,
 )
 from airflow_provider_lytics.io.pgp_files import (
     PathLike,
@@ -56,68 +44,15 @@ from airflow_provider_lytics.io.pgp_files import (
     _is_path,
     _open_sink,
     _open_source,
-    atomic_output,
     atomic_path,
 )
-from airflow_provider_lytics.io.pgp_keyring import _AGENT_CONF as _AGENT_CONF
-from airflow_provider_lytics.io.pgp_keyring import _GPG_OPTIONS as _GPG_OPTIONS
-from airflow_provider_lytics.io.pgp_keyring import _MAX_SOCKET_PATH as _MAX_SOCKET_PATH
-from airflow_provider_lytics.io.pgp_keyring import _STATUS_RE as _STATUS_RE
 from airflow_provider_lytics.io.pgp_keyring import PgpKeyring, PgpOperationStats, PgpSignatureInfo
-from airflow_provider_lytics.io.pgp_keyring import _check_signature as _check_signature
-from airflow_provider_lytics.io.pgp_keyring import _gnupg_module as _gnupg_module
-from airflow_provider_lytics.io.pgp_keyring import _io_plan as _io_plan
-from airflow_provider_lytics.io.pgp_keyring import _make_gpg as _make_gpg
-from airflow_provider_lytics.io.pgp_keyring import _Outcome as _Outcome
-from airflow_provider_lytics.io.pgp_keyring import _parse_status as _parse_status
-from airflow_provider_lytics.io.pgp_keyring import _stats as _stats
-from airflow_provider_lytics.io.pgp_keyring import log as log
-from airflow_provider_lytics.io.pgp_keys import _EXPORT_HINT as _EXPORT_HINT
-from airflow_provider_lytics.io.pgp_keys import _HEADERS as _HEADERS
-from airflow_provider_lytics.io.pgp_keys import (
-    PRIVATE_KEY_FOOTER,
-    PRIVATE_KEY_HEADER,
-    PUBLIC_KEY_FOOTER,
-    PUBLIC_KEY_HEADER,
-    KeyKind,
-    PgpKeyInfo,
-    normalize_armored_key,
-    split_public_key_blocks,
-)
-from airflow_provider_lytics.io.pgp_keys import _to_text as _to_text
+from airflow_provider_lytics.io.pgp_keys import PgpKeyInfo, normalize_armored_key, split_public_key_blocks
 from airflow_provider_lytics.io.pgp_prepared import PreparedKeyring
 
-# Every name importable from this module before it was split up stays importable: public names are listed in
-# __all__, private helpers that tests and older callers import are re-exported with ``import x as x``.
 __all__ = [
-    "CHANNEL_CHUNKS",
-    "CHUNK_SIZE",
     "MAX_SIGNATURE_BYTES",
-    "PRIVATE_KEY_FOOTER",
-    "PRIVATE_KEY_HEADER",
-    "PUBLIC_KEY_FOOTER",
-    "PUBLIC_KEY_HEADER",
-    "KeyKind",
-    "PathLike",
     "PgpCipher",
-    "PgpConfigError",
-    "PgpError",
-    "PgpKeyFormatError",
-    "PgpKeyInfo",
-    "PgpKeyMismatchError",
-    "PgpKeyring",
-    "PgpOperationError",
-    "PgpOperationStats",
-    "PgpPassphraseError",
-    "PgpSignatureError",
-    "PgpSignatureInfo",
-    "PgpUnavailableError",
-    "Sink",
-    "Source",
-    "atomic_output",
-    "atomic_path",
-    "normalize_armored_key",
-    "split_public_key_blocks",
 ]
 
 #: A detached signature is a few hundred bytes; refuse to read more than this as one.

@@ -98,7 +98,3 @@ class PgpKeyInfo:
     secret: bool
     can_encrypt: bool
     can_sign: bool
-
-    @property
-    def all_key_ids(self) -> tuple[str, ...]:
-        return (self.key_id, *self.subkey_ids)

@@ -24,7 +24,7 @@ Fields used (so existing ``sftp`` connections work unchanged):
 from __future__ import annotations
 
 import getpass
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -178,10 +178,6 @@ class SftpConfig:
     def label(self) -> str:
         """Human-readable target for messages (never contains secrets)."""
         return f"{self.username}@{self.host}:{self.port}"
-
-    def with_overrides(self, **changes: Any) -> SftpConfig:
-        """Copy with some fields replaced (validated again)."""
-        return replace(self, **changes)
 
     @classmethod
     def from_connection(cls, conn: ConnectionLike, conn_id: str | None = None, **overrides: Any) -> SftpConfig:

@@ -17,6 +17,8 @@ from typing import Any
 
 from airflow.providers.common.compat.sdk import AirflowException, BaseOperator
 
+from airflow_provider_lytics.errors import LyticsArgumentError
+
 _MAX_USERS = 100_000
 #: ``content.importer.MAX_CONCURRENCY``, restated: the importer is not imported while DAG files are parsed.
 _MAX_CONCURRENCY = 32
@@ -67,15 +69,15 @@ class LyticsContentImportOperator(BaseOperator):
     ) -> None:
         super().__init__(**kwargs)
         if sum(x is not None for x in (path, dataframe, documents)) != 1:
-            raise ValueError("give exactly one of path, dataframe or documents")
+            raise LyticsArgumentError("give exactly one of path, dataframe or documents")
         if not 1 <= concurrency <= _MAX_CONCURRENCY:
-            raise ValueError(f"concurrency must be between 1 and {_MAX_CONCURRENCY}, got {concurrency}")
+            raise LyticsArgumentError(f"concurrency must be between 1 and {_MAX_CONCURRENCY}, got {concurrency}")
         if batch_size < 1:
-            raise ValueError(f"batch_size must be at least 1, got {batch_size}")
+            raise LyticsArgumentError(f"batch_size must be at least 1, got {batch_size}")
         if rate_limit is not None and not rate_limit > 0:
-            raise ValueError(f"rate_limit must be a positive number of requests per second, got {rate_limit}")
+            raise LyticsArgumentError(f"rate_limit must be a positive number of requests per second, got {rate_limit}")
         if max_rejected is not None and max_rejected < 0:
-            raise ValueError(f"max_rejected must be 0 or more, got {max_rejected}")
+            raise LyticsArgumentError(f"max_rejected must be 0 or more, got {max_rejected}")
         self.path, self.dataframe, self.documents = path, dataframe, documents
         self.file_format, self.compression, self.encoding = file_format, compression, encoding
         self.csv_delimiter = csv_delimiter
@@ -106,6 +108,7 @@ class LyticsContentImportOperator(BaseOperator):
                                           encoding=self.encoding, delimiter=delimiter)  # fmt: skip
 
     def execute(self, context: Mapping[str, Any]) -> dict[str, Any]:
+        from airflow_provider_lytics.client.errors import LyticsError
         from airflow_provider_lytics.content.importer import ContentImporter, ContentImportError
         from airflow_provider_lytics.hooks.lytics import LyticsHook
         from airflow_provider_lytics.imports.formats import ImportInputError
@@ -118,13 +121,20 @@ class LyticsContentImportOperator(BaseOperator):
         )  # fmt: skip
         try:
             counts = importer.run(self._inputs(importer.counts))
-        except (ImportInputError, OSError) as exc:
+        except (ImportInputError, OSError) as exc:  # reaches Airflow as itself (see errors.py)
             rejects.abort()
-            raise AirflowException(f"content import could not read its input: {exc}") from None
+            exc.add_note("content import could not read its input")
+            raise
         except ContentImportError as exc:
             kept = rejects.close()
             self.log.error("Stopped after %s", exc.counts.as_dict())
-            raise AirflowException(f"{exc}" + (f"; refused documents so far are in {kept}" if kept else "")) from None
+            # the Lytics error that stopped it, if any, is what the retry policy must see (see errors.py)
+            error: BaseException = exc.__cause__ if isinstance(exc.__cause__, LyticsError) else exc
+            if error is not exc:
+                error.add_note(str(exc))
+            if kept:
+                error.add_note(f"refused documents so far are in {kept}")
+            raise error from None
         kept = rejects.close()
         if kept and not self.rejects_path:  # nowhere asked for: do not leave a temporary file behind
             Path(kept).unlink()
@@ -176,11 +186,11 @@ class LyticsContentRecommendationsOperator(BaseOperator):
     ) -> None:
         super().__init__(**kwargs)
         if (users is None) == (segment is None):
-            raise ValueError("give exactly one of users (identity values) or segment (an audience)")
+            raise LyticsArgumentError("give exactly one of users (identity values) or segment (an audience)")
         if rank not in _RANKS:
-            raise ValueError(f"rank must be one of {', '.join(_RANKS)}, got {rank!r}")
+            raise LyticsArgumentError(f"rank must be one of {', '.join(_RANKS)}, got {rank!r}")
         if not 1 <= max_users <= _MAX_USERS:
-            raise ValueError(f"max_users must be between 1 and {_MAX_USERS}, got {max_users}")
+            raise LyticsArgumentError(f"max_users must be between 1 and {_MAX_USERS}, got {max_users}")
         self.users, self.segment, self.user_field = users, segment, user_field
         self.limit, self.rank, self.visited, self.topics = limit, rank, visited, topics
         self.contentsegment, self.max_users, self.output_path = contentsegment, max_users, output_path

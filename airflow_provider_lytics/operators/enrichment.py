@@ -26,7 +26,9 @@ from airflow.providers.common.compat.sdk import AirflowException, BaseOperator
 from airflow_provider_lytics.enrichment.base import ENRICHED, FAILED, Enricher, EnrichmentResult, Identifiers
 from airflow_provider_lytics.enrichment.freshness import FreshnessPolicy, as_timedelta, format_time
 from airflow_provider_lytics.enrichment.mapping import RecordBuilder
+from airflow_provider_lytics.errors import LyticsArgumentError
 from airflow_provider_lytics.links import LyticsAudienceLink, LyticsStreamLink, publish_links
+from airflow_provider_lytics.retry_policy import http_retry_from_kwargs
 
 if TYPE_CHECKING:
     from airflow_provider_lytics.client.retry import RetryPolicy
@@ -70,11 +72,12 @@ class _StreamWriter:
         try:
             data = self.hook.request("POST", f"/collect/json/{self.stream}", data=body,
                                      headers={"Content-Type": "application/json"}).data or {}  # fmt: skip
-        except LyticsError as err:
-            raise AirflowException(
-                f"Could not write {count} enrichment results to Lytics stream {self.stream!r}: {err}. Those users "
+        except LyticsError as err:  # reaches Airflow as itself (see errors.py), with what it means for the run
+            err.add_note(
+                f"Could not write {count} enrichment results to Lytics stream {self.stream!r}. Those users "
                 "were not marked as enriched, so the next run sends them again."
-            ) from None
+            )
+            raise
         self.requests += 1
         rejected = int(data.get("rejected_count") or 0) if isinstance(data, Mapping) else 0
         self.rejected += rejected
@@ -127,8 +130,9 @@ class LyticsEnrichmentOperator(BaseOperator):
     :param not_found_retry_days: skip users the service did not know for this long (``None``: ask every run).
     :param rate_limit: requests per second toward the third party (``None``: unlimited).
     :param max_in_flight: concurrent requests toward the third party.
-    :param retry_policy: attempts and back-off for 429/5xx/timeouts; ``Retry-After`` is honoured and pauses all
-        workers.
+    :param http_retry_policy: attempts and back-off toward the third party for 429/5xx/timeouts; ``Retry-After`` is
+        honoured and pauses all workers. (``retry_policy=`` is Airflow's task retry policy, e.g.
+        ``lytics_retry_policy()``; a client ``RetryPolicy`` passed there still works, deprecated.)
     :param write_batch_size: records per ``/collect`` request.
     :param record_failures: also write ``failed``/``not_found`` statuses to the profiles (so audiences can
         target them, and ``not_found_retry_days`` can work).
@@ -162,7 +166,7 @@ class LyticsEnrichmentOperator(BaseOperator):
         not_found_retry_days: float | timedelta | None = None,
         rate_limit: float | None = None,
         max_in_flight: int = 4,
-        retry_policy: RetryPolicy | None = None,
+        http_retry_policy: RetryPolicy | None = None,
         write_batch_size: int = 500,
         record_failures: bool = True,
         dry_run: bool = False,
@@ -174,40 +178,45 @@ class LyticsEnrichmentOperator(BaseOperator):
         lytics_conn_id: str = "lytics_default",
         **kwargs: Any,
     ) -> None:
+        http_retry_policy = http_retry_from_kwargs("LyticsEnrichmentOperator", http_retry_policy, kwargs)
         super().__init__(**kwargs)
         if (segment is None) == (filter_ql is None):
-            raise ValueError("Pass exactly one audience: segment (id or slug) or filter_ql")
+            raise LyticsArgumentError("Pass exactly one audience: segment (id or slug) or filter_ql")
         if isinstance(identifier_fields, str):
             identifier_fields = [identifier_fields]
         if not identifier_fields:
-            raise ValueError("identifier_fields must name at least one profile field to send, e.g. ['email']")
+            raise LyticsArgumentError("identifier_fields must name at least one profile field to send, e.g. ['email']")
         if not isinstance(enricher, Enricher):
             if not callable(enricher):
-                raise ValueError("enricher must be an Enricher (HttpEnricher, EmailDomainLookupEnricher...) or a "
-                                 f"callable; got {type(enricher).__name__}")  # fmt: skip
+                raise LyticsArgumentError(
+                    "enricher must be an Enricher (HttpEnricher, EmailDomainLookupEnricher...) or a "
+                    f"callable; got {type(enricher).__name__}"
+                )
             from airflow_provider_lytics.enrichment.function import CallableEnricher
 
             enricher = CallableEnricher(enricher)
         unknown = sorted(set(enricher.required_fields) - set(identifier_fields))
         if unknown:
-            raise ValueError(f"the enricher needs {unknown}, which identifier_fields {list(identifier_fields)} lacks")
+            raise LyticsArgumentError(
+                f"the enricher needs {unknown}, which identifier_fields {list(identifier_fields)} lacks"
+            )
         if enricher.any_of_fields and not set(enricher.any_of_fields) & set(identifier_fields):
-            raise ValueError(
+            raise LyticsArgumentError(
                 f"the enricher needs one of {list(enricher.any_of_fields)}; add it to identifier_fields "
                 f"{list(identifier_fields)}"
             )
         if not 1 <= max_in_flight <= 64:
-            raise ValueError(f"max_in_flight must be between 1 and 64, got {max_in_flight}")
+            raise LyticsArgumentError(f"max_in_flight must be between 1 and 64, got {max_in_flight}")
         if not 1 <= scan_page_size <= 100:
-            raise ValueError(
+            raise LyticsArgumentError(
                 f"scan_page_size must be between 1 and 100 (the Lytics scan maximum), got {scan_page_size}"
             )
         if write_batch_size < 1:
-            raise ValueError(f"write_batch_size must be at least 1, got {write_batch_size}")
+            raise LyticsArgumentError(f"write_batch_size must be at least 1, got {write_batch_size}")
         if rate_limit is not None and not rate_limit > 0:
-            raise ValueError(f"rate_limit must be a positive number of requests per second, got {rate_limit}")
+            raise LyticsArgumentError(f"rate_limit must be a positive number of requests per second, got {rate_limit}")
         if max_failure_rate is not None and not 0 <= max_failure_rate <= 1:
-            raise ValueError(f"max_failure_rate is a fraction between 0 and 1, got {max_failure_rate}")
+            raise LyticsArgumentError(f"max_failure_rate is a fraction between 0 and 1, got {max_failure_rate}")
         self.freshness = FreshnessPolicy(
             prefix=field_prefix,
             max_age=as_timedelta(freshness_days, "freshness_days"),
@@ -223,10 +232,10 @@ class LyticsEnrichmentOperator(BaseOperator):
         self.record_shape = record_shape
         self.rate_limit = rate_limit
         self.max_in_flight = max_in_flight
-        self.retry_policy = retry_policy
+        self.http_retry_policy = http_retry_policy
         self.write_batch_size = write_batch_size
         self.record_failures = record_failures
-        self.dry_run = dry_run
+        self.is_dry_run = dry_run  # not self.dry_run: that would hide BaseOperator.dry_run() (template check)
         self.max_failures = max_failures
         self.max_failure_rate = max_failure_rate
         self.results_path = results_path
@@ -295,7 +304,7 @@ class LyticsEnrichmentOperator(BaseOperator):
             )
         publish_links(context, self.lytics_conn_id, audience=self.segment, stream=self.stream)
         writer = _StreamWriter(hook, self.stream, self.write_batch_size, self.log)
-        audit = _Audit(None if self.dry_run else self.results_path)
+        audit = _Audit(None if self.is_dry_run else self.results_path)
         now = datetime.now(timezone.utc)
         runner: EnrichmentRunner | None = None
         scan_state = {"scan_restarts": 0, "already_processed": 0}
@@ -327,9 +336,9 @@ class LyticsEnrichmentOperator(BaseOperator):
             on_result=on_result,
             freshness=self.freshness,
             limiter=RequestLimiter(self.rate_limit, self.max_in_flight),
-            retry_policy=self.retry_policy,
+            retry_policy=self.http_retry_policy,
             workers=self.max_in_flight,
-            dry_run=self.dry_run,
+            dry_run=self.is_dry_run,
             now=lambda: now,
             logger=self.log,
         )
@@ -337,7 +346,7 @@ class LyticsEnrichmentOperator(BaseOperator):
             "Enriching %s with %s (%s), sending %s%s%s", self._audience(), self.enricher.name,
             type(self.enricher).__name__, ", ".join(self.identifier_fields),
             f", at most {self.rate_limit:g} requests/s" if self.rate_limit else "",
-            " [dry run: nothing is sent or written]" if self.dry_run else "",
+            " [dry run: nothing is sent or written]" if self.is_dry_run else "",
         )  # fmt: skip
         try:
             counts = runner.run(self._profiles(hook, runner, writer, now, scan_state))
@@ -348,15 +357,15 @@ class LyticsEnrichmentOperator(BaseOperator):
                 audit.close()
                 hook.close()
         summary: dict[str, Any] = {**counts.as_dict(), "written": writer.written, "write_rejected": writer.rejected,
-                                   "write_requests": writer.requests, "dry_run": self.dry_run, "stream": self.stream,
+                                   "write_requests": writer.requests, "dry_run": self.is_dry_run, "stream": self.stream,
                                    "enricher": self.enricher.name, "run_at": format_time(now),
                                    "failures_sample": runner.failures, "skipped_sample": runner.skipped,
                                    **scan_state}  # fmt: skip
-        if self.results_path and not self.dry_run:
+        if self.results_path and not self.is_dry_run:
             summary["results_path"] = self.results_path
-        self.log.info("Enrichment %s: %s", "dry run" if self.dry_run else "done",
+        self.log.info("Enrichment %s: %s", "dry run" if self.is_dry_run else "done",
                       {k: v for k, v in summary.items() if not k.endswith("_sample")})  # fmt: skip
-        if self.dry_run:
+        if self.is_dry_run:
             self.log.info(
                 "Dry run: %d of %d scanned users would be sent (%d fresh, %d without identifiers)",
                 counts.would_send, counts.scanned, counts.skipped_fresh, counts.skipped_no_identifier,
@@ -372,7 +381,7 @@ class LyticsEnrichmentOperator(BaseOperator):
         api_url = hook.settings.api_url
         self._lineage = (
             audience_ref(api_url, self.segment, self.filter_ql),
-            None if self.dry_run else stream_ref(api_url, str(self.stream)),
+            None if self.is_dry_run else stream_ref(api_url, str(self.stream)),
             writer.written,
         )
         return summary

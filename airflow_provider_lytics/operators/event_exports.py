@@ -14,8 +14,9 @@ from collections.abc import Mapping, Sequence
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
-from airflow.providers.common.compat.sdk import AirflowException, BaseOperator
+from airflow.providers.common.compat.sdk import BaseOperator
 
+from airflow_provider_lytics.errors import LyticsArgumentError
 from airflow_provider_lytics.operators.exports import XCOM_WATERMARK, LyticsAudienceExportOperator, default_asset_uri
 
 
@@ -130,13 +131,13 @@ class LyticsEventExportOperator(BaseOperator):
             (mode, EVENT_MODES, "mode"),
         ):
             if value not in allowed:
-                raise ValueError(f"Unknown {what} {value!r}: use one of {allowed}")
+                raise LyticsArgumentError(f"Unknown {what} {value!r}: use one of {allowed}")
         if not stream_list:
-            raise ValueError("streams must name at least one stream, e.g. streams=['web_events']")
+            raise LyticsArgumentError("streams must name at least one stream, e.g. streams=['web_events']")
         if "{{" not in file_name:
             validate_template(file_name)
         if destination == "email" and mode != "full" and not state_uri:
-            raise ValueError("An incremental email export needs state_uri= (email cannot hold the state)")
+            raise LyticsArgumentError("An incremental email export needs state_uri= (email cannot hold the state)")
         self.streams = stream_list
         self.start = start
         self.end = end
@@ -232,15 +233,17 @@ class LyticsEventExportOperator(BaseOperator):
         try:
             spec = self._spec(context)
             spec.validate()
-        except (ExportError, ValueError) as exc:
-            raise AirflowException(f"Lytics event export is misconfigured: {exc}") from exc
+        except ExportError as exc:  # ExportConfigError is a LyticsArgumentError: reaches Airflow as itself
+            exc.add_note("Lytics event export is misconfigured")
+            raise
         hook = LyticsHook(self.lytics_conn_id)
         dest = self._destination()
         state_dest = ObjectStorageDestination(self.state_uri) if self.state_uri else None
         try:
             result = EventExport(spec, hook, dest, state_destination=state_dest).run()
-        except ExportError as exc:
-            raise AirflowException(f"Lytics event export {spec.name!r} failed: {exc}") from exc
+        except ExportError as exc:  # reaches Airflow as itself (see errors.py), named after the export
+            exc.add_note(f"Lytics event export {spec.name!r} failed")
+            raise
         finally:
             dest.close()
             hook.close()
@@ -265,11 +268,11 @@ def _instant(value: Any, name: str) -> datetime | None:
         try:
             value = datetime.fromisoformat(value.strip().replace("Z", "+00:00"))
         except ValueError:
-            raise ValueError(
+            raise LyticsArgumentError(
                 f"{name} must be an ISO 8601 time with a zone, e.g. 2026-03-08T00:00:00Z, not {value!r}"
             ) from None
     if not isinstance(value, datetime):
-        raise ValueError(f"{name} must be a datetime or an ISO 8601 string, not {value!r}")
+        raise LyticsArgumentError(f"{name} must be a datetime or an ISO 8601 string, not {value!r}")
     if value.tzinfo is None:
-        raise ValueError(f"{name} {value.isoformat()} has no time zone: add one (e.g. +00:00 or Z)")
+        raise LyticsArgumentError(f"{name} {value.isoformat()} has no time zone: add one (e.g. +00:00 or Z)")
     return value.astimezone(timezone.utc)

@@ -11,8 +11,9 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
-from airflow.providers.common.compat.sdk import AirflowException, BaseOperator
+from airflow.providers.common.compat.sdk import BaseOperator
 
+from airflow_provider_lytics.errors import LyticsArgumentError
 from airflow_provider_lytics.links import LyticsAudienceLink, publish_links
 
 if TYPE_CHECKING:
@@ -177,13 +178,15 @@ class LyticsAudienceExportOperator(BaseOperator):
             (change_output, CHANGE_OUTPUTS, "change_output"),
         ):
             if value not in allowed:
-                raise ValueError(f"Unknown {what} {value!r}: use one of {allowed}")
+                raise LyticsArgumentError(f"Unknown {what} {value!r}: use one of {allowed}")
         if (segment is None) == (filter_ql is None):
-            raise ValueError("Pass exactly one of segment (audience id or slug) or filter_ql (ad-hoc FilterQL)")
+            raise LyticsArgumentError(
+                "Pass exactly one of segment (audience id or slug) or filter_ql (ad-hoc FilterQL)"
+            )
         if "{{" not in file_name:
             validate_template(file_name)
         if destination == "email" and mode != "full" and not state_uri:
-            raise ValueError("An incremental email export needs state_uri= (email cannot hold the state)")
+            raise LyticsArgumentError("An incremental email export needs state_uri= (email cannot hold the state)")
         self.segment = segment
         self.filter_ql = filter_ql
         self.fields = fields
@@ -313,8 +316,9 @@ class LyticsAudienceExportOperator(BaseOperator):
         state_dest = ObjectStorageDestination(self.state_uri) if self.state_uri else None
         try:
             result = AudienceExport(spec, hook, dest, state_destination=state_dest).run()
-        except ExportError as exc:
-            raise AirflowException(f"Lytics audience export {spec.name!r} failed: {exc}") from exc
+        except ExportError as exc:  # reaches Airflow as itself (see errors.py), named after the export
+            exc.add_note(f"Lytics audience export {spec.name!r} failed")
+            raise
         finally:
             dest.close()
             hook.close()

@@ -21,6 +21,8 @@ from typing import Any, Literal
 
 from airflow.providers.common.compat.sdk import BaseOperator
 
+from airflow_provider_lytics.errors import LyticsArgumentError
+
 PGP_SUFFIXES = (".gpg", ".pgp", ".asc")
 Selection = Literal["all", "newest", "newer_than"]
 
@@ -104,7 +106,7 @@ class LyticsSftpUploadOperator(BaseOperator):
         self.overwrite = overwrite
         self.makedirs = makedirs
         if sign and not pgp_conn_id:
-            raise ValueError("sign=True needs pgp_conn_id: signing uses the PGP connection's private key")
+            raise LyticsArgumentError("sign=True needs pgp_conn_id: signing uses the PGP connection's private key")
 
     def _target_name(self, local: Path, encrypted_suffix: str) -> str:
         stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
@@ -193,15 +195,15 @@ class LyticsSftpDownloadOperator(BaseOperator):
     ) -> None:
         super().__init__(**kwargs)
         if select not in ("all", "newest", "newer_than"):
-            raise ValueError(f"select must be 'all', 'newest' or 'newer_than', got {select!r}")
+            raise LyticsArgumentError(f"select must be 'all', 'newest' or 'newer_than', got {select!r}")
         if after_load not in ("keep", "delete", "archive"):
-            raise ValueError(f"after_load must be 'keep', 'delete' or 'archive', got {after_load!r}")
+            raise LyticsArgumentError(f"after_load must be 'keep', 'delete' or 'archive', got {after_load!r}")
         if max_depth is not None and max_depth < 0:
-            raise ValueError(f"max_depth must be 0 or more, got {max_depth}")
+            raise LyticsArgumentError(f"max_depth must be 0 or more, got {max_depth}")
         if after_load == "archive" and not archive_dir:
-            raise ValueError("after_load='archive' needs archive_dir (e.g. 'processed')")
+            raise LyticsArgumentError("after_load='archive' needs archive_dir (e.g. 'processed')")
         if verify and not pgp_conn_id:
-            raise ValueError("verify=True needs pgp_conn_id: signatures are checked against its signer keys")
+            raise LyticsArgumentError("verify=True needs pgp_conn_id: signatures are checked against its signer keys")
         self.remote_dir = remote_dir
         self.local_dir = local_dir
         self.sftp_conn_id = sftp_conn_id

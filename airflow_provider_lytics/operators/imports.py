@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 from airflow.providers.common.compat.sdk import AirflowException, BaseOperator
 
+from airflow_provider_lytics.errors import LyticsArgumentError
 from airflow_provider_lytics.links import LyticsStreamLink, publish_links
 
 if TYPE_CHECKING:
@@ -126,11 +127,11 @@ class _ToLyticsOperator(BaseOperator):
         self.quarantine_sftp_conn_id = quarantine_sftp_conn_id
         self.checkpoint = checkpoint
         if checkpoint_lease_wait < 0 or checkpoint_lease_ttl <= 0:
-            raise AirflowException("checkpoint_lease_wait must be 0 or more and checkpoint_lease_ttl more than 0")
+            raise LyticsArgumentError("checkpoint_lease_wait must be 0 or more and checkpoint_lease_ttl more than 0")
         self.checkpoint_lease_wait = checkpoint_lease_wait
         self.checkpoint_lease_ttl = checkpoint_lease_ttl
         self.progress_interval = progress_interval
-        self.dry_run = dry_run
+        self.is_dry_run = dry_run  # not self.dry_run: that would hide BaseOperator.dry_run() (template check)
         self.dry_run_sample = dry_run_sample
         if emit_asset and not dry_run and isinstance(stream, str) and stream and "{{" not in stream:
             self.outlets = [*(self.outlets or []), lytics_stream_asset(stream)]
@@ -152,10 +153,10 @@ class _ToLyticsOperator(BaseOperator):
                 timestamp_field=self.timestamp_field, batch_bytes=self.batch_bytes, batch_rows=self.batch_rows,
                 gzip_batches=self.gzip_batches, use_bulk_host=self.use_bulk_host, max_in_flight=self.max_in_flight,
                 max_rejected_rows=self.max_rejected_rows, max_rejected_fraction=self.max_rejected_fraction,
-                progress_interval=self.progress_interval, dry_run=self.dry_run, dry_run_sample=self.dry_run_sample,
+                progress_interval=self.progress_interval, dry_run=self.is_dry_run, dry_run_sample=self.dry_run_sample,
             )  # fmt: skip
         except ValueError as exc:
-            raise AirflowException(f"{type(self).__name__} {self.task_id!r}: {exc}") from None
+            raise LyticsArgumentError(f"{type(self).__name__} {self.task_id!r}: {exc}") from None
 
     def _hooks(self, count: int) -> list[Any]:
         from airflow_provider_lytics.client.retry import RetryPolicy
@@ -189,9 +190,12 @@ class _ToLyticsOperator(BaseOperator):
 
         settings = self._settings()
         settings.stream = self.stream
-        settings.__post_init__()  # validate the rendered stream and constants
+        try:
+            settings.__post_init__()  # validate the rendered stream and constants
+        except ValueError as exc:
+            raise LyticsArgumentError(f"{type(self).__name__} {self.task_id!r}: {exc}") from None
         publish_links(context, self.lytics_conn_id, stream=self.stream)
-        store = store_for_context(context, "none" if self.dry_run else self.checkpoint)
+        store = store_for_context(context, "none" if self.is_dry_run else self.checkpoint)
         remote_quarantine = bool(self.quarantine_sftp_conn_id and self.quarantine_path)
         local_q = None if remote_quarantine else self.quarantine_path
         quarantine = QuarantineWriter(local_q)  # without a path: a temporary file, uploaded or dropped at the end
@@ -203,10 +207,7 @@ class _ToLyticsOperator(BaseOperator):
         runner = ImportRunner(settings, hooks, log=self.log, checkpoint=store, quarantine=quarantine, lease=lease)
         try:
             if lease is not None:
-                try:
-                    lease.acquire()
-                except ImportLeaseError as exc:
-                    raise AirflowException(str(exc)) from None
+                lease.acquire()  # an ImportLeaseError names the run holding the checkpoint
             with self._sources(context) as sources:
                 if not sources:
                     self.log.info("No input files to import")
@@ -232,16 +233,17 @@ class _ToLyticsOperator(BaseOperator):
             qpath = None
         if qpath and remote_quarantine:
             qpath = self._upload_quarantine(qpath)
-        result = {"stream": self.stream, **runner.counts.as_dict(), "quarantine_path": qpath, "dry_run": self.dry_run}
-        if self.dry_run:
+        counts = runner.counts.as_dict()
+        result: dict[str, Any] = {"stream": self.stream, **counts, "quarantine_path": qpath, "dry_run": self.is_dry_run}
+        if self.is_dry_run:
             result.update(runner.dry_run_report)
         self._log_result(result, quarantine)
         ti = context.get("ti") if hasattr(context, "get") else None
         if error is not None:
             if ti is not None:
                 ti.xcom_push(key="lytics_import_counts", value=result)
-            raise AirflowException(str(error)) from error
-        if not self.dry_run:
+            raise error  # the typed error itself, for the retry policy (see errors.py); counts are in XCom
+        if not self.is_dry_run:
             store.clear()
             from airflow_provider_lytics.lineage import stream_ref
 
@@ -251,7 +253,7 @@ class _ToLyticsOperator(BaseOperator):
 
     def _lease(self, context: Mapping[str, Any], store: Any) -> Any:
         """The lease on a durable checkpoint (None for an in-memory one, which no other run can see)."""
-        if self.dry_run or not getattr(store, "supports_lease", False):
+        if self.is_dry_run or not getattr(store, "supports_lease", False):
             return None
         from airflow_provider_lytics.imports.lease import CheckpointLease, Holder
 
@@ -280,13 +282,13 @@ class _ToLyticsOperator(BaseOperator):
         self.log.info(
             "Import into %r%s: %d files, %d rows read, %d sent (%d accepted by Lytics, %d rejected by Lytics), "
             "%d rejected here, %d possible duplicates after lost responses, %d skipped as already acknowledged",
-            self.stream, " (dry run)" if self.dry_run else "", result["files"], result["rows_read"],
+            self.stream, " (dry run)" if self.is_dry_run else "", result["files"], result["rows_read"],
             result["rows_sent"], result["accepted"], result["rejected_by_lytics"], result["rejected_here"],
             result["possible_duplicates"], result["skipped_acknowledged"],
         )  # fmt: skip
         if quarantine is not None and quarantine.samples:
             self.log.warning("Rejected rows, first of %d: %s", quarantine.count, quarantine.samples)
-        if self.dry_run:
+        if self.is_dry_run:
             self.log.info(
                 "Dry run: Lytics would accept %s of %s sample rows; nothing was stored",
                 result.get("sample_accepted", 0), result.get("sample_rows", 0),
@@ -333,13 +335,13 @@ class LocalFilesToLyticsOperator(_ToLyticsOperator):
         self.pgp_conn_id = pgp_conn_id
         self.pgp_require_signature = pgp_require_signature
         if pgp_require_signature and not pgp_conn_id:
-            raise AirflowException("pgp_require_signature=True needs pgp_conn_id (the signer's public key)")
+            raise LyticsArgumentError("pgp_require_signature=True needs pgp_conn_id (the signer's public key)")
         self.watermark_by = watermark_by
         self.watermark_key = watermark_key
         self.date_format = date_format
         self.min_age_seconds = min_age_seconds
         if watermark_by not in ("none", "mtime", "name"):
-            raise AirflowException(f"watermark_by must be 'none', 'mtime' or 'name', got {watermark_by!r}")
+            raise LyticsArgumentError(f"watermark_by must be 'none', 'mtime' or 'name', got {watermark_by!r}")
         self._new_watermark: str | None = None
 
     def _decryptor(self) -> Callable[[Any], Any] | None:
@@ -354,7 +356,9 @@ class LocalFilesToLyticsOperator(_ToLyticsOperator):
         cipher = pgp.get_cipher()
         cipher.check_private_key()
         if self.pgp_require_signature and not cipher.signer_public_keys:
-            raise AirflowException(
+            from airflow_provider_lytics.io.pgp_errors import PgpConfigError
+
+            raise PgpConfigError(
                 f"pgp_require_signature=True: PGP connection {self.pgp_conn_id!r} names no signer public key "
                 "(set its 'signer_public_keys' extra to the sender's armored public key)"
             )
@@ -389,7 +393,7 @@ class LocalFilesToLyticsOperator(_ToLyticsOperator):
         yield sources
 
     def _after_success(self, context: Mapping[str, Any]) -> None:
-        if self.watermark_by != "none" and self._new_watermark and not self.dry_run:
+        if self.watermark_by != "none" and self._new_watermark and not self.is_dry_run:
             from airflow_provider_lytics.imports.watermark import write_watermark
 
             write_watermark(self._key(context), self._new_watermark)
@@ -440,11 +444,11 @@ class SFTPToLyticsOperator(LocalFilesToLyticsOperator):
         self.glob = glob
         self.regex = regex
         if after_load not in ("keep", "archive", "delete"):
-            raise AirflowException(f"after_load must be 'keep', 'archive' or 'delete', got {after_load!r}")
+            raise LyticsArgumentError(f"after_load must be 'keep', 'archive' or 'delete', got {after_load!r}")
         if after_load == "archive" and not archive_dir:
-            raise AirflowException("after_load='archive' needs archive_dir (e.g. 'processed')")
+            raise LyticsArgumentError("after_load='archive' needs archive_dir (e.g. 'processed')")
         if max_depth is not None and max_depth < 0:
-            raise AirflowException(f"max_depth must be 0 or more, got {max_depth}")
+            raise LyticsArgumentError(f"max_depth must be 0 or more, got {max_depth}")
         self.after_load = after_load
         self.archive_dir = archive_dir
         self.recursive = recursive
@@ -486,7 +490,7 @@ class SFTPToLyticsOperator(LocalFilesToLyticsOperator):
                 "max_depth": DEFAULT_MAX_DEPTH if self.max_depth is None else self.max_depth}  # fmt: skip
 
     def _after_success(self, context: Mapping[str, Any]) -> None:
-        if self.dry_run:
+        if self.is_dry_run:
             return
         if self.after_load != "keep" and self._selected:
             done = self._session.finish(self._selected, action=self.after_load, archive_dir=self.archive_dir)
@@ -520,9 +524,9 @@ class DataFrameToLyticsOperator(_ToLyticsOperator):
         kwargs.setdefault("file_format", "ndjson")
         super().__init__(**kwargs)
         if (dataframe is None) == (python_callable is None):
-            raise AirflowException("Pass exactly one of dataframe= or python_callable= to DataFrameToLyticsOperator")
+            raise LyticsArgumentError("Pass exactly one of dataframe= or python_callable= to DataFrameToLyticsOperator")
         if python_callable is not None and not callable(python_callable):
-            raise AirflowException("python_callable must be callable")
+            raise LyticsArgumentError("python_callable must be callable")
         self.dataframe = dataframe
         self.python_callable = python_callable
         self.op_kwargs = dict(op_kwargs or {})

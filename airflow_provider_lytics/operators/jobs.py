@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 from airflow.providers.common.compat.sdk import AirflowException, BaseOperator, conf
 
+from airflow_provider_lytics.errors import LyticsArgumentError
 from airflow_provider_lytics.links import (
     DEFAULT_UI_URL,
     EXTRA_UI_URL,
@@ -83,11 +84,11 @@ class _LyticsJobWaiter(BaseOperator):
     ) -> None:
         super().__init__(**kwargs)
         if cancel_on_kill not in (None, "pause", "kill"):
-            raise ValueError(f"cancel_on_kill must be 'pause', 'kill' or None, got {cancel_on_kill!r}")
+            raise LyticsArgumentError(f"cancel_on_kill must be 'pause', 'kill' or None, got {cancel_on_kill!r}")
         if poll_interval <= 0 or wait_timeout <= 0:
-            raise ValueError("poll_interval and wait_timeout must be positive numbers of seconds")
+            raise LyticsArgumentError("poll_interval and wait_timeout must be positive numbers of seconds")
         if max_faults < 1:
-            raise ValueError("max_faults must be at least 1")
+            raise LyticsArgumentError("max_faults must be at least 1")
         self.lytics_conn_id = lytics_conn_id
         self.wait_for_completion = wait_for_completion
         self.deferrable = _default_deferrable() if deferrable is None else deferrable
@@ -156,23 +157,25 @@ class _LyticsJobWaiter(BaseOperator):
         return self.job_id
 
     def execute_complete(self, context: Mapping[str, Any], event: Mapping[str, Any] | None = None) -> str:
-        """Finish after the trigger: success returns the job id; anything else fails (unknown events too)."""
+        """Finish after the trigger: success returns the job id; anything else fails (unknown events too).
+
+        Failures stay plain ``AirflowException`` (the task's retries run the job again); a timeout first
+        cancels the job as ``cancel_on_kill`` says.
+        """
+        from airflow_provider_lytics.errors import validate_event
+
         self._store = context.get("task_state_store")
         self._forget_pending()
-        if not isinstance(event, Mapping):
-            raise AirflowException(f"Lytics job trigger sent no usable event: {event!r}")
-        status, message = event.get("status"), event.get("message", "")
-        job_id = str(event.get("job_id") or self.job_id or "")
-        self.job_id = job_id or self.job_id
-        if status == "success" and job_id:
-            self.log.info("%s", message)
-            return job_id
-        if status == "timeout":
-            self._cancel(self.hook(), "the wait timed out")
-            raise AirflowException(message or f"Lytics job {job_id} timed out")
-        if status in ("failed", "error"):
-            raise AirflowException(message or f"Lytics job {job_id} {status}")
-        raise AirflowException(f"Lytics job trigger sent an unexpected event {dict(event)!r}; failing closed")
+        if isinstance(event, Mapping):
+            job_id = event.get("job_id") or self.job_id
+            self.job_id = str(job_id) if job_id else None
+            if event.get("status") == "timeout":
+                self._cancel(self.hook(), "the wait timed out")
+        event = validate_event(event, f"Lytics job trigger for {self.job_id}", failure=AirflowException)
+        if not self.job_id:
+            raise AirflowException(f"Lytics job trigger reported success without a job id: {dict(event)!r}")
+        self.log.info("%s", event.get("message", ""))
+        return self.job_id
 
     def _forget_pending(self) -> None:
         """The wait reached a verdict: a later try must send its command again (see ``PENDING_KEY``)."""
@@ -231,7 +234,9 @@ class LyticsCreateOrUpdateJobOperator(_LyticsJobWaiter):
 
         spec = LyticsJobSpec.from_dict(self.spec if isinstance(self.spec, LyticsJobSpec) else dict(self.spec))
         if self.wait_for_completion and not self.run_job:
-            raise ValueError("wait_for_completion needs run_job=True: a job created paused never completes a run")
+            raise LyticsArgumentError(
+                "wait_for_completion needs run_job=True: a job created paused never completes a run"
+            )
         hook = self.hook()
         watermark = time.time() - CLOCK_SLACK
         existing = [job for job in hook.list_jobs(workflow=spec.workflow, show_all=True) if spec.matches(job)]
@@ -284,11 +289,11 @@ class LyticsJobCommandOperator(_LyticsJobWaiter):
 
     def execute(self, context: Mapping[str, Any]) -> str:
         if self.command not in COMMANDS:
-            raise ValueError(f"command must be one of {', '.join(COMMANDS)}, got {self.command!r}")
+            raise LyticsArgumentError(f"command must be one of {', '.join(COMMANDS)}, got {self.command!r}")
         if not isinstance(self.job_id_param, str) or not self.job_id_param.strip():
-            raise ValueError("job_id must be a Lytics job id (e.g. the XCom of a create-or-update task)")
+            raise LyticsArgumentError("job_id must be a Lytics job id (e.g. the XCom of a create-or-update task)")
         if self.wait_for_completion and self.command not in _WAITABLE_COMMANDS:
-            raise ValueError(f"wait_for_completion only applies to resume and bounce, not {self.command}")
+            raise LyticsArgumentError(f"wait_for_completion only applies to resume and bounce, not {self.command}")
         hook = self.hook()
         job_id = self.job_id_param.strip()
         self._store = context.get("task_state_store") if self.wait_for_completion else None

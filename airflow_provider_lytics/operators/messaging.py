@@ -20,8 +20,10 @@ from typing import IO, TYPE_CHECKING, Any
 
 from airflow.providers.common.compat.sdk import AirflowException, BaseOperator
 
+from airflow_provider_lytics.errors import LyticsArgumentError
 from airflow_provider_lytics.hooks.base import mask
 from airflow_provider_lytics.links import LyticsAudienceLink, publish_links
+from airflow_provider_lytics.retry_policy import http_retry_from_kwargs
 from airflow_provider_lytics.templating import MessageTemplates, Preview
 
 if TYPE_CHECKING:
@@ -88,6 +90,8 @@ class LyticsProfileMessageOperator(BaseOperator):
     :param batch_size: messages per webhook request (a batch is a JSON array, or ``{envelope_key: [...]}``);
         with 1, each request body is the message object itself.
     :param rate_limit: maximum webhook requests per second.
+    :param http_retry_policy: attempts and back-off of each webhook request (``retry_policy=`` is Airflow's task
+        retry policy; a client ``RetryPolicy`` passed there still works, deprecated).
     :param preview_profiles: sample profiles rendered (and logged) before any delivery; an error stops the task.
     :param skip_incomplete: treat a message that prints ``<no value>`` (a field missing without a default) as
         a failure for that profile instead of sending it.
@@ -132,7 +136,7 @@ class LyticsProfileMessageOperator(BaseOperator):
         endpoint: str = "",
         batch_size: int = 50,
         rate_limit: float | None = None,
-        retry_policy: RetryPolicy | None = None,
+        http_retry_policy: RetryPolicy | None = None,
         envelope_key: str | None = None,
         output_path: str | None = None,
         results_path: str | None = None,
@@ -145,23 +149,26 @@ class LyticsProfileMessageOperator(BaseOperator):
         lytics_conn_id: str = "lytics_default",
         **kwargs: Any,
     ) -> None:
+        http_retry_policy = http_retry_from_kwargs("LyticsProfileMessageOperator", http_retry_policy, kwargs)
         super().__init__(**kwargs)
         sources = [s for s in (segment, filter_ql, profiles, profiles_path) if s is not None]
         if len(sources) != 1:
-            raise ValueError("Pass exactly one profile source: segment, filter_ql, profiles or profiles_path")
+            raise LyticsArgumentError("Pass exactly one profile source: segment, filter_ql, profiles or profiles_path")
         if delivery not in DELIVERIES:
-            raise ValueError(f"delivery must be one of {', '.join(DELIVERIES)}; got {delivery!r}")
+            raise LyticsArgumentError(f"delivery must be one of {', '.join(DELIVERIES)}; got {delivery!r}")
         if delivery == "webhook" and not http_conn_id:
-            raise ValueError("delivery='webhook' needs http_conn_id (an Airflow HTTP connection to the receiver)")
+            raise LyticsArgumentError(
+                "delivery='webhook' needs http_conn_id (an Airflow HTTP connection to the receiver)"
+            )
         if delivery == "file" and not output_path:
-            raise ValueError("delivery='file' needs output_path (where to write the NDJSON messages)")
+            raise LyticsArgumentError("delivery='file' needs output_path (where to write the NDJSON messages)")
         if batch_size < 1:
-            raise ValueError(f"batch_size must be at least 1, got {batch_size}")
+            raise LyticsArgumentError(f"batch_size must be at least 1, got {batch_size}")
         if max_failure_rate is not None and not 0 <= max_failure_rate <= 1:
-            raise ValueError(f"max_failure_rate is a fraction between 0 and 1, got {max_failure_rate}")
+            raise LyticsArgumentError(f"max_failure_rate is a fraction between 0 and 1, got {max_failure_rate}")
         clash = set(messages) & ({key_field} | set(include_fields))
         if clash:
-            raise ValueError(f"message names {sorted(clash)} clash with key_field/include_fields: rename them")
+            raise LyticsArgumentError(f"message names {sorted(clash)} clash with key_field/include_fields: rename them")
         MessageTemplates(messages, missing_key=missing_key)  # syntax errors surface at DAG parse time
         self.messages = dict(messages)
         self.segment = segment
@@ -177,7 +184,7 @@ class LyticsProfileMessageOperator(BaseOperator):
         self.endpoint = endpoint
         self.batch_size = batch_size
         self.rate_limit = rate_limit
-        self.retry_policy = retry_policy
+        self.http_retry_policy = http_retry_policy
         self.envelope_key = envelope_key
         self.output_path = output_path
         self.results_path = results_path
@@ -229,7 +236,9 @@ class LyticsProfileMessageOperator(BaseOperator):
             try:
                 profiles = json.loads(profiles)
             except ValueError as err:
-                raise AirflowException(f"profiles is a string but not JSON ({err}): pass a list of mappings") from None
+                raise LyticsArgumentError(
+                    f"profiles is a string but not JSON ({err}): pass a list of mappings"
+                ) from None
         for i, item in enumerate(profiles or ()):  # type: ignore[union-attr]
             yield _as_profile(item, f"profiles[{i}]")
 
@@ -254,7 +263,7 @@ class LyticsProfileMessageOperator(BaseOperator):
         single = self.batch_size == 1 and not self.envelope_key
         self.log.info("Delivering to %s in batches of %d%s", settings.safe_url, self.batch_size,
                       f" at most {self.rate_limit:g} requests/s" if self.rate_limit else "")  # fmt: skip
-        return WebhookSender(settings, rate_limit=self.rate_limit, retry_policy=self.retry_policy,
+        return WebhookSender(settings, rate_limit=self.rate_limit, retry_policy=self.http_retry_policy,
                              envelope_key=self.envelope_key, single=single)  # fmt: skip
 
     def execute(self, context: Any) -> dict[str, Any]:

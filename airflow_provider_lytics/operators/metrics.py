@@ -16,6 +16,8 @@ from typing import Any
 
 from airflow.providers.common.compat.sdk import AirflowException, BaseOperator
 
+from airflow_provider_lytics.errors import LyticsArgumentError
+
 _DIMENSIONS = ("dimension", "dimension_id", "dimension_type")
 
 
@@ -78,9 +80,9 @@ class LyticsPushMetricsOperator(BaseOperator):
     ) -> None:
         super().__init__(**kwargs)
         if sum(x is not None for x in (metrics, path, dataframe)) != 1:
-            raise ValueError("give exactly one of metrics, path or dataframe")
+            raise LyticsArgumentError("give exactly one of metrics, path or dataframe")
         if batch_size < 1:
-            raise ValueError("batch_size must be at least 1")
+            raise LyticsArgumentError("batch_size must be at least 1")
         self.metrics, self.path, self.dataframe = metrics, path, dataframe
         self.batch_size = batch_size
         self.lytics_conn_id = lytics_conn_id
@@ -133,7 +135,7 @@ class LyticsGetMetricsOperator(BaseOperator):
     ) -> None:
         super().__init__(**kwargs)
         if (query is None) == (segments is None):
-            raise ValueError("give exactly one of query (metric series) or segments (audience size history)")
+            raise LyticsArgumentError("give exactly one of query (metric series) or segments (audience size history)")
         self.query, self.segments, self.limit = query, segments, limit
         self.output_path = output_path
         self.lytics_conn_id = lytics_conn_id

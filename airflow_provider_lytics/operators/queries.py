@@ -18,6 +18,8 @@ from typing import TYPE_CHECKING, Any
 
 from airflow.providers.common.compat.sdk import AirflowException, BaseOperator
 
+from airflow_provider_lytics.errors import LyticsArgumentError
+
 if TYPE_CHECKING:
     from airflow_provider_lytics.hooks.lytics import LyticsHook
 
@@ -78,7 +80,7 @@ def load_sources(
         if isinstance(entry, str):
             entry = {"path": entry}
         if not isinstance(entry, Mapping) or ("text" in entry) == ("path" in entry):
-            raise ValueError('each query is a path/glob or a mapping with exactly one of "text" or "path"')
+            raise LyticsArgumentError('each query is a path/glob or a mapping with exactly one of "text" or "path"')
         found: list[tuple[str, str]] = []
         if "text" in entry:
             found.append((str(entry["text"]), "inline query"))
@@ -87,7 +89,7 @@ def load_sources(
             pattern = pattern if pattern.is_absolute() else base / pattern
             paths = sorted(glob.glob(str(pattern)))  # noqa: PTH207 (the pattern may be absolute)
             if not paths:
-                raise ValueError(f"no LQL file matches {pattern}")
+                raise LyticsArgumentError(f"no LQL file matches {pattern}")
             found.extend((Path(p).read_text(encoding="utf-8"), str(p)) for p in paths)
         for text, origin in found:
             alias = query_alias(text, origin)
@@ -169,10 +171,12 @@ class LyticsQuerySyncOperator(BaseOperator):
 
         try:
             sources = load_sources(self.queries, self._base(context), self.tests)
+        except LyticsArgumentError:
+            raise
         except (OSError, ValueError) as exc:
             raise AirflowException(f"LQL queries cannot be read: {exc}") from None
         if not sources:
-            raise AirflowException("no LQL queries given: pass .lql paths or texts in 'queries'")
+            raise LyticsArgumentError("no LQL queries given: pass .lql paths or texts in 'queries'")
         hook = self.hook()
         problems: list[str] = []
         for source in sources:

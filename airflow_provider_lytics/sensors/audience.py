@@ -13,6 +13,7 @@ from typing import Any
 
 from airflow.providers.common.compat.sdk import AirflowFailException, BaseSensorOperator, PokeReturnValue, conf
 
+from airflow_provider_lytics.errors import LyticsArgumentError, validate_event
 from airflow_provider_lytics.links import LyticsAudienceLink, publish_links
 from airflow_provider_lytics.sensors._deferral import defer_to_trigger
 from airflow_provider_lytics.triggers.audience import CHANGES, change_counts, changed_enough, size_reached
@@ -20,14 +21,6 @@ from airflow_provider_lytics.triggers.audience import CHANGES, change_counts, ch
 
 def _deferrable(value: bool | None) -> bool:
     return conf.getboolean("operators", "default_deferrable", fallback=False) if value is None else value
-
-
-def _finish(event: Any, key: str) -> Any:
-    if isinstance(event, Mapping) and event.get("status") == "success":
-        return event.get(key) if key != "*" else {k: event[k] for k in ("entered", "left", "size") if k in event}
-    if isinstance(event, Mapping) and event.get("status") in ("timeout", "error"):
-        raise AirflowFailException(event.get("message") or f"audience wait ended with {event['status']}")
-    raise AirflowFailException(f"audience trigger sent an unexpected event {event!r}; failing closed")
 
 
 class LyticsAudienceSizeSensor(BaseSensorOperator):
@@ -59,7 +52,7 @@ class LyticsAudienceSizeSensor(BaseSensorOperator):
         try:
             threshold = int(self.threshold)
         except (TypeError, ValueError):
-            raise ValueError(f"threshold must be an integer member count, got {self.threshold!r}") from None
+            raise LyticsArgumentError(f"threshold must be an integer member count, got {self.threshold!r}") from None
         size = LyticsHook(self.lytics_conn_id).segment_size(self.segment)
         done = size_reached(size, threshold, self.comparison)
         self.log.info("Audience %s has %d members (want %s %d)", self.segment, size, self.comparison, threshold)
@@ -87,7 +80,7 @@ class LyticsAudienceSizeSensor(BaseSensorOperator):
         )
 
     def execute_complete(self, context: Mapping[str, Any], event: Mapping[str, Any] | None = None) -> int:
-        return int(_finish(event, "size"))
+        return int(validate_event(event, f"audience size trigger for {self.segment}")["size"])
 
 
 class LyticsAudienceMembershipSensor(BaseSensorOperator):
@@ -122,14 +115,14 @@ class LyticsAudienceMembershipSensor(BaseSensorOperator):
     ) -> None:
         super().__init__(**kwargs)
         if change not in CHANGES:
-            raise ValueError(f"change must be one of {', '.join(CHANGES)}, got {change!r}")
+            raise LyticsArgumentError(f"change must be one of {', '.join(CHANGES)}, got {change!r}")
         if min_changes < 1:
-            raise ValueError("min_changes must be at least 1")
+            raise LyticsArgumentError("min_changes must be at least 1")
         if self.mode == "reschedule" and not baseline_uri:
             from airflow_provider_lytics.sensors.baseline_store import task_state_store_available
 
             if not task_state_store_available():
-                raise ValueError(
+                raise LyticsArgumentError(
                     "LyticsAudienceMembershipSensor in reschedule mode needs baseline_uri= (an object storage "
                     "folder every worker can reach, e.g. 's3://bucket/lytics-sensors') to keep its membership "
                     "baseline between pokes before Airflow 3.3; or use mode='poke' or deferrable=True"
@@ -204,4 +197,5 @@ class LyticsAudienceMembershipSensor(BaseSensorOperator):
         )
 
     def execute_complete(self, context: Mapping[str, Any], event: Mapping[str, Any] | None = None) -> dict:
-        return _finish(event, "*")
+        event = validate_event(event, f"audience membership trigger for {self.segment}")
+        return {k: event[k] for k in ("entered", "left", "size") if k in event}

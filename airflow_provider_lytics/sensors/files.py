@@ -9,7 +9,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from airflow.providers.common.compat.sdk import AirflowException, BaseSensorOperator
+from airflow.providers.common.compat.sdk import BaseSensorOperator
+
+from airflow_provider_lytics.errors import LyticsArgumentError
 
 XCOM_NEW_FILES = "lytics_new_files"
 
@@ -52,17 +54,17 @@ class LyticsFileArrivalSensor(BaseSensorOperator):
     ) -> None:
         super().__init__(**kwargs)
         if recursive and not sftp_conn_id:
-            raise AirflowException("recursive=True watches an SFTP server: set sftp_conn_id")
+            raise LyticsArgumentError("recursive=True watches an SFTP server: set sftp_conn_id")
         if max_depth is not None and max_depth < 0:
-            raise AirflowException(f"max_depth must be 0 or more, got {max_depth}")
+            raise LyticsArgumentError(f"max_depth must be 0 or more, got {max_depth}")
         if watermark_by not in ("none", "mtime", "name"):
-            raise AirflowException(f"watermark_by must be 'none', 'mtime' or 'name', got {watermark_by!r}")
+            raise LyticsArgumentError(f"watermark_by must be 'none', 'mtime' or 'name', got {watermark_by!r}")
         if watermark_by != "none" and not watermark_key:
-            raise AirflowException(
+            raise LyticsArgumentError(
                 "watermark_key is required with a watermark: use the same Variable name as the import operator"
             )
         if min_files < 1:
-            raise AirflowException(f"min_files must be at least 1, got {min_files}")
+            raise LyticsArgumentError(f"min_files must be at least 1, got {min_files}")
         self.directory, self.glob, self.regex = directory, glob, regex
         self.sftp_conn_id = sftp_conn_id
         self.watermark_by, self.watermark_key = watermark_by, watermark_key

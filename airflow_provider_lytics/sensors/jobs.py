@@ -13,6 +13,7 @@ from typing import Any
 
 from airflow.providers.common.compat.sdk import AirflowFailException, BaseSensorOperator, PokeReturnValue, conf
 
+from airflow_provider_lytics.errors import LyticsArgumentError
 from airflow_provider_lytics.links import LyticsJobLink
 from airflow_provider_lytics.sensors._deferral import defer_to_trigger
 
@@ -24,7 +25,7 @@ def resolve_watermark(value: Any, context: Mapping[str, Any]) -> float:
     if value not in (None, ""):
         parsed = parse_time(value)
         if parsed is None:
-            raise ValueError(f"completed_after must be an ISO 8601 timestamp or epoch seconds, got {value!r}")
+            raise LyticsArgumentError(f"completed_after must be an ISO 8601 timestamp or epoch seconds, got {value!r}")
         return parsed
     ti = context.get("ti") or context.get("task_instance")
     start = parse_time(getattr(ti, "start_date", None)) if ti is not None else None
@@ -60,7 +61,7 @@ class LyticsJobSensor(BaseSensorOperator):
     ) -> None:
         super().__init__(**kwargs)
         if max_faults < 1:
-            raise ValueError("max_faults must be at least 1")
+            raise LyticsArgumentError("max_faults must be at least 1")
         self.job_id = job_id
         self.completed_after = completed_after
         self.lytics_conn_id = lytics_conn_id
@@ -123,9 +124,8 @@ class LyticsJobSensor(BaseSensorOperator):
 
     def execute_complete(self, context: Mapping[str, Any], event: Mapping[str, Any] | None = None) -> str:
         """Success returns the job id; failed, timeout, error and anything unrecognised fail the task."""
-        if isinstance(event, Mapping) and event.get("status") == "success":
-            self.log.info("%s", event.get("message", ""))
-            return str(event.get("job_id") or self.job_id)
-        if isinstance(event, Mapping) and event.get("status") in ("failed", "timeout", "error"):
-            raise AirflowFailException(event.get("message") or f"Lytics job {self.job_id}: {event['status']}")
-        raise AirflowFailException(f"Lytics job trigger sent an unexpected event {event!r}; failing closed")
+        from airflow_provider_lytics.errors import validate_event
+
+        event = validate_event(event, f"Lytics job trigger for {self.job_id}")
+        self.log.info("%s", event.get("message", ""))
+        return str(event.get("job_id") or self.job_id)

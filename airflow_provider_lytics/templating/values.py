@@ -30,10 +30,6 @@ NO_VALUE = "<no value>"
 NIL = "<nil>"
 
 
-def is_nil(value: Any) -> bool:
-    return value is None or value is MISSING
-
-
 def is_list(value: Any) -> bool:
     return isinstance(value, (list, tuple))
 

@@ -18,6 +18,8 @@ from typing import Any
 
 from airflow.triggers.base import BaseTrigger, TriggerEvent
 
+from airflow_provider_lytics.errors import LyticsArgumentError
+
 try:  # Airflow 3: event-driven scheduling through asset watchers
     from airflow.triggers.base import BaseEventTrigger
 except ImportError:  # Airflow 2.11: no asset watchers, the class is still usable as a plain trigger
@@ -37,7 +39,7 @@ def size_reached(size: int, threshold: int, comparison: str) -> bool:
         return size <= threshold
     if comparison == "<":
         return size < threshold
-    raise ValueError(f"comparison must be one of {', '.join(COMPARISONS)}, got {comparison!r}")
+    raise LyticsArgumentError(f"comparison must be one of {', '.join(COMPARISONS)}, got {comparison!r}")
 
 
 def member_digest(value: Any) -> int:
@@ -171,7 +173,7 @@ class LyticsAudienceMembershipTrigger(BaseTrigger):
     ) -> None:
         super().__init__()
         if change not in CHANGES:
-            raise ValueError(f"change must be one of {', '.join(CHANGES)}, got {change!r}")
+            raise LyticsArgumentError(f"change must be one of {', '.join(CHANGES)}, got {change!r}")
         self.segment, self.end_time, self.change, self.min_changes = segment, float(end_time), change, int(min_changes)
         self.id_field, self.lytics_conn_id, self.poll_interval = id_field, lytics_conn_id, float(poll_interval)
 
@@ -233,7 +235,7 @@ class LyticsAudienceChangeEventTrigger(BaseEventTrigger):
     ) -> None:
         super().__init__()
         if change not in CHANGES:
-            raise ValueError(f"change must be one of {', '.join(CHANGES)}, got {change!r}")
+            raise LyticsArgumentError(f"change must be one of {', '.join(CHANGES)}, got {change!r}")
         self.segment, self.change, self.min_changes, self.id_field = segment, change, int(min_changes), id_field
         self.lytics_conn_id, self.poll_interval = lytics_conn_id, float(poll_interval)
         self.max_consecutive_failures = int(max_consecutive_failures)

@@ -14,6 +14,7 @@ from typing import Any
 
 from airflow.triggers.base import BaseTrigger, TriggerEvent
 
+from airflow_provider_lytics.errors import LyticsArgumentError
 from airflow_provider_lytics.jobs.status import Outcome, format_logs, judge_run
 
 #: Consecutive failed polls (after the hook's own retries) before the trigger gives up with ``error``.
@@ -48,7 +49,7 @@ class LyticsJobTrigger(BaseTrigger):
     ) -> None:
         super().__init__()
         if cancel_action not in (None, *CANCEL_ACTIONS):
-            raise ValueError(f"cancel_action must be 'pause', 'kill' or None, got {cancel_action!r}")
+            raise LyticsArgumentError(f"cancel_action must be 'pause', 'kill' or None, got {cancel_action!r}")
         self.job_id = job_id
         self.watermark = float(watermark)
         self.end_time = float(end_time)

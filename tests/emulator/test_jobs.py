@@ -16,19 +16,11 @@ from starlette.middleware import Middleware
 from starlette.testclient import TestClient
 
 from airflow_provider_lytics.emulator.backend import DEFAULT_ACCOUNT
+from airflow_provider_lytics.emulator.catalog import PROVIDERS, WORKFLOWS
 from airflow_provider_lytics.emulator.clock import EmulatorClock
-from airflow_provider_lytics.emulator.jobs import (
-    PROVIDERS,
-    WORKFLOWS,
-    JobEngine,
-    JobError,
-    JobNotFound,
-    JobTimings,
-    RateLimited,
-    WorkflowNotFound,
-    parse_duration,
-    quiet_window_end,
-)
+from airflow_provider_lytics.emulator.job_errors import JobError, JobNotFound, RateLimited, WorkflowNotFound
+from airflow_provider_lytics.emulator.job_time import parse_duration, quiet_window_end
+from airflow_provider_lytics.emulator.jobs import JobEngine, JobTimings
 from airflow_provider_lytics.emulator.jobs_routes import routes
 from airflow_provider_lytics.emulator.persistence import StateDB
 

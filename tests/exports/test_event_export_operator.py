@@ -108,12 +108,13 @@ def test_operator_argument_errors(kwargs, message):
         LyticsEventExportOperator(task_id="bad", **kwargs)
 
 
-def test_a_range_it_cannot_use_is_a_clear_task_error(hook, tmp_path):
-    from airflow.providers.common.compat.sdk import AirflowException
+def test_a_range_it_cannot_use_is_a_clear_argument_error(hook, tmp_path):
+    from airflow_provider_lytics.errors import LyticsArgumentError
 
     no_start = LyticsEventExportOperator(task_id="e", streams=["web"], path=str(tmp_path))
-    with pytest.raises(AirflowException, match="needs start="):
+    with pytest.raises(LyticsArgumentError, match="needs start=") as info:
         no_start.execute({})
+    assert info.value.__notes__ == ["Lytics event export 'events_web' failed"]  # the same error, with context
     naive = LyticsEventExportOperator(task_id="e", streams=["web"], path=str(tmp_path), start="2026-03-08T10:00:00")
-    with pytest.raises(AirflowException, match="no time zone"):
+    with pytest.raises(LyticsArgumentError, match="no time zone"):
         naive.execute({})

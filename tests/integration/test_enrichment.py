@@ -52,7 +52,7 @@ def _seed(emulator, n: int, *, extra: list[dict] | None = None) -> list[str]:
 
 
 def _operator(**kwargs) -> LyticsEnrichmentOperator:
-    defaults = {"task_id": "enrich", "segment": "enrich_me", "retry_policy": FAST_RETRY,
+    defaults = {"task_id": "enrich", "segment": "enrich_me", "http_retry_policy": FAST_RETRY,
                 "enricher": EmailDomainLookupEnricher("enrichment_api")}  # fmt: skip
     return LyticsEnrichmentOperator(**{**defaults, **kwargs})
 
@@ -144,7 +144,7 @@ def test_retry_after_honoured_by_every_worker(lytics_conn_env, emulator, service
     _seed(emulator, 12)
     service.configure(rate_limit=4, retry_after=1)
 
-    summary = _operator(max_in_flight=4, retry_policy=RetryPolicy(max_attempts=6, jitter=False)).execute({})
+    summary = _operator(max_in_flight=4, http_retry_policy=RetryPolicy(max_attempts=6, jitter=False)).execute({})
 
     assert summary["enriched"] == 12 and summary["failed"] == 0 and summary["retries"] >= 1
     log = service.requests(PERSON)
@@ -161,8 +161,9 @@ def test_dry_run_reports_who_would_be_sent(lytics_conn_env, emulator, service) -
     emulator.backend.store.ingest("crm", [{"email": f"new{i}@fresh.io"} for i in range(4)] + [{"user_id": "no-email"}])
     calls, events = len(service.requests()), emulator.backend.store.stream_event_count("enrichment")
 
-    summary = _operator(dry_run=True, filter_ql="FILTER OR (EXISTS email, EXISTS user_id) FROM user",
-                        segment=None).execute({})  # fmt: skip
+    op = _operator(dry_run=True, filter_ql="FILTER OR (EXISTS email, EXISTS user_id) FROM user", segment=None)
+    assert op.is_dry_run and callable(op.dry_run)  # Airflow's BaseOperator.dry_run() is not shadowed
+    summary = op.execute({})
 
     assert summary["dry_run"] is True and summary["would_send"] == 4 and summary["sent"] == 0
     assert summary["skipped_fresh"] == 6 and summary["skipped_no_identifier"] == 1 and summary["scanned"] == 11
@@ -264,3 +265,9 @@ def test_scan_restarts_after_cursor_expiry_without_resending(lytics_conn_env, em
     assert sorted(seen) == sorted(set(seen)) and len(seen) == 10  # every user sent exactly once
     assert (summary["sent"], summary["enriched"], summary["scanned"]) == (10, 10, 10)
     assert _profile("user.9@acme0.io")["enrich_segment"] == "b2b"
+
+
+def test_old_retry_policy_argument_still_sets_the_http_retries() -> None:
+    with pytest.warns(DeprecationWarning, match="http_retry_policy="):
+        op = _operator(http_retry_policy=None, retry_policy=FAST_RETRY)
+    assert op.http_retry_policy is FAST_RETRY and not getattr(op, "retry_policy", None)  # Airflow's own stays unset

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from airflow_provider_lytics.io.pgp import PgpKeyMismatchError
+from airflow_provider_lytics.io.pgp_errors import PgpKeyMismatchError
 from airflow_provider_lytics.operators.file_transfer import LyticsSftpDownloadOperator, LyticsSftpUploadOperator
 from tests.integration.sftp_fixtures import use_connection
 from tests.integration.test_pgp import cli_decrypt, cli_encrypt, pgp_keys  # noqa: F401  (fixture)

@@ -11,8 +11,10 @@ import zipfile
 from pathlib import Path
 
 import pytest
-from airflow.providers.common.compat.sdk import AirflowException
 
+from airflow_provider_lytics.errors import LyticsArgumentError
+from airflow_provider_lytics.imports.formats import ImportInputError
+from airflow_provider_lytics.imports.runner import ImportReconciliationError
 from airflow_provider_lytics.operators.imports import LocalFilesToLyticsOperator
 from tests.integration.task_fakes import TI
 
@@ -68,7 +70,7 @@ def test_lone_surrogate_in_json_array_is_quarantined(tmp_path, emulator, lytics_
 
 
 def test_lone_surrogate_constant_is_a_clear_configuration_error():
-    with pytest.raises(AirflowException, match="constant field 'c' is not valid Unicode"):
+    with pytest.raises(LyticsArgumentError, match="constant field 'c' is not valid Unicode"):
         LocalFilesToLyticsOperator(task_id="t", stream="s", paths="/x.csv", constant_fields={"c": "\ud800"})
 
 
@@ -130,7 +132,7 @@ def test_damaged_file_fails_with_one_clear_error_naming_it(tmp_path, emulator, l
                                                             encoding, says):  # fmt: skip
     path = tmp_path / name
     path.write_bytes(make())
-    with pytest.raises(AirflowException, match=says) as info:
+    with pytest.raises(ImportInputError, match=says) as info:
         _run(path, "damaged", encoding=encoding, file_format="csv" if ".csv" in name or name.endswith(".zip") else None)
     assert name in str(info.value)
 
@@ -139,7 +141,7 @@ def test_broken_json_array_sends_nothing(tmp_path, emulator, lytics_conn_env):
     path = tmp_path / "broken.json"
     records = ",\n".join(json.dumps({"id": i, "email": f"u{i}@x.com"}) for i in range(2000))
     path.write_text("[\n" + records + ",\n{broken\n]\n")  # the break is on line 2,002
-    with pytest.raises(AirflowException, match=r"broken\.json: not valid JSON at line 2002"):
+    with pytest.raises(ImportInputError, match=r"broken\.json: not valid JSON at line 2002"):
         _run(path, "broken_json", batch_rows=100)
     assert _events(emulator, "broken_json") == 0
 
@@ -183,5 +185,5 @@ def test_counts_that_do_not_reconcile_fail_loudly(tmp_path, emulator, lytics_con
     monkeypatch.setattr(BatchBuilder, "add", lossy)
     path = tmp_path / "r.csv"
     path.write_text('id,email\n1,"a@x.com"\n' + "".join(f"{i},u{i}@x.com\n" for i in range(2, 20)))
-    with pytest.raises(AirflowException, match=r"do not reconcile: 19 rows read .* \(\+1 unaccounted\)"):
+    with pytest.raises(ImportReconciliationError, match=r"do not reconcile: 19 rows read .* \(\+1 unaccounted\)"):
         _run(path, "lossy")

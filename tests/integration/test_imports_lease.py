@@ -15,8 +15,8 @@ from pathlib import Path
 
 import pytest
 import requests
-from airflow.providers.common.compat.sdk import AirflowException
 
+from airflow_provider_lytics.imports.lease import ImportLeaseError
 from airflow_provider_lytics.operators.imports import LocalFilesToLyticsOperator
 
 SCRIPT = """
@@ -79,7 +79,7 @@ def test_second_import_does_not_resume_a_live_one(shared, emulator, lytics_conn_
     src, ckpt = shared
     first = _start_first(src, ckpt, ttl=120)
     try:
-        with pytest.raises(AirflowException, match=r"in use by another run: dag 'dag_a' task 'imp' run 'run_a' try 1"):
+        with pytest.raises(ImportLeaseError, match=r"in use by another run: dag 'dag_a' task 'imp' run 'run_a' try 1"):
             _second(src, ckpt, checkpoint_lease_wait=0)
         assert first.wait(timeout=120) == 0
     finally:

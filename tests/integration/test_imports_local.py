@@ -11,8 +11,10 @@ from pathlib import Path
 
 import pytest
 import requests
-from airflow.providers.common.compat.sdk import AirflowException
 
+from airflow_provider_lytics.errors import LyticsArgumentError
+from airflow_provider_lytics.imports.checkpoint import CheckpointWriteError
+from airflow_provider_lytics.imports.runner import ImportBatchError, ImportThresholdError
 from airflow_provider_lytics.operators.imports import DataFrameToLyticsOperator, LocalFilesToLyticsOperator
 
 STREAM = "imp_test"
@@ -149,7 +151,7 @@ def test_threshold_fails_after_quarantine_written(tmp_path, emulator, lytics_con
     src.write_text("id,name\n1,a\n2\n3\n4,d\n")
     qpath = tmp_path / "q.ndjson"
     ti_ctx = _context()
-    with pytest.raises(AirflowException, match="over the threshold"):
+    with pytest.raises(ImportThresholdError, match="over the threshold"):
         _op(str(src), quarantine_path=str(qpath), max_rejected_fraction=0.25).execute(ti_ctx)
     assert len(qpath.read_text().splitlines()) == 2
     assert ti_ctx["ti"].xcom["lytics_import_counts"]["rejected_here"] == 2
@@ -158,11 +160,11 @@ def test_threshold_fails_after_quarantine_written(tmp_path, emulator, lytics_con
 
 
 def test_bad_configuration_fails_at_construction():
-    with pytest.raises(AirflowException, match="delimiter"):
+    with pytest.raises(LyticsArgumentError, match="delimiter"):
         _op("x.csv", delimiter=":")
-    with pytest.raises(AirflowException, match="10 MB"):
+    with pytest.raises(LyticsArgumentError, match="10 MB"):
         _op("x.csv", use_bulk_host=False, batch_bytes=20 * 1024 * 1024)
-    with pytest.raises(AirflowException, match="max_rejected_fraction"):
+    with pytest.raises(LyticsArgumentError, match="max_rejected_fraction"):
         _op("x.csv", max_rejected_fraction=2)
 
 
@@ -228,7 +230,7 @@ def test_failed_batch_then_resume_sends_nothing_twice(tmp_path, emulator, lytics
 
     monkeypatch.setattr(BatchSender, "_send", server_breaks_at_batch_4)
     op = _op(str(src), batch_rows=100, max_in_flight=1, checkpoint="auto")
-    with pytest.raises(AirflowException, match="not delivered"):
+    with pytest.raises(ImportBatchError, match="not delivered"):
         op.execute(_context(store))
     saved = store.data["lytics_import_checkpoint"]
     assert saved["counts"]["rows_sent"] == 300 and _events(emulator) == 300
@@ -263,7 +265,7 @@ def test_a_checkpoint_write_that_is_lost_stops_the_import_before_the_next_batch(
     _write_csv(src, 1000)
     store = LossyStore(lose_from=4, lose_count=100)  # the 4th write-ahead (before batch 4) and all later ones
     op = _op(str(src), batch_rows=100, max_in_flight=1, checkpoint="auto")
-    with pytest.raises(AirflowException, match="did not keep the import checkpoint"):
+    with pytest.raises(CheckpointWriteError, match="did not keep the import checkpoint"):
         op.execute(_context(store))
     saved = store.data["lytics_import_checkpoint"]
     acknowledged = saved["counts"]["rows_sent"]
@@ -288,7 +290,9 @@ def test_a_checkpoint_write_lost_once_is_written_again(tmp_path, emulator, lytic
 def test_dry_run_sends_sample_and_stores_nothing(tmp_path, emulator, lytics_conn_env):
     src = tmp_path / "u.csv"
     _write_csv(src, 500)
-    result = _op(str(src), dry_run=True, dry_run_sample=50).execute(_context())
+    op = _op(str(src), dry_run=True, dry_run_sample=50)
+    assert op.is_dry_run and callable(op.dry_run)  # Airflow's BaseOperator.dry_run() is not shadowed
+    result = op.execute(_context())
     assert result["dry_run"] and result["sample_rows"] == 50 and result["sample_accepted"] == 50
     assert result["rows_read"] == 500 and result["rows_sent"] == 0
     assert _events(emulator) == 0
@@ -315,3 +319,10 @@ def test_asset_outlet_for_literal_stream():
     op = _op("x.csv")
     assert [getattr(o, "uri", None) for o in op.outlets] == [f"lytics://stream/{STREAM}"]
     assert _op("x.csv", stream="{{ params.s }}").outlets == []
+
+
+def test_templated_stream_rendered_to_a_bad_name_is_an_argument_error(tmp_path):
+    op = _op(str(tmp_path / "x.csv"), stream="{{ params.s }}")  # accepted when parsed: not rendered yet
+    op.stream = "crm/users"  # what the template rendered to
+    with pytest.raises(LyticsArgumentError, match="stream must be a Lytics stream name"):
+        op.execute(_context())

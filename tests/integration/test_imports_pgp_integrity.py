@@ -10,8 +10,8 @@ import tempfile
 from pathlib import Path
 
 import pytest
-from airflow.providers.common.compat.sdk import AirflowException
 
+from airflow_provider_lytics.imports.formats import ImportInputError
 from airflow_provider_lytics.operators.imports import LocalFilesToLyticsOperator, SFTPToLyticsOperator
 from tests.integration.sftp_fixtures import *  # noqa: F403
 from tests.integration.sftp_fixtures import use_connection
@@ -73,7 +73,7 @@ def test_manipulated_sftp_file_sends_no_row(tmp_path, emulator, lytics_conn_env,
     _flip(encrypted, 0.6)
     op = SFTPToLyticsOperator(task_id="t", stream="tampered", sftp_conn_id="partner_sftp", pgp_conn_id="partner_pgp",
                               remote_dir=target.remote(), glob="*.gpg", checkpoint="none", batch_rows=5000)  # fmt: skip
-    with pytest.raises(AirflowException, match=r"users\.csv\.gpg.*(manipulated|integrity|decrypt)") as failure:
+    with pytest.raises(ImportInputError, match=r"users\.csv\.gpg.*(manipulated|integrity|decrypt)") as failure:
         op.execute({"ti": TI(), "run_id": "r"})
     assert emulator.backend.store.stream_event_count("tampered") == 0
     del failure  # its traceback keeps the task's PgpHook alive: the hook's reused key ring goes with the hook
@@ -108,7 +108,7 @@ def test_manipulated_local_file_sends_no_row(tmp_path, emulator, lytics_conn_env
                                     checkpoint="none", batch_rows=5000)  # fmt: skip
     assert op.execute({"ti": TI(), "run_id": "r"})["rows_sent"] == ROWS
     _flip(encrypted, 0.6)
-    with pytest.raises(AirflowException, match=r"users\.csv\.gpg") as failure:
+    with pytest.raises(ImportInputError, match=r"users\.csv\.gpg") as failure:
         op.execute({"ti": TI(), "run_id": "r2"})
     assert emulator.backend.store.stream_event_count("local_pgp") == ROWS  # only the first, intact run
     del failure  # its traceback keeps the task's PgpHook alive: the hook's reused key ring goes with the hook
@@ -135,7 +135,7 @@ def test_required_signature_is_checked_before_any_row(tmp_path, emulator, lytics
                                         pgp_require_signature=True, checkpoint="none")  # fmt: skip
         return op.execute({"ti": TI()})
 
-    with pytest.raises(AirflowException, match=r"unsigned\.csv\.gpg.*signature"):
+    with pytest.raises(ImportInputError, match=r"unsigned\.csv\.gpg.*signature"):
         run(unsigned)
     assert emulator.backend.store.stream_event_count("signed") == 0
     assert run(signed)["rows_sent"] == 3000

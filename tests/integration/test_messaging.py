@@ -93,7 +93,7 @@ def _profiles(n: int) -> list[dict]:
 
 def _operator(**kwargs) -> LyticsProfileMessageOperator:
     defaults = {"task_id": "messages", "messages": MESSAGES, "delivery": "webhook", "http_conn_id": "alerts_webhook",
-                "endpoint": "/hooks/alerts", "retry_policy": FAST_RETRY}  # fmt: skip
+                "endpoint": "/hooks/alerts", "http_retry_policy": FAST_RETRY}  # fmt: skip
     return LyticsProfileMessageOperator(**{**defaults, **kwargs})
 
 

@@ -15,15 +15,15 @@ from pathlib import Path
 
 import pytest
 
-from airflow_provider_lytics.io.pgp import (
-    PgpCipher,
+from airflow_provider_lytics.io.pgp import PgpCipher
+from airflow_provider_lytics.io.pgp_errors import (
     PgpError,
     PgpKeyMismatchError,
-    PgpKeyring,
     PgpOperationError,
     PgpPassphraseError,
     PgpSignatureError,
 )
+from airflow_provider_lytics.io.pgp_keyring import PgpKeyring
 
 pytestmark = pytest.mark.skipif(shutil.which("gpg") is None, reason="needs the gpg binary (apt-get install gnupg)")
 

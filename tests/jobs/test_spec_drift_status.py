@@ -115,7 +115,7 @@ T0 = 1_800_000_000.0
 
 
 def _job(status, started=None, completed=None, errors=0, **extra):
-    from airflow_provider_lytics.emulator.jobs import rfc3339
+    from airflow_provider_lytics.emulator.job_time import rfc3339
 
     state = {
         "last_run_started": rfc3339(started),
@@ -144,7 +144,7 @@ def test_judge_run_fails_early():
 
 
 def test_judge_run_does_not_wait_for_a_job_sleeping_past_the_deadline():
-    from airflow_provider_lytics.emulator.jobs import rfc3339
+    from airflow_provider_lytics.emulator.job_time import rfc3339
 
     job = _job("sleeping", T0 - 10, T0 - 5, sleep_until=rfc3339(T0 + 7200))
     assert judge_run(job, watermark=T0, deadline=T0 + 3600).outcome is Outcome.FAILED

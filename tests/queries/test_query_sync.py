@@ -7,6 +7,7 @@ import requests
 from airflow.providers.common.compat.sdk import AirflowException
 
 from airflow_provider_lytics.client.errors import LyticsBadRequestError
+from airflow_provider_lytics.errors import LyticsArgumentError
 from airflow_provider_lytics.hooks.lytics import LyticsHook
 from airflow_provider_lytics.operators.queries import LyticsQuerySyncOperator
 from tests.integration.task_fakes import TI
@@ -122,7 +123,7 @@ def test_operator_check_only_reports_drift_without_writing(lytics_conn_env):
 
 
 def test_operator_rejects_unusable_sources(lytics_conn_env, tmp_path):
-    with pytest.raises(AirflowException, match="no LQL file matches"):
+    with pytest.raises(LyticsArgumentError, match="no LQL file matches"):
         LyticsQuerySyncOperator(task_id="t", queries=[str(tmp_path / "none*.lql")]).execute({"ti": TI()})
     with pytest.raises(AirflowException, match="no ALIAS"):
         LyticsQuerySyncOperator(task_id="t", queries=[{"text": "SELECT a AS a FROM s BY a"}]).execute({"ti": TI()})

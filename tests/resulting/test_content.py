@@ -11,6 +11,7 @@ import pytest
 import requests
 from airflow.providers.common.compat.sdk import AirflowException
 
+from airflow_provider_lytics.client.errors import LyticsAuthError
 from airflow_provider_lytics.content.documents import SourceDocument, check_document
 from airflow_provider_lytics.content.importer import MAX_CONCURRENCY, ContentImporter, ContentImportError
 from airflow_provider_lytics.hooks.lytics import LyticsHook
@@ -139,11 +140,13 @@ def test_import_retries_throttling_and_server_errors(lytics_conn_env, emulator):
 def test_import_stops_on_a_failure_that_is_not_about_one_document(lytics_conn_env, emulator, monkeypatch, tmp_path):
     bad = {**lytics_conn_env, "password": "wrong-token"}
     monkeypatch.setenv("AIRFLOW_CONN_LYTICS_DEFAULT", json.dumps(bad))
-    with pytest.raises(AirflowException, match=r"content import stopped at documents line 1: .*401") as caught:
+    with pytest.raises(LyticsAuthError) as caught:  # itself, so the retry policy fails the task at once
         LyticsContentImportOperator(task_id="x", documents=[RUN, {"title": "no url"}],
                                     rejects_path=str(tmp_path / "r.ndjson"), concurrency=1).execute({})  # fmt: skip
-    assert "wrong-token" not in str(caught.value)
-    assert "refused documents so far are in" in str(caught.value)  # the local rejection is kept
+    stopped, kept = caught.value.__notes__
+    assert stopped.startswith("content import stopped at documents line 1: ") and "401" in stopped
+    assert "wrong-token" not in str(caught.value) + stopped
+    assert kept.startswith("refused documents so far are in")  # the local rejection is kept
 
 
 def test_max_rejected_fails_after_writing_the_rejects(lytics_conn_env, tmp_path):

@@ -12,17 +12,15 @@ import threading
 import pytest
 
 from airflow_provider_lytics.hooks.pgp import CONN_FIELDS, PgpHook
-from airflow_provider_lytics.io.pgp import (
-    CHUNK_SIZE,
+from airflow_provider_lytics.io.pgp import PgpCipher
+from airflow_provider_lytics.io.pgp_channel import CHUNK_SIZE, _Channel
+from airflow_provider_lytics.io.pgp_errors import PgpConfigError, PgpKeyFormatError
+from airflow_provider_lytics.io.pgp_keyring import PgpKeyring
+from airflow_provider_lytics.io.pgp_keys import (
     PRIVATE_KEY_FOOTER,
     PRIVATE_KEY_HEADER,
     PUBLIC_KEY_FOOTER,
     PUBLIC_KEY_HEADER,
-    PgpCipher,
-    PgpConfigError,
-    PgpKeyFormatError,
-    PgpKeyring,
-    _Channel,
     normalize_armored_key,
     split_public_key_blocks,
 )
