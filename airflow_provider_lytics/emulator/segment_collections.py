@@ -8,6 +8,7 @@ on every request, so an emulator reset or restart needs no extra bookkeeping.
 
 from __future__ import annotations
 
+import builtins
 import json
 import uuid
 from collections.abc import Mapping
@@ -116,10 +117,10 @@ class CollectionRegistry:
             spec["collection"] = self._items(body["collection"])
         return spec
 
-    def _items(self, raw: Any) -> list[dict[str, Any]]:
+    def _items(self, raw: Any) -> builtins.list[dict[str, Any]]:
         if not isinstance(raw, list):
             raise CollectionError('collection must be a list of {"id": "<segment id or slug>", "order": <int>}')
-        items = []
+        items: builtins.list[dict[str, Any]] = []
         for position, item in enumerate(raw):
             if not isinstance(item, dict) or not isinstance(item.get("id"), str) or not item["id"]:
                 raise CollectionError(f"collection[{position}] must be an object with a segment id: {{'id': '...'}}")

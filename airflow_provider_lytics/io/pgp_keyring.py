@@ -25,7 +25,7 @@ import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO, TYPE_CHECKING, Any
+from typing import IO, TYPE_CHECKING, Any, cast
 
 from airflow_provider_lytics.io.pgp_channel import CHUNK_SIZE, _ChannelReader, _CountingReader
 from airflow_provider_lytics.io.pgp_errors import (
@@ -141,7 +141,8 @@ def _make_gpg(homedir: str, gpg_binary: str) -> gnupg.GPG:
     try:
         gpg = _TrackedGPG.__new__(_TrackedGPG)
         gpg.processes = []
-        _TrackedGPG.__init__(gpg, gpgbinary=gpg_binary, gnupghome=homedir, options=[*_GPG_OPTIONS, _NO_AGENT])
+        options = [*_GPG_OPTIONS, _NO_AGENT]
+        _TrackedGPG.__init__(gpg, gpgbinary=gpg_binary, gnupghome=homedir, options=options)  # type: ignore[call-arg]
     except (OSError, ValueError) as exc:
         raise PgpUnavailableError(
             f"cannot run the gpg binary {gpg_binary!r}: install GnuPG 2.1+ (e.g. apt-get install gnupg)"
@@ -334,7 +335,7 @@ class PgpKeyring:
         return infos
 
     # -- running gpg --------------------------------------------------------------------------------------------
-    def _run(self, operation: str, call: Any, sink: IO[bytes] | None, source: IO[bytes] | None = None) -> _Outcome:
+    def _run(self, operation: str, call: Any, sink: IO[bytes] | None, source: Any = None) -> _Outcome:
         """Run ``call(gpg)`` with gpg's stdout streamed into ``sink`` (never buffered in memory).
 
         When ``source`` is fed by a stream stage, a failing producer kills gpg so that no output is completed
@@ -617,7 +618,7 @@ def _io_plan(
         args = ["--", str(source)]
     else:
         counting = _CountingReader(source)
-        stdin, args = counting, []
+        stdin, args = cast(IO[bytes], counting), []
     out_path = str(sink) if isinstance(sink, Path) else None
     return stdin, counting, args, out_path
 

@@ -615,7 +615,8 @@ class SftpSession:
         relative path. Folders are read level by level, up to ``WALK_CONCURRENCY`` at once (one round trip each)."""
         sem = asyncio.Semaphore(WALK_CONCURRENCY)
         files: list[RemoteFile] = []
-        level, depth, too_deep = [""], 0, []
+        level, depth = [""], 0
+        too_deep: list[str] = []
         while level:
             reads = [self._read_dir(directory, rel, sem) for rel in level]
             listed: list[tuple[list[RemoteFile], list[str]]] = []
@@ -623,7 +624,7 @@ class SftpSession:
                 if isinstance(outcome, BaseException):
                     raise outcome
                 listed.append(outcome)
-            next_level = []
+            next_level: list[str] = []
             for rel, (found, subdirs) in zip(level, listed, strict=True):
                 files.extend(found)
                 if not recursive:

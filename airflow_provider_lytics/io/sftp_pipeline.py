@@ -83,7 +83,7 @@ async def pipelined_write(
                 await slots.acquire()
                 if errors:
                     raise errors[0]
-                task = loop.create_task(remote.write(piece, offset))
+                task = loop.create_task(remote.write(piece, offset))  # type: ignore[type-var]  # memoryview is written as bytes
                 inflight.add(task)
                 task.add_done_callback(_done)
                 offset += len(piece)
@@ -106,7 +106,7 @@ async def _read_exact(remote: SFTPClientFile, offset: int, size: int, path: str)
         data = await remote.read(size, offset)
         if not data:
             raise SftpTransferError(f"{path} became shorter while it was being downloaded; retry the download.")
-        parts.append(data)
+        parts.append(data)  # type: ignore[arg-type]  # a binary-mode file reads bytes
         offset += len(data)
         size -= len(data)
     return b"".join(parts)

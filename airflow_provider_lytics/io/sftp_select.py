@@ -230,7 +230,11 @@ def newer_than(
     if newest is None:
         new: str | None = None
     elif not chosen and by == "mtime":  # keep the stored text when nothing moved
-        new = since.isoformat() if isinstance(watermark, (datetime, date, int, float)) else str(watermark)
+        new = (
+            since.isoformat()
+            if since is not None and isinstance(watermark, (datetime, date, int, float))
+            else str(watermark)
+        )
     elif by == "mtime":
         new = newest.isoformat()
     else:

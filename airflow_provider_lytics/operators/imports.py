@@ -227,6 +227,8 @@ class _ToLyticsOperator(BaseOperator):
                 lease.release()
             for hook in hooks:
                 hook.close()
+            if (pgp_hook := self.__dict__.pop("_pgp_hook", None)) is not None:
+                pgp_hook.close()  # its reused key ring goes now, not when a traceback lets go of the hook
         qpath = getattr(runner, "quarantine_path", None)
         if qpath and not self.quarantine_path:
             Path(qpath).unlink()  # counted and logged; the user asked for no file
@@ -352,7 +354,7 @@ class LocalFilesToLyticsOperator(_ToLyticsOperator):
 
         from airflow_provider_lytics.hooks.pgp import PgpHook
 
-        pgp = PgpHook(self.pgp_conn_id)
+        pgp = self._pgp_hook = PgpHook(self.pgp_conn_id)
         cipher = pgp.get_cipher()
         cipher.check_private_key()
         if self.pgp_require_signature and not cipher.signer_public_keys:

@@ -17,7 +17,9 @@ from pathlib import Path
 import pytest
 
 from airflow_provider_lytics.hooks.pgp import PgpHook
-from airflow_provider_lytics.io.pgp import PgpCipher, PgpKeyring, PgpPassphraseError
+from airflow_provider_lytics.io.pgp import PgpCipher
+from airflow_provider_lytics.io.pgp_errors import PgpPassphraseError
+from airflow_provider_lytics.io.pgp_keyring import PgpKeyring
 from tests.integration.test_pgp import _agents_for, _kill_agent, make_test_keys
 
 ROOT = Path(__file__).resolve().parents[2]
