@@ -10,6 +10,7 @@ A line is good when the row-by-row path would certainly accept it alone, with th
 * it then holds exactly ``width - 1`` delimiters;
 * it is short enough to be under the record size limit and the ``csv`` module's field size limit;
 * its only carriage return, if any, ends it (CRLF line ends);
+* it is not blank (with a tab delimiter, a line of tabs is);
 * it decoded cleanly.
 
 Anything else (blank lines, wrong widths, quotes opened on one line and closed on another, stray quotes, long
@@ -65,8 +66,11 @@ class LineShape:
             plain, stray, longest = parts, False, self.max_chars
         counts = list(map(str.count, plain, repeat(self.delimiter)))
         returns = "\r" in text
+        #: With a tab delimiter a line of tabs is blank: the row-by-row path skips it.
+        blanks = self.delimiter.isspace() and any(map(str.isspace, parts))
         if (
             not bad
+            and not blanks
             and not stray
             and counts.count(w1) == n
             and (not n or max(map(len, parts)) <= longest)
@@ -80,6 +84,8 @@ class LineShape:
         if returns:
             ends = map(str.endswith, parts, repeat("\r"))
             good = list(map(operator.and_, good, map(operator.eq, map(str.count, parts, repeat("\r")), ends)))
+        if blanks:
+            good = list(map(operator.and_, good, map(operator.not_, map(str.isspace, parts))))
         for i in bad:
             good[i] = False
         return good
