@@ -91,9 +91,9 @@ class LineShape:
         return good
 
 
-def block_body(parts: list[str], suffix: str) -> str:
-    """Good lines rendered as upload rows: CRLF ends dropped, ``suffix`` (constant fields) appended to each."""
-    body = "\n".join(parts)
+def block_body(text: str, suffix: str) -> str:
+    """Good lines (joined by newlines) rendered as upload rows: CRLF ends dropped, ``suffix`` appended to each."""
+    body = text
     if "\r" in body:
         body = body.replace("\r\n", "\n")
         if body.endswith("\r"):

@@ -330,11 +330,15 @@ class CsvRows:
             return [], first, None
         return fields, first + "".join(t for _, t in buf), None
 
-    def _block(self, parts: list[str], before: int) -> SourceRow:
-        """Consecutive good lines (see :mod:`.csv_lines`) as one row of ``len(parts)`` rows."""
-        text = "\n".join(parts)
-        return SourceRow(before + 1, text, block_body(parts, self._suffix) if self._suffix or "\r" in text else text,
-                         rows=len(parts))  # fmt: skip
+    def _block(self, parts: list[str], before: int, text: str | None = None) -> SourceRow:
+        """Consecutive good lines (see :mod:`.csv_lines`) as one row of ``len(parts)`` rows; ``text``: the same
+        lines already joined (optionally with a final newline)."""
+        if text is None:
+            text = "\n".join(parts)
+        elif text.endswith("\n"):
+            text = text[:-1]
+        body = block_body(text, self._suffix) if self._suffix or "\r" in text else text
+        return SourceRow(before + 1, text, body, rows=len(parts))
 
     def __iter__(self) -> Iterator[SourceRow]:
         lines = self.lines
@@ -371,7 +375,7 @@ class CsvRows:
             good = shape.flags(parts, text, bad)
             if good is None:
                 if n:
-                    yield self._block(parts, before)
+                    yield self._block(parts, before, text)
             else:
                 pos, pulled = 0, False
                 while pos < n:
