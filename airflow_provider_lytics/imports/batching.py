@@ -134,11 +134,10 @@ class BatchBuilder:
             if self.header_text:
                 self._pending.append(self.header_text + "\n")
                 self._pending_chars += len(self.header_text) + 1
-        self._pending.append(body + "\n")
-        self._pending_chars += len(body) + 1
+        self._encode_pending()
+        self._size += self._buf.write(body.encode()) + self._buf.write(b"\n")  # no joined copy of a large block
         self.rows += rows
         self.last_line = last_line
-        self._encode_pending()
 
     def take(self) -> Batch | None:
         """The rows gathered so far as a batch (None when empty)."""

@@ -18,6 +18,7 @@ from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import IO, Any
 
+from airflow_provider_lytics.imports.csv_lines import LineShape, block_body
 from airflow_provider_lytics.imports.formats import ImportInputError
 from airflow_provider_lytics.imports.validate import BATCH_RECORD_LIMIT, size_problem, structure_problem
 
@@ -150,28 +151,71 @@ class _Lines:
         return out
 
 
-class _LineFeed:
-    """Lines of a CSV file with their numbers (``number``: the line just returned); lines can be pushed back."""
+def _split(text: str) -> tuple[list[str], bool]:
+    """The lines of ``text`` without their newlines, and whether the last one had one."""
+    parts = text.split("\n")
+    if parts[-1]:
+        return parts, False
+    parts.pop()
+    return parts, True
 
-    def __init__(self, it: Iterator[str], lines: _Lines) -> None:
-        self._it, self._lines = it, lines
+
+class _Feed:
+    """Lines of a CSV file for the row-by-row path: the rest of a block of split lines, then the chunks after it.
+
+    ``number`` is the number of the line just returned; lines can be pushed back to be read again. With
+    ``raw=True`` the chunks are lists of whole lines (newlines included) read as they are.
+    """
+
+    def __init__(self, parts: list[str], pos: int, before: int, ends_nl: bool,
+                 chunks: Iterator[str | list[str]], lines: _Lines, *, raw: bool = False) -> None:  # fmt: skip
+        self._parts, self._pos, self._ends_nl, self._raw = parts, pos, ends_nl, raw
+        self._last = before  # number of the last line taken from the source
+        self._chunks, self._lines = chunks, lines
         self._back: list[tuple[int, str]] = []
-        self.number = lines.number
+        self.number = before
+        #: Whether lines were taken from a chunk after the first block.
+        self.pulled = False
 
-    def __iter__(self) -> _LineFeed:
+    def __iter__(self) -> _Feed:
         return self
 
     def __next__(self) -> str:
         if self._back:
             self.number, text = self._back.pop()
             return text
-        text = next(self._it)
-        self.number = self._lines.number
+        while self._pos >= len(self._parts):
+            self._lines.number = self._last  # the next chunk numbers its undecodable lines from here
+            chunk = next(self._chunks)
+            if self._raw:
+                self._parts = list(chunk)  # one line per item (an incremental decoder's lines)
+            else:
+                self._parts, self._ends_nl = _split(chunk if isinstance(chunk, str) else "".join(chunk))
+            self._pos = 0
+            self.pulled = True
+        text = self._parts[self._pos]
+        self._pos += 1
+        self._last += 1
+        self.number = self._last
+        if not self._raw and (self._pos < len(self._parts) or self._ends_nl):
+            text += "\n"
         return text
 
     def push_back(self, items: Sequence[tuple[int, str]]) -> None:
         """Return ``items`` (in file order) to be read again before the rest."""
         self._back.extend(reversed(items))
+
+    def resume(self) -> int:
+        """The number of the line before the first one not read yet."""
+        return self._back[-1][0] - 1 if self._back else self._last
+
+    def rest(self) -> tuple[list[str], bool]:
+        """The lines not read yet (pushed-back ones first, newlines stripped) and whether the last had one."""
+        parts = self._parts[self._pos :]
+        if self._back:
+            back = [text[:-1] if text.endswith("\n") else text for _, text in reversed(self._back)]
+            parts = back + parts
+        return parts, self._ends_nl
 
 
 def _render_csv(values: Sequence[Any], delimiter: str) -> str:
@@ -213,6 +257,8 @@ class CsvRows:
         self._suffix = ""
         #: A quoted row longer than this is over the record limit anyway: its quote is treated as runaway.
         self._runaway_chars = max(max_record_bytes, 1024)
+        #: False: every row through the row-by-row path (the reference the fast path is tested against).
+        self.fast = True
 
     def _set_header(self, names: list[str], line: int) -> None:
         names = [n.strip() for n in names]
@@ -232,7 +278,7 @@ class CsvRows:
         if self.constants:
             self._suffix = self.delimiter + _render_csv(list(self.constants.values()), self.delimiter)
 
-    def _parse_quoted(self, first: str, feed: _LineFeed) -> tuple[list[str] | None, str, str | None]:
+    def _parse_quoted(self, first: str, feed: _Feed) -> tuple[list[str] | None, str, str | None]:
         """Parse one row that contains the quote character (it may span lines); returns fields, raw, error.
 
         A row whose quoting is broken (a quote never closed, or not closed within :attr:`_runaway_chars`, or any
@@ -284,49 +330,83 @@ class CsvRows:
             return [], first, None
         return fields, first + "".join(t for _, t in buf), None
 
-    def _block_row(self, chunk: str, base: int) -> SourceRow | None:
-        """The whole chunk as one block row when every line is a plain valid row (no quotes, blanks, CR)."""
-        width = len(self.header or ())
-        if width < 2 or self.quotechar in chunk or "\r" in chunk or "\n\n" in chunk or chunk.startswith("\n"):
-            return None
-        text = chunk[:-1] if chunk.endswith("\n") else chunk
-        parts = text.split("\n")
-        w1, delim = width - 1, self.delimiter
-        if any(p.count(delim) != w1 for p in parts):
-            return None
-        if (max(map(len, parts)) + len(self._suffix)) * 4 > self.max_record_bytes:
-            return None  # possibly over the record limit: let the line path measure exactly
-        if self._suffix:
-            text = text.replace("\n", self._suffix + "\n") + self._suffix
-        return SourceRow(base + 1, chunk, text, rows=len(parts))
+    def _block(self, parts: list[str], before: int, text: str | None = None) -> SourceRow:
+        """Consecutive good lines (see :mod:`.csv_lines`) as one row of ``len(parts)`` rows; ``text``: the same
+        lines already joined (optionally with a final newline)."""
+        if text is None:
+            text = "\n".join(parts)
+        elif text.endswith("\n"):
+            text = text[:-1]
+        body = block_body(text, self._suffix) if self._suffix or "\r" in text else text
+        return SourceRow(before + 1, text, body, rows=len(parts))
 
     def __iter__(self) -> Iterator[SourceRow]:
         lines = self.lines
         if self.columns and not self.has_header:
             self._set_header(self.columns, 0)
         chunks = lines.chunks()
+        first: str | list[str] | None = None
         for whole in chunks:
-            chunk: str | list[str] | None = whole
-            if self.header is None:
-                chunk = self._header_from(whole)
-                if not chunk:
-                    continue
-            base = lines.number
-            if isinstance(chunk, str) and not lines.bad:
-                block = self._block_row(chunk, base)
-                if block is not None:
-                    lines.number = base + block.rows
-                    yield block
-                    continue
-            pieces = list(lines.numbered(chunk))
-            lines.number = base
-            if any(self.quotechar in p for p in pieces):
-                # quoted fields may span lines: read the rest of the file line by line
-                yield from self._line_rows(self._flatten(pieces, chunks))
-                return
-            yield from self._line_rows(self._flatten(pieces, iter(())))
+            first = whole if self.header is not None else self._header_from(whole)
+            if first:
+                break
         if self.header is None and self.columns:
             self._set_header(self.columns, 0)
+        if not first:
+            return
+        if not lines.per_line:
+            yield from self._line_rows(_Feed(list(first), 0, lines.number, True, chunks, lines, raw=True))
+        elif not self.fast:
+            parts, ends_nl = _split(first if isinstance(first, str) else "".join(first))
+            yield from self._line_rows(_Feed(parts, 0, lines.number, ends_nl, chunks, lines))
+        else:
+            yield from self._fast_rows(first if isinstance(first, str) else "".join(first), chunks)
+
+    def _fast_rows(self, text: str, chunks: Iterator[str | list[str]]) -> Iterator[SourceRow]:
+        """Rows of the file from ``text`` on: runs of good lines as blocks, the others one by one."""
+        lines = self.lines
+        shape = LineShape(len(self.header or ()), self.delimiter, self.quotechar,
+                          self.max_record_bytes // 4 - len(self._suffix))  # fmt: skip
+        parts, ends_nl = _split(text)
+        before = lines.number
+        while True:
+            n = len(parts)
+            bad = [k - before - 1 for k in lines.bad if before < k <= before + n] if lines.bad else ()
+            good = shape.flags(parts, text, bad)
+            if good is None:
+                if n:
+                    yield self._block(parts, before, text)
+            else:
+                pos, pulled = 0, False
+                while pos < n:
+                    try:
+                        stop = good.index(False, pos)
+                    except ValueError:
+                        stop = n
+                    if stop > pos:
+                        yield self._block(parts[pos:stop], before + pos)
+                    if stop == n:
+                        break
+                    feed = _Feed(parts, stop, before + stop, ends_nl, chunks, lines)
+                    row = self._row(next(feed), feed)
+                    if row is not None:
+                        yield row
+                    if feed.pulled:  # the row went on into the next chunk: carry on from where it stopped
+                        before = feed.resume()
+                        parts, ends_nl = feed.rest()
+                        text = "\n".join(parts)
+                        pulled = True
+                        break
+                    pos = feed.resume() - before
+                if pulled:
+                    continue
+            lines.number = before + n
+            chunk = next(chunks, None)
+            if chunk is None:
+                return
+            text = chunk if isinstance(chunk, str) else "".join(chunk)
+            parts, ends_nl = _split(text)
+            before = lines.number
 
     def _header_from(self, chunk: str | list[str]) -> str | list[str] | None:
         """Read the header row from the start of ``chunk``; returns the rest of the chunk."""
@@ -351,58 +431,43 @@ class CsvRows:
             return "".join(rest) if isinstance(chunk, str) else rest
         return None
 
-    def _flatten(self, first: list[str], rest: Iterator[str | list[str]]) -> Iterator[str]:
-        lines = self.lines
-        for text in first:
-            lines.number += 1
-            yield text
-        for chunk in rest:
-            yield from lines.numbered(chunk)
-
-    def _line_rows(self, it: Iterator[str]) -> Iterator[SourceRow]:
-        lines = self.lines
-        delim, quote, limit = self.delimiter, self.quotechar, self.max_record_bytes
-        suffix, width = self._suffix, len(self.header) if self.header else 0
-        feed = _LineFeed(it, lines)
+    def _line_rows(self, feed: _Feed) -> Iterator[SourceRow]:
+        """Every row from ``feed`` on, one by one (the reference path)."""
         for text in feed:
-            start = feed.number
-            if quote in text or self.header is None:
-                fields, raw, error = self._parse_quoted(text, feed)
-                if error is not None:
-                    if self.header is None:
-                        raise ImportInputError(f"{self.name}: CSV header row is malformed at line {start}: {error}")
-                    yield SourceRow(start, raw, None, error)
-                    continue
-                if not fields or (len(fields) == 1 and not fields[0].strip()):
-                    continue
-                if self.header is None:
-                    if start in lines.bad:
-                        raise ImportInputError(f"{self.name}: CSV header (line {start}) is {lines.bad[start]}")
-                    self._set_header(self.columns or fields, start)
-                    suffix, width = self._suffix, len(self.header or ())
-                    continue
-                count = len(fields)
-            else:
-                raw = text
-                stripped = text.rstrip("\r\n")
-                if not stripped.strip():
-                    continue
-                count = stripped.count(delim) + 1
-            if lines.bad:
-                bad = [lines.bad.pop(n) for n in range(start, feed.number + 1) if n in lines.bad]
-                if bad:
-                    yield SourceRow(start, raw, None, bad[0])
-                    continue
-            if count != width:
-                yield SourceRow(start, raw, None, f"row has {count} fields but the header has {width}")
-                continue
-            body = raw.rstrip("\r\n") + suffix
-            if len(body) * 4 > limit:
-                problem = size_problem(len(body.encode()), limit)
-                if problem:
-                    yield SourceRow(start, raw, None, problem)
-                    continue
-            yield SourceRow(start, raw, body)
+            row = self._row(text, feed)
+            if row is not None:
+                yield row
+
+    def _row(self, text: str, feed: _Feed) -> SourceRow | None:
+        """The row starting with line ``text`` (None for a blank line); a quoted field may take more lines."""
+        lines = self.lines
+        start = feed.number
+        if self.quotechar in text:
+            fields, raw, error = self._parse_quoted(text, feed)
+            if error is not None:
+                return SourceRow(start, raw, None, error)
+            if not fields or (len(fields) == 1 and not fields[0].strip()):
+                return None
+            count = len(fields)
+        else:
+            raw = text
+            stripped = text.rstrip("\r\n")
+            if not stripped.strip():
+                return None
+            count = stripped.count(self.delimiter) + 1
+        if lines.bad:
+            bad = [lines.bad.pop(n) for n in range(start, feed.number + 1) if n in lines.bad]
+            if bad:
+                return SourceRow(start, raw, None, bad[0])
+        width = len(self.header or ())
+        if count != width:
+            return SourceRow(start, raw, None, f"row has {count} fields but the header has {width}")
+        body = raw.rstrip("\r\n") + self._suffix
+        if len(body) * 4 > self.max_record_bytes:
+            problem = size_problem(len(body.encode()), self.max_record_bytes)
+            if problem:
+                return SourceRow(start, raw, None, problem)
+        return SourceRow(start, raw, body)
 
 
 #: Deepest object/array nesting a record may have. Lytics records are flat or a few levels deep; the limit is a

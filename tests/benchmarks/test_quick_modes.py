@@ -71,6 +71,8 @@ def test_import_throughput_quick(tmp_path: Path) -> None:
     result = _quick("import_throughput.py", tmp_path)
     assert result["all_rows_stored"] is True
     assert set(result["summary"]) == {"curl", "ours"} and "inproc_execute_s" in result["summary"]["ours"]
+    assert set(result["cases"]) == {"plain", "quoted", "sink", "sink_quoted"}
+    assert all(set(case["summary"]) == {"curl", "ours"} for case in result["cases"].values())
 
 
 @slow

@@ -177,12 +177,20 @@ def test_counts_that_do_not_reconcile_fail_loudly(tmp_path, emulator, lytics_con
     """A row lost inside the pipeline (simulated: the batch builder drops line 7) fails the run, naming the gap."""
     from airflow_provider_lytics.imports.batching import BatchBuilder
 
-    original = BatchBuilder.add
+    original, original_block = BatchBuilder.add, BatchBuilder.add_block
 
     def lossy(self, line, body):
         return None if line == 7 else original(self, line, body)
 
+    def lossy_block(self, first_line, last_line, rows, body):  # rows read as a block (the CSV fast path)
+        bodies = body.split("\n")
+        if first_line <= 7 <= last_line:
+            del bodies[7 - first_line]
+            rows -= 1
+        return original_block(self, first_line, last_line, rows, "\n".join(bodies))
+
     monkeypatch.setattr(BatchBuilder, "add", lossy)
+    monkeypatch.setattr(BatchBuilder, "add_block", lossy_block)
     path = tmp_path / "r.csv"
     path.write_text('id,email\n1,"a@x.com"\n' + "".join(f"{i},u{i}@x.com\n" for i in range(2, 20)))
     with pytest.raises(ImportReconciliationError, match=r"do not reconcile: 19 rows read .* \(\+1 unaccounted\)"):
