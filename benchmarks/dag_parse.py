@@ -14,6 +14,7 @@ are recorded beside it.
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import shutil
 import sys
@@ -130,6 +131,8 @@ def main() -> int:
             }
             print(f"{path.name}: +{(ours - twin_s) * 1000:.1f} ms over {tasks} BashOperator tasks, "
                   f"{len(probe.inproc.get('provider_modules', []))} provider modules", file=sys.stderr)  # fmt: skip
+            if args.json:  # a long run on a busy machine keeps what it measured so far
+                Path(args.json).write_text(json.dumps(result, indent=2, default=str))
     finally:
         shutil.rmtree(work, ignore_errors=True)  # Airflow 2.11 leaves a 'latest' symlink to a folder in its logs
     h.report(args, result)
