@@ -16,3 +16,5 @@ DESTINATIONS = ("local", "sftp", "object_storage", "email")
 MODES = ("full", "incremental", "backfill_then_incremental")
 #: Incremental changes as one file per kind of change, or one file with a change column (:mod:`.runner`).
 CHANGE_OUTPUTS = ("separate", "column")
+#: Event exports: every event, or the events since the previous run (:mod:`.events`).
+EVENT_MODES = ("full", "incremental")

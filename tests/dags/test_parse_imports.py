@@ -54,6 +54,8 @@ ENGINES = (
     "airflow_provider_lytics.exports.outputs",
     "airflow_provider_lytics.exports.destinations",
     "airflow_provider_lytics.exports.encoders",
+    "airflow_provider_lytics.exports.events",
+    "airflow_provider_lytics.content.importer",
     "airflow_provider_lytics.templating.exec",
     "airflow_provider_lytics.templating.compiler",
     "airflow_provider_lytics.templating.funcs",
