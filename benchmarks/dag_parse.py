@@ -14,6 +14,7 @@ are recorded beside it.
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import shutil
 import sys
@@ -100,7 +101,7 @@ def main() -> int:
     child = work / "child.py"
     child.write_text(CHILD)
     result: dict = {"goal": f"example file parse_s - BashOperator twin parse_s <= {GOAL_MS:g} ms (in-process)",
-                    "files": {}}  # fmt: skip
+                    "environment": h.environment(), "files": {}}  # fmt: skip
     try:
         for path in files:
             probe = h.run_process(h.python_cmd(child, path), env=env)
@@ -130,10 +131,27 @@ def main() -> int:
             }
             print(f"{path.name}: +{(ours - twin_s) * 1000:.1f} ms over {tasks} BashOperator tasks, "
                   f"{len(probe.inproc.get('provider_modules', []))} provider modules", file=sys.stderr)  # fmt: skip
+            if args.json:  # a long run on a busy machine keeps what it measured so far
+                Path(args.json).write_text(json.dumps(result, indent=2, default=str))
     finally:
         shutil.rmtree(work, ignore_errors=True)  # Airflow 2.11 leaves a 'latest' symlink to a folder in its logs
     h.report(args, result)
+    print_table(result["files"])
     return 0
+
+
+def print_table(files: dict) -> None:
+    """The benchmarks/README.md table (markdown) on stderr: medians in milliseconds, and the load average seen."""
+    print("| file | tasks | provider modules imported | parse CPU ms, file / BashOperator twin "
+          "| over twin, CPU ms | over twin, wall ms | load |", file=sys.stderr)  # fmt: skip
+    print("|---|---|---|---|---|---|---|", file=sys.stderr)
+    for name, row in files.items():
+        ours, twin = row["summary"]["example"], row["summary"]["bash_twin"]
+        cpu = (ours["inproc_parse_cpu_s"]["median"] * 1000, twin["inproc_parse_cpu_s"]["median"] * 1000)
+        load = ours["load"]["median"]
+        line = (f"| `{name}` | {row['tasks']} | {len(row['provider_modules'])} | {cpu[0]:.0f} / {cpu[1]:.0f} "
+                f"| {row['over_bash_cpu_ms']:+.0f} | {row['over_bash_ms']:+,.0f} | {load:.1f} |")  # fmt: skip
+        print(line, file=sys.stderr)
 
 
 if __name__ == "__main__":

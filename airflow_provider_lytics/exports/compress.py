@@ -7,8 +7,7 @@ import zipfile
 from typing import IO, Any, cast
 
 from airflow_provider_lytics.exports.errors import ExportConfigError
-
-COMPRESSIONS = ("none", "gzip", "zip")
+from airflow_provider_lytics.exports.options import COMPRESSIONS
 
 
 class Compressor:

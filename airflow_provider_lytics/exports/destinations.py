@@ -20,13 +20,13 @@ from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
 
 from airflow_provider_lytics.exports.errors import ExportAbortedError, ExportConfigError
+from airflow_provider_lytics.exports.options import DESTINATIONS as DESTINATIONS  # re-exported
 from airflow_provider_lytics.exports.pipe import BytePipe
 
 if TYPE_CHECKING:
     from airflow_provider_lytics.io.sftp import SftpSession
 
 log = logging.getLogger(__name__)
-DESTINATIONS = ("local", "sftp", "object_storage", "email")
 
 
 class FileWriter:

@@ -15,8 +15,8 @@ from collections.abc import Mapping, Sequence
 from typing import IO, Any
 
 from airflow_provider_lytics.exports.errors import ExportConfigError
+from airflow_provider_lytics.exports.options import FORMATS
 
-FORMATS = ("csv", "ndjson", "parquet")
 FLUSH_BYTES = 256 * 1024
 PARQUET_ROW_GROUP = 20_000
 CSV_DELIMITERS = (",", ";", "|", "\t")

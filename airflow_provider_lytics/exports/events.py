@@ -55,6 +55,7 @@ from airflow_provider_lytics.exports.naming import (
     safe_component,
     validate_template,
 )
+from airflow_provider_lytics.exports.options import EVENT_MODES
 from airflow_provider_lytics.exports.outputs import EncryptionOptions, FileResult, FormatOptions, OutputStream
 from airflow_provider_lytics.exports.runner import DEFAULT_STATE_DIR, _iso
 from airflow_provider_lytics.exports.scanner import AudienceScanner
@@ -65,7 +66,6 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-EVENT_MODES = ("full", "incremental")
 DEFAULT_EVENT_TEMPLATE = "lytics_events_{AUDIENCE}_{TIMESTAMP}"
 ID_FIELD = "_event_id"
 TIME_FIELD = "_event_time"

@@ -53,6 +53,7 @@ from airflow_provider_lytics.exports.naming import (
     safe_component,
     validate_template,
 )
+from airflow_provider_lytics.exports.options import CHANGE_OUTPUTS, MODES
 from airflow_provider_lytics.exports.outputs import EncryptionOptions, FileResult, FormatOptions, OutputStream
 from airflow_provider_lytics.exports.scanner import AudienceScanner, scan_ids, scan_process_supported
 
@@ -62,8 +63,6 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-MODES = ("full", "incremental", "backfill_then_incremental")
-CHANGE_OUTPUTS = ("separate", "column")
 CHANGES = ("added", "changed", "removed")
 MEMBERSHIP_COLUMN = "segments"
 #: the scan row field listing the slugs of the audiences a profile is in (``all`` first)

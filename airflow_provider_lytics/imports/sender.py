@@ -22,13 +22,11 @@ from airflow_provider_lytics.client.errors import (
     LyticsTransportError,
 )
 from airflow_provider_lytics.client.retry import RetryPolicy
+from airflow_provider_lytics.imports.settings import UPLOAD_RETRY_POLICY  # re-exported: the settings' default
 
 if TYPE_CHECKING:
     from airflow_provider_lytics.hooks.lytics import LyticsHook
     from airflow_provider_lytics.imports.batching import Batch
-
-#: Default policy for batch uploads: more patient than interactive calls, still bounded.
-UPLOAD_RETRY_POLICY = RetryPolicy(max_attempts=8, base_delay=0.5, max_delay=30.0, max_total=600.0)
 
 
 @dataclass

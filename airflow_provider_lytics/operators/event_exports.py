@@ -110,11 +110,8 @@ class LyticsEventExportOperator(BaseOperator):
         lytics_conn_id: str = "lytics_default",
         **kwargs: Any,
     ) -> None:
-        from airflow_provider_lytics.exports.compress import COMPRESSIONS
-        from airflow_provider_lytics.exports.destinations import DESTINATIONS
-        from airflow_provider_lytics.exports.encoders import FORMATS
-        from airflow_provider_lytics.exports.events import EVENT_MODES
         from airflow_provider_lytics.exports.naming import validate_template
+        from airflow_provider_lytics.exports.options import COMPRESSIONS, DESTINATIONS, EVENT_MODES, FORMATS
 
         stream_list = [streams] if isinstance(streams, str) else list(streams)
         if emit_asset and not kwargs.get("outlets"):

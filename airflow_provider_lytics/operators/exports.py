@@ -157,11 +157,8 @@ class LyticsAudienceExportOperator(BaseOperator):
         lytics_conn_id: str = "lytics_default",
         **kwargs: Any,
     ) -> None:
-        from airflow_provider_lytics.exports.compress import COMPRESSIONS
-        from airflow_provider_lytics.exports.destinations import DESTINATIONS
-        from airflow_provider_lytics.exports.encoders import FORMATS
         from airflow_provider_lytics.exports.naming import validate_template
-        from airflow_provider_lytics.exports.runner import CHANGE_OUTPUTS, MODES
+        from airflow_provider_lytics.exports.options import CHANGE_OUTPUTS, COMPRESSIONS, DESTINATIONS, FORMATS, MODES
 
         if emit_asset and not kwargs.get("outlets"):
             name = export_name or segment

@@ -142,7 +142,7 @@ class _ToLyticsOperator(BaseOperator):
 
     # -- engine -------------------------------------------------------------------------------------------
     def _settings(self) -> Any:
-        from airflow_provider_lytics.imports.runner import ImportSettings
+        from airflow_provider_lytics.imports.settings import ImportSettings
 
         stream = self.stream if "{{" not in str(self.stream) else "placeholder"
         try:

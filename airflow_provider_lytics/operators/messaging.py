@@ -21,14 +21,14 @@ from typing import IO, TYPE_CHECKING, Any
 from airflow.providers.common.compat.sdk import AirflowException, BaseOperator
 
 from airflow_provider_lytics.errors import LyticsArgumentError
-from airflow_provider_lytics.hooks.base import mask
 from airflow_provider_lytics.links import LyticsAudienceLink, publish_links
 from airflow_provider_lytics.retry_policy import http_retry_from_kwargs
-from airflow_provider_lytics.templating import MessageTemplates, Preview
+from airflow_provider_lytics.templating.syntax import check_message_templates
 
 if TYPE_CHECKING:
     from airflow_provider_lytics.client.retry import RetryPolicy
     from airflow_provider_lytics.io.webhook import WebhookSender
+    from airflow_provider_lytics.templating.messages import Preview
 
 DELIVERIES = ("webhook", "file", "xcom")
 FAILURE_SAMPLE = 10
@@ -169,7 +169,7 @@ class LyticsProfileMessageOperator(BaseOperator):
         clash = set(messages) & ({key_field} | set(include_fields))
         if clash:
             raise LyticsArgumentError(f"message names {sorted(clash)} clash with key_field/include_fields: rename them")
-        MessageTemplates(messages, missing_key=missing_key)  # syntax errors surface at DAG parse time
+        check_message_templates(messages, missing_key=missing_key)  # syntax errors surface at DAG parse time
         self.messages = dict(messages)
         self.segment = segment
         self.filter_ql = filter_ql
@@ -199,6 +199,8 @@ class LyticsProfileMessageOperator(BaseOperator):
     # -- validation -----------------------------------------------------------------------------------------
     def preview(self, samples: Iterable[Mapping[str, Any]] | None = None) -> list[Preview]:
         """Render the messages against sample profiles (default: ``preview_profiles``); usable in DAG tests."""
+        from airflow_provider_lytics.templating.messages import MessageTemplates
+
         templates = MessageTemplates(self.messages, missing_key=self.missing_key)
         return templates.preview(self._with_extra(s) for s in (samples if samples is not None else
                                                                   self.preview_profiles))  # fmt: skip
@@ -251,6 +253,7 @@ class LyticsProfileMessageOperator(BaseOperator):
     def _sender(self) -> WebhookSender:
         from airflow.providers.common.compat.sdk import BaseHook
 
+        from airflow_provider_lytics.hooks.base import mask
         from airflow_provider_lytics.io.webhook import WebhookSender, settings_from_connection
 
         conn = BaseHook.get_connection(self.http_conn_id)
@@ -267,6 +270,8 @@ class LyticsProfileMessageOperator(BaseOperator):
                              envelope_key=self.envelope_key, single=single)  # fmt: skip
 
     def execute(self, context: Any) -> dict[str, Any]:
+        from airflow_provider_lytics.templating.messages import MessageTemplates
+
         templates = MessageTemplates(self.messages, missing_key=self.missing_key)
         publish_links(context, self.lytics_conn_id, audience=self.segment)
         self._check_preview()

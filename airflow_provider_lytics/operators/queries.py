@@ -7,7 +7,6 @@ written, so a bad file changes nothing in Lytics.
 
 from __future__ import annotations
 
-import difflib
 import glob
 import json
 import re
@@ -204,6 +203,8 @@ class LyticsQuerySyncOperator(BaseOperator):
                 drift.append(f"{source.alias}: missing -> created from {source.origin}")
                 summary["created"].append(source.alias)
             else:
+                import difflib  # only when a query changed: not at DAG parse time
+
                 old, new = _normalise(str(current.get("text", ""))), _normalise(source.text)
                 lines = list(
                     difflib.unified_diff(old.splitlines(), new.splitlines(), "lytics", source.origin, lineterm="")

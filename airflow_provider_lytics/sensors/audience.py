@@ -16,7 +16,7 @@ from airflow.providers.common.compat.sdk import AirflowFailException, BaseSensor
 from airflow_provider_lytics.errors import LyticsArgumentError, validate_event
 from airflow_provider_lytics.links import LyticsAudienceLink, publish_links
 from airflow_provider_lytics.sensors._deferral import defer_to_trigger
-from airflow_provider_lytics.triggers.audience import CHANGES, change_counts, changed_enough, size_reached
+from airflow_provider_lytics.triggers.audience_rules import CHANGES, change_counts, changed_enough, size_reached
 
 
 def _deferrable(value: bool | None) -> bool:
@@ -135,7 +135,7 @@ class LyticsAudienceMembershipSensor(BaseSensorOperator):
 
     def poke(self, context: Mapping[str, Any]) -> PokeReturnValue:
         from airflow_provider_lytics.hooks.lytics import LyticsHook
-        from airflow_provider_lytics.triggers.audience import sync_snapshot_members
+        from airflow_provider_lytics.triggers.audience_rules import sync_snapshot_members
 
         current = sync_snapshot_members(LyticsHook(self.lytics_conn_id), self.segment, self.id_field)
         keeper = self._keeper(context)

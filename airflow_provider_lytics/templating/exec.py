@@ -23,7 +23,6 @@ MAX_DEPTH = 200
 #: (statements, function calls, range iterations and template calls). Counted, never timed.
 MAX_OUTPUT = 10_000_000
 MAX_STEPS = 1_000_000
-MISSING_KEY_MODES = ("default", "invalid", "zero", "error")
 
 
 class _NoFinal:

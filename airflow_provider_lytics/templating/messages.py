@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from airflow_provider_lytics.templating.errors import TemplateError, TemplateSyntaxError
+from airflow_provider_lytics.templating.syntax import joined_syntax_error, message_entries
 from airflow_provider_lytics.templating.template import compile_template
 
 NO_VALUE = "<no value>"
@@ -43,26 +44,15 @@ class MessageTemplates:
     """
 
     def __init__(self, templates: Mapping[str, str], *, missing_key: str = "default") -> None:
-        if not isinstance(templates, Mapping) or not templates:
-            raise ValueError("templates must be a non-empty mapping of name to Go template text, "
-                             "e.g. {'title': 'Hi {{ .first_name }}'}")  # fmt: skip
         problems: list[str] = []
         self.templates = {}
-        for name, source in templates.items():
-            if not isinstance(name, str) or not name.isidentifier():
-                raise ValueError(f"template name {name!r} must be a simple identifier such as 'title' or 'body'")
-            if not isinstance(source, str):
-                raise ValueError(f"template {name!r} must be a string, got {type(source).__name__}")
+        for name, source in message_entries(templates):
             try:
                 self.templates[name] = compile_template(source, name, missing_key=missing_key)
             except TemplateSyntaxError as err:
                 problems.append(str(err))
         if problems:
-            first = next(iter(problems))
-            error = TemplateSyntaxError("; ".join(problems), name="templates")
-            error.args = (first if len(problems) == 1 else f"{len(problems)} templates do not parse: " +
-                          "; ".join(problems),)  # fmt: skip
-            raise error
+            raise joined_syntax_error(problems)
 
     @property
     def names(self) -> list[str]:

@@ -9,9 +9,10 @@ from typing import Any
 
 from airflow_provider_lytics.templating.compiler import compile_body
 from airflow_provider_lytics.templating.errors import TemplateExecError, TemplateLimitError
-from airflow_provider_lytics.templating.exec import MAX_OUTPUT, MAX_STEPS, MISSING_KEY_MODES, Run
+from airflow_provider_lytics.templating.exec import MAX_OUTPUT, MAX_STEPS, Run
 from airflow_provider_lytics.templating.funcs import ANY, FUNCS, Func
 from airflow_provider_lytics.templating.parser import parse
+from airflow_provider_lytics.templating.syntax import check_missing_key
 from airflow_provider_lytics.templating.values import MISSING
 
 CACHE_SIZE = 512
@@ -46,8 +47,7 @@ class Template:
             raise ValueError("max_output and max_steps must be positive")
         self.max_output = max_output
         self.max_steps = max_steps
-        if missing_key not in MISSING_KEY_MODES:
-            raise ValueError(f"missing_key must be one of {', '.join(MISSING_KEY_MODES)}; got {missing_key!r}")
+        check_missing_key(missing_key)
         self.source = source
         self.name = name
         self.missing_key = "error" if missing_key == "error" else "default"
