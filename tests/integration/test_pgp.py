@@ -70,6 +70,18 @@ def _kill_agent(home: Path) -> None:
     subprocess.run(["gpgconf", "--homedir", str(home), "--kill", "all"], capture_output=True, check=False)
 
 
+def _remove_tree(path: Path) -> None:
+    """Remove a gpg home even while its stopping agent deletes its own sockets (rmtree then finds one gone)."""
+    for _ in range(20):
+        try:
+            shutil.rmtree(path)
+            return
+        except FileNotFoundError:
+            if not path.exists():
+                return
+    raise AssertionError(f"could not remove {path}")
+
+
 def make_test_keys(base: Path) -> PgpTestKeys:
     """Generate (once, cached under ``base``) RSA-3072 and Curve25519 key pairs with the gpg CLI."""
     cli_home = base / "cli-home"
@@ -79,6 +91,7 @@ def make_test_keys(base: Path) -> PgpTestKeys:
         procs = {}
         for name, params in _KEY_PARAMS.items():
             home = base / f"gen-{name}"
+            _remove_tree(home)  # left by an earlier attempt that failed half-way
             home.mkdir(mode=0o700)
             protection = f"Passphrase: {PASSPHRASE}\n" if _PROTECTED[name] else "%no-protection\n"
             spec = f"{params}Name-Real: Lytics test {name}\nName-Email: {name}@example.com\nExpire-Date: 0\n"
@@ -90,6 +103,7 @@ def make_test_keys(base: Path) -> PgpTestKeys:
                 stderr=subprocess.DEVNULL,
             )
             procs[name].communicate(spec.encode())  # parameters on stdin: no passphrase file left behind
+        _remove_tree(cli_home)
         cli_home.mkdir(mode=0o700)
         (cli_home / "gpg-agent.conf").write_text(
             "default-cache-ttl 0\nmax-cache-ttl 0\nallow-loopback-pinentry\ns2k-count 65536\n"
@@ -110,7 +124,7 @@ def make_test_keys(base: Path) -> PgpTestKeys:
             (base / f"{name}.fpr").write_text(fpr)
             _gpg(cli_home, "--import", stdin=sec)
             _kill_agent(home)
-            shutil.rmtree(home)
+            _remove_tree(home)
         marker.write_text("ok")
     keys = {}
     for name in _KEY_PARAMS:
