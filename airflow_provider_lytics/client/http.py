@@ -10,12 +10,11 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Callable, Iterable, Iterator, Mapping
-from dataclasses import dataclass
 from typing import IO, TYPE_CHECKING, Any
-from urllib.parse import quote
 
 from airflow_provider_lytics import __version__
 from airflow_provider_lytics.client.config import LyticsSettings
+from airflow_provider_lytics.client.endpoints import SCAN_PAGE_LIMIT, LyticsApi, ScanPage, quote_path
 from airflow_provider_lytics.client.envelope import Envelope, build_error, parse_success
 from airflow_provider_lytics.client.errors import LyticsConfigError, LyticsTransportError, attempts_note
 from airflow_provider_lytics.client.retry import RetryPolicy, RetryTracker, parse_retry_after
@@ -23,22 +22,10 @@ from airflow_provider_lytics.client.retry import RetryPolicy, RetryTracker, pars
 if TYPE_CHECKING:
     import requests
 
+__all__ = ["SCAN_PAGE_LIMIT", "USER_AGENT", "ScanPage", "iter_scan", "new_session", "quote_path", "scan_requests",
+           "send"]  # fmt: skip
+
 USER_AGENT = f"airflow-provider-lytics/{__version__}"
-SCAN_PAGE_LIMIT = 100  # the documented maximum rows per scan page
-
-
-@dataclass(frozen=True)
-class ScanPage:
-    """One page of a segment scan: member profiles, the cursor for the next page, and the size at scan start."""
-
-    records: list[dict[str, Any]]
-    next_cursor: str | None
-    total: int | None
-
-
-def quote_path(value: str) -> str:
-    """URL-encode one path segment (emails, slugs with odd characters)."""
-    return quote(str(value), safe="")
 
 
 def new_session(settings: LyticsSettings) -> requests.Session:
@@ -137,22 +124,22 @@ def scan_requests(
 ) -> Callable[[str | None], tuple[str, str, dict[str, Any], dict[str, Any]]]:
     """Validate scan arguments and return ``cursor -> (method, path, params, request kwargs)`` for each page.
 
-    A saved segment (id or slug) is scanned with ``GET /api/segment/{id}/scan``; an ad-hoc FilterQL audience
-    with ``POST /api/segment/scan`` and the statement as a text body.
+    The pages are the catalogue's ``scan_page`` (a saved segment, id or slug) or ``scan_audience_page`` (an
+    ad-hoc FilterQL audience) endpoints.
     """
     if (segment is None) == (filter_ql is None):
         raise LyticsConfigError("Pass exactly one of segment (id or slug) or filter_ql to scan")
-    if not 1 <= limit <= SCAN_PAGE_LIMIT:
-        raise LyticsConfigError(f"Scan page limit must be between 1 and {SCAN_PAGE_LIMIT}, got {limit}")
-    field_list = ",".join(fields) if fields else None
+    options = {"fields": fields, "limit": limit, "sortfield": sortfield, "sortorder": sortorder, "table": table}
+    if segment is not None:
+        endpoint, target = LyticsApi.scan_page, segment
+    else:
+        endpoint, target = LyticsApi.scan_audience_page, filter_ql
+    endpoint.prepare(target, **options)  # validate now, not at the first page
 
     def page(cursor: str | None) -> tuple[str, str, dict[str, Any], dict[str, Any]]:
-        params = {"limit": limit, "start": cursor, "fields": field_list, "sortfield": sortfield,
-                  "sortorder": sortorder, "table": table}  # fmt: skip
-        if segment is not None:
-            return "GET", f"/api/segment/{quote_path(segment)}/scan", params, {}
-        body = {"data": filter_ql.encode(), "headers": {"Content-Type": "text/plain"}}  # type: ignore[union-attr]
-        return "POST", "/api/segment/scan", params, body
+        prepared = endpoint.prepare(target, start=cursor, **options)
+        kwargs = {k: v for k, v in (("data", prepared.data), ("headers", prepared.headers)) if v is not None}
+        return prepared.method, prepared.path, dict(prepared.params or {}), kwargs
 
     return page
 

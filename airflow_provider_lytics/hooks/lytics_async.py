@@ -1,6 +1,7 @@
 """Asynchronous Lytics API hook (aiohttp) for triggers.
 
-It shares settings, the retry policy, envelope parsing and the error model with :class:`LyticsHook`, and
+It shares the endpoint catalogue, settings, the retry policy, envelope parsing and the error model with
+:class:`LyticsHook`, and
 resolves its connection without blocking the event loop (``get_async_connection``). Use it as an async
 context manager so the HTTP session is closed when the trigger ends::
 
@@ -13,13 +14,14 @@ from __future__ import annotations
 import asyncio
 import json
 import time
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 from airflow_provider_lytics.client.config import LyticsSettings
-from airflow_provider_lytics.client.envelope import Envelope, build_error, entity_not_found, parse_success
+from airflow_provider_lytics.client.endpoints import LyticsApi
+from airflow_provider_lytics.client.envelope import Envelope, build_error, parse_success
 from airflow_provider_lytics.client.errors import LyticsTransportError, attempts_note
-from airflow_provider_lytics.client.http import SCAN_PAGE_LIMIT, USER_AGENT, ScanPage, quote_path
+from airflow_provider_lytics.client.http import USER_AGENT
 from airflow_provider_lytics.client.retry import RetryPolicy, RetryTracker, parse_retry_after
 from airflow_provider_lytics.hooks.base import LyticsBaseHook
 
@@ -27,8 +29,12 @@ if TYPE_CHECKING:
     import aiohttp
 
 
-class LyticsAsyncHook(LyticsBaseHook):
-    """Async twin of :class:`~airflow_provider_lytics.hooks.lytics.LyticsHook` for polling from triggers."""
+class LyticsAsyncHook(LyticsBaseHook, LyticsApi):
+    """Async twin of :class:`~airflow_provider_lytics.hooks.lytics.LyticsHook` for polling from triggers.
+
+    It has the same endpoint methods, from the same catalogue
+    (:class:`~airflow_provider_lytics.client.endpoints.LyticsApi`), to be awaited.
+    """
 
     def __init__(self, lytics_conn_id: str = LyticsBaseHook.default_conn_name, *,
                  retry_policy: RetryPolicy | None = None) -> None:  # fmt: skip
@@ -99,19 +105,23 @@ class LyticsAsyncHook(LyticsBaseHook):
         *,
         params: Mapping[str, Any] | None = None,
         json_body: Any = None,
-        data: bytes | None = None,
+        data: bytes | str | None = None,
         headers: Mapping[str, str] | None = None,
+        bulk: bool = False,
         safe: bool = True,
     ) -> Envelope:
-        """Send one logical request with the shared retry policy; raises the same typed errors as the sync hook."""
+        """Send one logical request with the shared retry policy; raises the same typed errors as the sync hook.
+
+        ``bulk`` sends to the bulk host; a list parameter value repeats the parameter, as requests does.
+        """
         import aiohttp
 
         settings = await self.get_settings()
         session = await self._get_session()
-        url = settings.api_url + path
-        query = {k: str(v) for k, v in (params or {}).items() if v is not None}
-        if settings.account_id and "account_id" not in query:
-            query["account_id"] = settings.account_id
+        url = settings.base_url(bulk) + path
+        query = _query_pairs(params)
+        if settings.account_id and not any(k == "account_id" for k, _ in query):
+            query.append(("account_id", settings.account_id))
         send_headers = dict(headers or {})
         body = data
         if json_body is not None:
@@ -154,87 +164,15 @@ class LyticsAsyncHook(LyticsBaseHook):
                 )
             await self._sleep(wait)
 
-    # -- the calls triggers need ---------------------------------------------------------------------------
-    async def get_job(self, job_id: str) -> dict[str, Any]:
-        """``GET /v2/job/{id}``. Safe to retry."""
-        return (await self.request("GET", f"/v2/job/{quote_path(job_id)}")).data
 
-    async def job_logs(self, job_id: str, *, include_errors: bool = False) -> list[dict[str, Any]]:
-        """``GET /v2/job/{id}/logs``. Safe to retry."""
-        params = {"include_errors": "true"} if include_errors else None
-        return (await self.request("GET", f"/v2/job/{quote_path(job_id)}/logs", params=params)).data or []
-
-    async def job_command(self, job_id: str, command: str) -> dict[str, Any]:
-        """``POST /v2/job/{id}/{command}`` (e.g. ``kill`` from a trigger's ``on_kill``). Not retried once sent."""
-        return (await self.request("POST", f"/v2/job/{quote_path(job_id)}/{command}", safe=False)).data
-
-    async def segment_size(self, id_or_slug: str) -> int:
-        """Current member count of a saved segment. Safe to retry."""
-        data = (await self.request("GET", f"/api/segment/{quote_path(id_or_slug)}/sizes")).data or {}
-        return int(float(data.get("size") or 0))
-
-    async def scan_page(
-        self,
-        segment: str,
-        *,
-        start: str | None = None,
-        fields: Iterable[str] | None = None,
-        limit: int = SCAN_PAGE_LIMIT,
-    ) -> ScanPage:
-        """One page of a saved-segment scan. Safe to retry."""
-        params = {"limit": limit, "start": start, "fields": ",".join(fields) if fields else None}
-        env = await self.request("GET", f"/api/segment/{quote_path(segment)}/scan", params=params)
-        records = env.data if isinstance(env.data, list) else []
-        return ScanPage(records=records, next_cursor=env.next_cursor, total=env.total)
-
-    async def get_entity(
-        self,
-        field: str,
-        value: str,
-        *,
-        table: str = "user",
-        fields: Iterable[str] | None = None,
-        segments: bool | None = None,
-        allsegments: bool | None = None,
-    ) -> dict[str, Any] | None:
-        """A profile by an identity field, or ``None`` (the 200-"Not Found" quirk handled). Safe to retry.
-
-        ``segments``/``allsegments``: as :meth:`LyticsHook.get_entity`.
-        """
-        found, _ = await self.lookup_entity(field, value, table=table, fields=fields, segments=segments,
-                                            allsegments=allsegments)  # fmt: skip
-        return found
-
-    async def lookup_entity(
-        self,
-        field: str,
-        value: str,
-        *,
-        table: str = "user",
-        fields: Iterable[str] | None = None,
-        segments: bool | None = None,
-        allsegments: bool | None = None,
-        meta: bool | None = None,
-    ) -> tuple[dict[str, Any] | None, dict[str, Any]]:
-        """``(profile or None, meta)``, as :meth:`LyticsHook.lookup_entity`. Safe to retry."""
-        from airflow_provider_lytics.client.entity import entity_params, entity_path
-
-        env = await self.request("GET", entity_path(table, field, value),
-                                 params=entity_params(fields, segments, allsegments, meta))  # fmt: skip
-        return (None if entity_not_found(env) else env.data), dict(env.meta)
-
-    async def get_account(self) -> Any:
-        """``GET /api/account``. Safe to retry."""
-        return (await self.request("GET", "/api/account")).data
-
-    async def get_job_with_state(self, job_id: str) -> dict[str, Any]:
-        """``GET /v2/job/{id}?show_state=true``: the job plus its run bookkeeping (``state``). Safe to retry."""
-        return (await self.request("GET", f"/v2/job/{quote_path(job_id)}", params={"show_state": "true"})).data
-
-    async def list_jobs(self, **filters: Any) -> list[dict[str, Any]]:
-        """``GET /v2/job`` with filters such as ``workflow`` or ``show_all=True``. Safe to retry."""
-        params = {k: ("true" if v is True else "false" if v is False else v) for k, v in filters.items()}
-        return (await self.request("GET", "/v2/job", params=params)).data or []
+def _query_pairs(params: Mapping[str, Any] | None) -> list[tuple[str, str]]:
+    """aiohttp's query: string values only, ``None`` left out, a list as a repeated parameter."""
+    pairs: list[tuple[str, str]] = []
+    for key, value in (params or {}).items():
+        for item in value if isinstance(value, list | tuple) else [value]:
+            if item is not None:
+                pairs.append((key, str(item)))
+    return pairs
 
 
 def _supervisor_channel_is_sync_only() -> bool:
