@@ -13,8 +13,9 @@ from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import IO, TYPE_CHECKING, Any
 
 from airflow_provider_lytics import __version__
+from airflow_provider_lytics.client.catalogue import LyticsApi
 from airflow_provider_lytics.client.config import LyticsSettings
-from airflow_provider_lytics.client.endpoints import SCAN_PAGE_LIMIT, LyticsApi, ScanPage, quote_path
+from airflow_provider_lytics.client.endpoints import SCAN_PAGE_LIMIT, ScanPage, quote_path
 from airflow_provider_lytics.client.envelope import Envelope, build_error, parse_success
 from airflow_provider_lytics.client.errors import LyticsConfigError, LyticsTransportError, attempts_note
 from airflow_provider_lytics.client.retry import RetryPolicy, RetryTracker, parse_retry_after

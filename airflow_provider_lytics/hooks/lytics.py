@@ -1,6 +1,6 @@
 """Synchronous Lytics API hook (requests), used on workers by operators and sensors.
 
-The endpoints are described once in :mod:`airflow_provider_lytics.client.endpoints`, shared with the async
+The endpoints are described once in :mod:`airflow_provider_lytics.client.catalogue`, shared with the async
 hook; each says whether it is safe to retry. Safe calls are retried on network errors, 429 and 5xx; unsafe
 calls (creating jobs, job commands) only when the request certainly did not reach Lytics. See
 :mod:`airflow_provider_lytics.client.retry`.
@@ -13,8 +13,9 @@ from collections.abc import Iterable, Iterator, Mapping
 from functools import cached_property
 from typing import IO, TYPE_CHECKING, Any
 
+from airflow_provider_lytics.client.catalogue import LyticsApi
 from airflow_provider_lytics.client.config import LyticsSettings
-from airflow_provider_lytics.client.endpoints import LyticsApi, flag, ids_param
+from airflow_provider_lytics.client.endpoints import flag, ids_param
 from airflow_provider_lytics.client.envelope import Envelope
 from airflow_provider_lytics.client.errors import LyticsAuthError, LyticsConfigError, LyticsError, LyticsTransportError
 from airflow_provider_lytics.client.http import (
@@ -54,7 +55,7 @@ class LyticsHook(LyticsBaseHook, LyticsApi):
     """Talk to the Lytics REST API through an Airflow ``lytics`` connection (see :class:`LyticsBaseHook`).
 
     The endpoint methods (``get_job``, ``list_segments``, ...) come from the catalogue
-    (:class:`~airflow_provider_lytics.client.endpoints.LyticsApi`), sent through :meth:`request`.
+    (:class:`~airflow_provider_lytics.client.catalogue.LyticsApi`), sent through :meth:`request`.
     """
 
     def __init__(self, lytics_conn_id: str = LyticsBaseHook.default_conn_name, *,

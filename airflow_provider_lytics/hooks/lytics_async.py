@@ -17,8 +17,8 @@ import time
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
+from airflow_provider_lytics.client.catalogue import LyticsApi
 from airflow_provider_lytics.client.config import LyticsSettings
-from airflow_provider_lytics.client.endpoints import LyticsApi
 from airflow_provider_lytics.client.envelope import Envelope, build_error, parse_success
 from airflow_provider_lytics.client.errors import LyticsTransportError, attempts_note
 from airflow_provider_lytics.client.http import USER_AGENT
@@ -33,7 +33,7 @@ class LyticsAsyncHook(LyticsBaseHook, LyticsApi):
     """Async twin of :class:`~airflow_provider_lytics.hooks.lytics.LyticsHook` for polling from triggers.
 
     It has the same endpoint methods, from the same catalogue
-    (:class:`~airflow_provider_lytics.client.endpoints.LyticsApi`), to be awaited.
+    (:class:`~airflow_provider_lytics.client.catalogue.LyticsApi`), to be awaited.
     """
 
     def __init__(self, lytics_conn_id: str = LyticsBaseHook.default_conn_name, *,
