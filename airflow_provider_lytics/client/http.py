@@ -18,7 +18,7 @@ from airflow_provider_lytics.client.config import LyticsSettings
 from airflow_provider_lytics.client.endpoints import SCAN_PAGE_LIMIT, ScanPage, quote_path
 from airflow_provider_lytics.client.envelope import Envelope, build_error, parse_success
 from airflow_provider_lytics.client.errors import LyticsConfigError, LyticsTransportError, attempts_note
-from airflow_provider_lytics.client.retry import RetryPolicy, RetryTracker, parse_retry_after
+from airflow_provider_lytics.client.retry import Failure, RetryPolicy, RetryTracker, parse_retry_after, raising
 
 if TYPE_CHECKING:
     import requests
@@ -75,8 +75,8 @@ def send(
     start_pos = body.tell() if hasattr(body, "seek") and hasattr(body, "tell") else None
     replayable = body is None or isinstance(body, bytes | str) or start_pos is not None
     tracker = RetryTracker(policy, method=method, path=path, safe=safe and replayable, log=log, clock=clock)
-    while True:
-        tracker.begin()
+
+    def attempt(n: int) -> Envelope | bytes | Failure:
         if start_pos is not None:
             body.seek(start_pos)  # type: ignore[union-attr]
         try:
@@ -85,32 +85,29 @@ def send(
             )
         except requests.RequestException as err:
             connect_phase = _connect_phase(err)
-            wait = tracker.on_transport_error(err, connect_phase=connect_phase)
-            if wait is None:
-                raise LyticsTransportError(
-                    f"Lytics {method} {path} failed: {_describe_transport_error(err)}{attempts_note(tracker.attempt)}",
-                    method=method,
-                    path=path,
-                    attempts=tracker.attempt,
-                    connect_phase=connect_phase,
-                ) from None
-            sleep(wait)
-            continue
+            error = LyticsTransportError(
+                f"Lytics {method} {path} failed: {_describe_transport_error(err)}{attempts_note(n)}",
+                method=method,
+                path=path,
+                attempts=n,
+                connect_phase=connect_phase,
+            )
+            return tracker.transport_failure(err, connect_phase=connect_phase, give_up=raising(error))
         if response.status_code < 300:
             return response.content if raw else parse_success(response.status_code, response.content)
         retry_after = parse_retry_after(response.headers.get("Retry-After"))
-        wait = tracker.on_status(response.status_code, retry_after)
-        if wait is None:
-            raise build_error(
-                response.status_code,
-                response.content,
-                method=method,
-                path=path,
-                header_request_id=response.headers.get("X-Request-Id"),
-                retry_after=retry_after,
-                attempts=tracker.attempt,
-            )
-        sleep(wait)
+        error = build_error(
+            response.status_code,
+            response.content,
+            method=method,
+            path=path,
+            header_request_id=response.headers.get("X-Request-Id"),
+            retry_after=retry_after,
+            attempts=n,
+        )
+        return tracker.status_failure(response.status_code, retry_after, raising(error))
+
+    return tracker.run(attempt, sleep=sleep)
 
 
 def scan_requests(

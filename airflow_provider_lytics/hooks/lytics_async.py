@@ -22,7 +22,7 @@ from airflow_provider_lytics.client.config import LyticsSettings
 from airflow_provider_lytics.client.envelope import Envelope, build_error, parse_success
 from airflow_provider_lytics.client.errors import LyticsTransportError, attempts_note
 from airflow_provider_lytics.client.http import USER_AGENT
-from airflow_provider_lytics.client.retry import RetryPolicy, RetryTracker, parse_retry_after
+from airflow_provider_lytics.client.retry import Failure, RetryPolicy, RetryTracker, parse_retry_after, raising
 from airflow_provider_lytics.hooks.base import LyticsBaseHook
 
 if TYPE_CHECKING:
@@ -128,41 +128,38 @@ class LyticsAsyncHook(LyticsBaseHook, LyticsApi):
             body = json.dumps(json_body).encode()
             send_headers.setdefault("Content-Type", "application/json")
         tracker = RetryTracker(self.retry_policy, method=method, path=path, safe=safe, log=self.log, clock=self._clock)
-        while True:
-            tracker.begin()
+
+        async def attempt(n: int) -> Envelope | Failure:
             try:
                 async with session.request(method, url, params=query, data=body, headers=send_headers) as resp:
                     content = await resp.read()
                     status, resp_headers = resp.status, resp.headers
             except (aiohttp.ClientError, asyncio.TimeoutError) as err:
                 connect_phase = isinstance(err, aiohttp.ClientConnectorError)
-                wait = tracker.on_transport_error(err, connect_phase=connect_phase)
-                if wait is None:
-                    what = "could not connect" if connect_phase else f"{type(err).__name__}"
-                    raise LyticsTransportError(
-                        f"Lytics {method} {path} failed: {what}{attempts_note(tracker.attempt)}",
-                        method=method,
-                        path=path,
-                        attempts=tracker.attempt,
-                        connect_phase=connect_phase,
-                    ) from None
-                await self._sleep(wait)
-                continue
+                what = "could not connect" if connect_phase else f"{type(err).__name__}"
+                error = LyticsTransportError(
+                    f"Lytics {method} {path} failed: {what}{attempts_note(n)}",
+                    method=method,
+                    path=path,
+                    attempts=n,
+                    connect_phase=connect_phase,
+                )
+                return tracker.transport_failure(err, connect_phase=connect_phase, give_up=raising(error))
             if status < 300:
                 return parse_success(status, content)
             retry_after = parse_retry_after(resp_headers.get("Retry-After"))
-            wait = tracker.on_status(status, retry_after)
-            if wait is None:
-                raise build_error(
-                    status,
-                    content,
-                    method=method,
-                    path=path,
-                    header_request_id=resp_headers.get("X-Request-Id"),
-                    retry_after=retry_after,
-                    attempts=tracker.attempt,
-                )
-            await self._sleep(wait)
+            error = build_error(
+                status,
+                content,
+                method=method,
+                path=path,
+                header_request_id=resp_headers.get("X-Request-Id"),
+                retry_after=retry_after,
+                attempts=n,
+            )
+            return tracker.status_failure(status, retry_after, raising(error))
+
+        return await tracker.run_async(attempt, sleep=self._sleep)
 
 
 def _query_pairs(params: Mapping[str, Any] | None) -> list[tuple[str, str]]:
