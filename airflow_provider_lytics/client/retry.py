@@ -227,16 +227,3 @@ class RetryTracker:
         """A network failure. A failure to connect means the request never reached Lytics, so even unsafe calls
         retry; a failure after sending (reset, timeout, dropped response) is retried only for safe calls."""
         return Failure(type(error).__name__, give_up, self.safe or connect_phase)
-
-    def on_status(self, status: int, retry_after: float | None) -> float | None:
-        """Delay before retrying after an HTTP error status, or ``None`` to give up."""
-        failure = self.status_failure(status, retry_after, _never)
-        return self._after(failure, None)
-
-    def on_transport_error(self, error: BaseException, *, connect_phase: bool) -> float | None:
-        """Delay before retrying after a network failure, or ``None`` to give up."""
-        return self._after(self.transport_failure(error, connect_phase=connect_phase, give_up=_never), None)
-
-
-def _never() -> Any:
-    raise AssertionError("on_status/on_transport_error only decide the wait; the caller gives up")
