@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Callable, Iterable, Iterator, Mapping
-from typing import IO, TYPE_CHECKING, Any
+from typing import IO, TYPE_CHECKING, Any, cast
 
 from airflow_provider_lytics import __version__
 from airflow_provider_lytics.client.catalogue import LyticsApi
@@ -85,14 +85,14 @@ def send(
             )
         except requests.RequestException as err:
             connect_phase = _connect_phase(err)
-            error = LyticsTransportError(
+            failed = LyticsTransportError(
                 f"Lytics {method} {path} failed: {_describe_transport_error(err)}{attempts_note(n)}",
                 method=method,
                 path=path,
                 attempts=n,
                 connect_phase=connect_phase,
             )
-            return tracker.transport_failure(err, connect_phase=connect_phase, give_up=raising(error))
+            return tracker.transport_failure(err, connect_phase=connect_phase, give_up=raising(failed))
         if response.status_code < 300:
             return response.content if raw else parse_success(response.status_code, response.content)
         retry_after = parse_retry_after(response.headers.get("Retry-After"))
@@ -107,7 +107,7 @@ def send(
         )
         return tracker.status_failure(response.status_code, retry_after, raising(error))
 
-    return tracker.run(attempt, sleep=sleep)
+    return cast("Envelope | bytes", tracker.run(attempt, sleep=sleep))
 
 
 def scan_requests(
@@ -131,7 +131,7 @@ def scan_requests(
     if segment is not None:
         endpoint, target = LyticsApi.scan_page, segment
     else:
-        endpoint, target = LyticsApi.scan_audience_page, filter_ql
+        endpoint, target = LyticsApi.scan_audience_page, str(filter_ql)
     endpoint.prepare(target, **options)  # validate now, not at the first page
 
     def page(cursor: str | None) -> tuple[str, str, dict[str, Any], dict[str, Any]]:

@@ -137,14 +137,14 @@ class LyticsAsyncHook(LyticsBaseHook, LyticsApi):
             except (aiohttp.ClientError, asyncio.TimeoutError) as err:
                 connect_phase = isinstance(err, aiohttp.ClientConnectorError)
                 what = "could not connect" if connect_phase else f"{type(err).__name__}"
-                error = LyticsTransportError(
+                failed = LyticsTransportError(
                     f"Lytics {method} {path} failed: {what}{attempts_note(n)}",
                     method=method,
                     path=path,
                     attempts=n,
                     connect_phase=connect_phase,
                 )
-                return tracker.transport_failure(err, connect_phase=connect_phase, give_up=raising(error))
+                return tracker.transport_failure(err, connect_phase=connect_phase, give_up=raising(failed))
             if status < 300:
                 return parse_success(status, content)
             retry_after = parse_retry_after(resp_headers.get("Retry-After"))
