@@ -32,6 +32,7 @@ from airflow_provider_lytics.client.endpoints import (
 )
 from airflow_provider_lytics.client.entity import entity_params
 from airflow_provider_lytics.client.errors import LyticsConfigError
+from airflow_provider_lytics.client.raw_events import EVENT_PAGE_LIMIT, time_param
 
 JOB_COMMANDS = ("pause", "resume", "bounce", "kill", "release")
 CSV_DELIMITERS = frozenset({",", "\t", "t", "|", ";"})
@@ -166,6 +167,41 @@ class LyticsApi:
         """``GET /api/segment/attribution``: ``[{id, metrics: [{ts, value}]}]`` per audience. Safe to retry."""
         return Request(params={"ids": ids_param(ids) if ids is not None else None, "limit": limit})
 
+    # -- segment collections ------------------------------------------------------------------------------------
+    @endpoint("GET", "/api/segmentcollection", parse=data_list)
+    def list_segment_collections(*, sideload: bool = False) -> Request:
+        """``GET /api/segmentcollection``; ``sideload`` embeds each item's segment. Safe to retry."""
+        return Request(params={"sideload": "true"} if sideload else None)
+
+    @endpoint("GET", "/api/segmentcollection/{id}", parse=data)
+    def get_segment_collection(collection_id: str, *, sideload: bool = False) -> Request:
+        """``GET /api/segmentcollection/{id}`` (id or slug). Safe to retry."""
+        return Request({"id": collection_id}, {"sideload": "true"} if sideload else None)
+
+    @endpoint("POST", "/api/segmentcollection", parse=data, safe=False)
+    def create_segment_collection(
+        name: str, segments: Iterable[str], *, slug_name: str | None = None, description: str | None = None
+    ) -> Request:
+        """``POST /api/segmentcollection``: ``segments`` (ids or slugs) in order. NOT retried after the request
+        was sent (a repeat would try to create a second collection)."""
+        body = {"name": name, "collection": _collection_items(segments), "slug_name": slug_name,
+                "description": description}  # fmt: skip
+        return Request(json_body={k: v for k, v in body.items() if v is not None})
+
+    @endpoint("PUT", "/api/segmentcollection/{id}", parse=data)
+    def update_segment_collection(collection_id: str, changes: Mapping[str, Any]) -> Request:
+        """``PUT /api/segmentcollection/{id}`` with ``name``/``description``/``slug_name`` and/or ``segments``
+        (ids or slugs, in order) or a raw ``collection`` list. Idempotent: safe to retry."""
+        body = dict(changes)
+        if "segments" in body:
+            body["collection"] = _collection_items(body.pop("segments"))
+        return Request({"id": collection_id}, json_body=body)
+
+    @endpoint("DELETE", "/api/segmentcollection/{id}", parse=nothing)
+    def delete_segment_collection(collection_id: str) -> Request:
+        """``DELETE /api/segmentcollection/{id}``. Safe to retry (a second delete answers 404, which is raised)."""
+        return Request({"id": collection_id})
+
     # -- scan ---------------------------------------------------------------------------------------------------
     @endpoint("GET", "/api/segment/{id}/scan", parse=scan_page_of)
     def scan_page(
@@ -196,6 +232,22 @@ class LyticsApi:
         """One page of an ad-hoc FilterQL audience, the statement as a text body. Safe to retry."""
         more = {"sortfield": sortfield, "sortorder": sortorder, "table": table}
         return Request(params=_scan_params(limit, start, fields, **more), **_text(filter_ql))
+
+    # -- raw events ---------------------------------------------------------------------------------------------
+    @endpoint("GET", "/v2/stream/{stream}/events", parse=scan_page_of)
+    def event_page(
+        stream: str, *, start: Any = None, end: Any = None, limit: int = EVENT_PAGE_LIMIT, cursor: str | None = None
+    ) -> Request:
+        """One page of ``stream``'s raw events whose event time is in ``[start, end)`` (datetimes, epoch ms or
+        ISO 8601 strings; ``None`` leaves a side open), from ``cursor`` (the previous page's ``_next``). The page's
+        ``total`` is the number of events in the range when the first page was served. Safe to retry."""
+        if not isinstance(stream, str) or not stream:
+            raise LyticsConfigError("stream must be a stream name such as 'web_events'")
+        if not 1 <= limit <= EVENT_PAGE_LIMIT:
+            raise LyticsConfigError(f"event page limit must be between 1 and {EVENT_PAGE_LIMIT}, got {limit}")
+        params = {"start_date": time_param(start, "start"), "end_date": time_param(end, "end"), "limit": limit,
+                  "start": cursor}  # fmt: skip
+        return Request({"stream": stream}, params)
 
     # -- entity, schema, streams, account -----------------------------------------------------------------------
     @endpoint("GET", "/api/entity/{table}/{field}/{value}", parse=profile)
@@ -370,6 +422,13 @@ class LyticsApi:
     def get_auth(auth_id: str) -> Request:
         """``GET /v2/auth/{id}``. Safe to retry."""
         return Request({"id": auth_id})
+
+
+def _collection_items(segments: Iterable[str]) -> list[dict[str, Any]]:
+    """Segment ids/slugs as a collection body: ``[{"id": ..., "order": 0}, ...]``."""
+    if isinstance(segments, str):
+        raise LyticsConfigError("segments must be a list of segment ids or slugs, not one string")
+    return [{"id": str(seg), "order": order} for order, seg in enumerate(segments)]
 
 
 def catalogue() -> dict[str, Endpoint]:

@@ -15,7 +15,7 @@ from typing import IO, TYPE_CHECKING, Any, cast
 from airflow_provider_lytics import __version__
 from airflow_provider_lytics.client.catalogue import LyticsApi
 from airflow_provider_lytics.client.config import LyticsSettings
-from airflow_provider_lytics.client.endpoints import SCAN_PAGE_LIMIT, ScanPage, quote_path
+from airflow_provider_lytics.client.endpoints import SCAN_PAGE_LIMIT, Endpoint, ScanPage, quote_path
 from airflow_provider_lytics.client.envelope import Envelope, build_error, parse_success
 from airflow_provider_lytics.client.errors import LyticsConfigError, LyticsTransportError, attempts_note
 from airflow_provider_lytics.client.retry import Failure, RetryPolicy, RetryTracker, parse_retry_after, raising
@@ -23,8 +23,8 @@ from airflow_provider_lytics.client.retry import Failure, RetryPolicy, RetryTrac
 if TYPE_CHECKING:
     import requests
 
-__all__ = ["SCAN_PAGE_LIMIT", "USER_AGENT", "ScanPage", "iter_scan", "new_session", "quote_path", "scan_requests",
-           "send"]  # fmt: skip
+__all__ = ["SCAN_PAGE_LIMIT", "USER_AGENT", "ScanPage", "iter_scan", "new_session", "page_requests", "quote_path",
+           "scan_requests", "send"]  # fmt: skip
 
 USER_AGENT = f"airflow-provider-lytics/{__version__}"
 
@@ -129,13 +129,19 @@ def scan_requests(
         raise LyticsConfigError("Pass exactly one of segment (id or slug) or filter_ql to scan")
     options = {"fields": fields, "limit": limit, "sortfield": sortfield, "sortorder": sortorder, "table": table}
     if segment is not None:
-        endpoint, target = LyticsApi.scan_page, segment
-    else:
-        endpoint, target = LyticsApi.scan_audience_page, str(filter_ql)
-    endpoint.prepare(target, **options)  # validate now, not at the first page
+        return page_requests(LyticsApi.scan_page, segment, **options)
+    return page_requests(LyticsApi.scan_audience_page, str(filter_ql), **options)
+
+
+def page_requests(
+    endpoint: Endpoint, *args: Any, cursor_arg: str = "start", **options: Any
+) -> Callable[[str | None], tuple[str, str, dict[str, Any], dict[str, Any]]]:
+    """``cursor -> (method, path, params, request kwargs)`` for each page of a paged catalogue endpoint, its
+    cursor passed as ``cursor_arg``. The arguments are checked now, not at the first page."""
+    endpoint.prepare(*args, **options)
 
     def page(cursor: str | None) -> tuple[str, str, dict[str, Any], dict[str, Any]]:
-        prepared = endpoint.prepare(target, start=cursor, **options)
+        prepared = endpoint.prepare(*args, **{**options, cursor_arg: cursor})
         kwargs = {k: v for k, v in (("data", prepared.data), ("headers", prepared.headers)) if v is not None}
         return prepared.method, prepared.path, dict(prepared.params or {}), kwargs
 

@@ -17,13 +17,14 @@ from airflow_provider_lytics.client.catalogue import LyticsApi
 from airflow_provider_lytics.client.config import LyticsSettings
 from airflow_provider_lytics.client.endpoints import flag, ids_param
 from airflow_provider_lytics.client.envelope import Envelope
-from airflow_provider_lytics.client.errors import LyticsAuthError, LyticsConfigError, LyticsError, LyticsTransportError
+from airflow_provider_lytics.client.errors import LyticsAuthError, LyticsError, LyticsTransportError
 from airflow_provider_lytics.client.http import (
     SCAN_PAGE_LIMIT,
     USER_AGENT,
     ScanPage,
     iter_scan,
     new_session,
+    page_requests,
     quote_path,
     scan_requests,
     send,
@@ -144,39 +145,6 @@ class LyticsHook(LyticsBaseHook, LyticsApi):
             data=data, headers=headers, bulk=bulk, safe=safe, log=self.log, sleep=self._sleep, clock=self._clock,
         )  # fmt: skip
 
-    # -- segment collections ------------------------------------------------------------------------------
-    def list_segment_collections(self, *, sideload: bool = False) -> list[dict[str, Any]]:
-        """``GET /api/segmentcollection``; ``sideload`` embeds each item's segment. Safe to retry."""
-        params = {"sideload": "true"} if sideload else None
-        return self.request("GET", "/api/segmentcollection", params=params).data or []
-
-    def get_segment_collection(self, collection_id: str, *, sideload: bool = False) -> dict[str, Any]:
-        """``GET /api/segmentcollection/{id}`` (id or slug). Safe to retry."""
-        params = {"sideload": "true"} if sideload else None
-        return self.request("GET", f"/api/segmentcollection/{quote_path(collection_id)}", params=params).data
-
-    def create_segment_collection(
-        self, name: str, segments: Iterable[str], *, slug_name: str | None = None, description: str | None = None
-    ) -> dict[str, Any]:
-        """``POST /api/segmentcollection``: ``segments`` (ids or slugs) in order. NOT retried after the request
-        was sent (a repeat would try to create a second collection)."""
-        body = {"name": name, "collection": _collection_items(segments), "slug_name": slug_name,
-                "description": description}  # fmt: skip
-        body = {k: v for k, v in body.items() if v is not None}
-        return self.request("POST", "/api/segmentcollection", json_body=body, safe=False).data
-
-    def update_segment_collection(self, collection_id: str, changes: Mapping[str, Any]) -> dict[str, Any]:
-        """``PUT /api/segmentcollection/{id}`` with ``name``/``description``/``slug_name`` and/or ``segments``
-        (ids or slugs, in order) or a raw ``collection`` list. Idempotent: safe to retry."""
-        body = dict(changes)
-        if "segments" in body:
-            body["collection"] = _collection_items(body.pop("segments"))
-        return self.request("PUT", f"/api/segmentcollection/{quote_path(collection_id)}", json_body=body).data
-
-    def delete_segment_collection(self, collection_id: str) -> None:
-        """``DELETE /api/segmentcollection/{id}``. Safe to retry (a second delete answers 404, which is raised)."""
-        self.request("DELETE", f"/api/segmentcollection/{quote_path(collection_id)}")
-
     # -- content ------------------------------------------------------------------------------------------
     def upsert_content_document(self, document: Mapping[str, Any]) -> tuple[dict[str, Any], bool]:
         """``POST /api/content/corpus``: create or update one document (by ``url``, or ``id`` of a known one).
@@ -270,7 +238,7 @@ class LyticsHook(LyticsBaseHook, LyticsApi):
         for page in self.scan_pages(segment, **kwargs):
             yield from page.records
 
-    # -- raw events ---------------------------------------------------------------------------------------
+    # -- raw events (a generator over the catalogue's event_page) -------------------------------------------
     def event_pages(
         self,
         stream: str,
@@ -280,27 +248,19 @@ class LyticsHook(LyticsBaseHook, LyticsApi):
         limit: int = EVENT_PAGE_LIMIT,
         cursor: str | None = None,
     ) -> Iterator[ScanPage]:
-        """Page through ``stream``'s raw events whose event time is in ``[start, end)``.
+        """Page through ``stream``'s raw events whose event time is in ``[start, end)``, from ``cursor``.
 
-        ``GET /v2/stream/{stream}/events`` with ``start_date``/``end_date`` (datetimes, epoch ms or ISO 8601
-        strings; ``None`` leaves a side open), ``limit`` events per page and ``start=<_next>``. Each page's
-        ``total`` is the number of events in the range when the first page was served. Safe to retry.
+        Each page is the catalogue's ``event_page`` (``GET /v2/stream/{stream}/events``): ``start``/``end`` are
+        datetimes, epoch ms or ISO 8601 strings (``None`` leaves a side open), ``limit`` events per page. Each
+        page's ``total`` is the number of events in the range when the first page was served. Safe to retry.
         """
-        from airflow_provider_lytics.client.raw_events import event_requests
-
-        return iter_scan(self.request, event_requests(stream, start, end, limit), cursor)
+        pages = page_requests(LyticsApi.event_page, stream, start=start, end=end, limit=limit, cursor_arg="cursor")
+        return iter_scan(self.request, pages, cursor)
 
     def events(self, stream: str, **kwargs: Any) -> Iterator[dict[str, Any]]:
         """Every raw event of ``stream`` in a time range (see :meth:`event_pages`), one page in memory at a time."""
         for page in self.event_pages(stream, **kwargs):
             yield from page.records
-
-
-def _collection_items(segments: Iterable[str]) -> list[dict[str, Any]]:
-    """Segment ids/slugs as a collection body: ``[{"id": ..., "order": 0}, ...]``."""
-    if isinstance(segments, str):
-        raise LyticsConfigError("segments must be a list of segment ids or slugs, not one string")
-    return [{"id": str(seg), "order": order} for order, seg in enumerate(segments)]
 
 
 def parse_affinities(raw: Any) -> dict[str, float]:

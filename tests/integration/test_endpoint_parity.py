@@ -26,7 +26,18 @@ PRO = 'FILTER plan = "pro"'
 LQL = "SELECT email AS email, plan AS plan FROM web INTO user BY email ALIAS parity_web"
 SPEC = {"name": "parity", "config": {"segment_id": "pro"}}
 #: fields that differ between two objects made by two equal calls
-OWN_FIELDS = {"id", "created", "updated", "created_at", "updated_at", "last_update", "name", "slug", "alias"}
+OWN_FIELDS = {
+    "id",
+    "created",
+    "updated",
+    "created_at",
+    "updated_at",
+    "last_update",
+    "name",
+    "slug",
+    "slug_name",
+    "alias",
+}
 
 
 @dataclass
@@ -81,6 +92,12 @@ CASES = [
     Case("segment_sizes", from_ctx(lambda ctx: ([ctx["segment_id"]],))),
     Case("adhoc_segment_size", same(PRO), advance=10.0),  # Lytics allows one call per 10 s
     Case("segment_size_history", from_ctx(lambda ctx: ([ctx["segment_id"]],))),
+    Case("list_segment_collections", same(sideload=True)),
+    Case("get_segment_collection", from_ctx(lambda ctx: (ctx["collection_id"],))),
+    Case("create_segment_collection", per_hook(lambda ctx, which: (f"Made by {which}", ["pro"])), without_own_fields),
+    Case("update_segment_collection", from_ctx(lambda ctx: (ctx["collection_id"], {"description": "again"}))),
+    Case("delete_segment_collection", per_hook(lambda ctx, which: (ctx[f"doomed_collection_{which}"],))),
+    Case("event_page", same("web", limit=3), page),
     Case("scan_page", same("pro", limit=3), page),
     Case("scan_audience_page", same(PRO, limit=3), page),
     Case("get_entity", same("email", "a1@example.com")),
@@ -130,6 +147,8 @@ def ctx(lytics_conn_env, emulator) -> Iterator[dict[str, Any]]:
         made[f"doomed_{which}"] = hook.create_segment(f"{PRO} ALIAS doomed_{which}")["id"]
         hook.upsert_query(LQL.replace("parity_web", f"doomed_{which}"))
         made[f"job_{which}"] = hook.create_job("sftp_export", SPEC)["id"]
+        made[f"doomed_collection_{which}"] = hook.create_segment_collection(f"Doomed {which}", ["pro"])["id"]
+    made["collection_id"] = hook.create_segment_collection("Pro", ["pro"])["id"]
     hook.upsert_query(LQL)
     made["job_id"] = hook.create_job("sftp_export", SPEC, run_job=False)["id"]
     hook.push_metrics({"name": "parity", "value": 2})
@@ -156,5 +175,6 @@ async def test_both_hooks_give_the_same_answer(case: Case, ctx: dict[str, Any]) 
     async with LyticsAsyncHook(retry_policy=FAST) as hook:
         async_answer = await getattr(hook, case.name)(*args, **kwargs)
     assert case.compare(async_answer) == case.compare(sync_answer)
-    if case.name not in {"delete_segment", "delete_query", "validate_segment", "validate_query"}:
+    if case.name not in {"delete_segment", "delete_query", "delete_segment_collection", "validate_segment",
+                         "validate_query"}:  # fmt: skip
         assert sync_answer not in (None, [], {}), f"{case.name}: the emulator answered nothing to compare"

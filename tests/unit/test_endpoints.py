@@ -34,8 +34,9 @@ def test_no_endpoint_is_written_in_a_hook():
         assert name not in vars(LyticsAsyncHook), f"LyticsAsyncHook.{name} duplicates the catalogue's endpoint"
 
 
-def test_only_creating_jobs_and_job_commands_are_unsafe():
-    assert sorted(name for name, ep in catalogue().items() if not ep.safe) == ["create_job", "job_command"]
+def test_only_creating_jobs_or_collections_and_job_commands_are_unsafe():
+    unsafe = sorted(name for name, ep in catalogue().items() if not ep.safe)
+    assert unsafe == ["create_job", "create_segment_collection", "job_command"]
 
 
 def test_hook_methods_keep_the_builders_signature_and_docs():
