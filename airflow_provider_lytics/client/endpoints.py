@@ -180,8 +180,10 @@ class Endpoint:
                 return endpoint.call(hook.request, *args, **kwargs)
 
             bound = bound_sync
-        functools.update_wrapper(bound, self.build)
-        bound.__name__ = bound.__qualname__ = self.name
+        bound.__name__ = self.name
+        bound.__qualname__ = f"{type(hook).__name__}.{self.name}"
+        bound.__doc__ = self.__doc__
+        bound.__wrapped__ = self.build  # type: ignore[attr-defined]
         bound.__signature__ = self.__signature__  # type: ignore[attr-defined]
         return bound
 
