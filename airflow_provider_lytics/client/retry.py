@@ -10,8 +10,8 @@ For Lytics calls, what is retried depends on whether the call is safe to repeat:
 
 - *safe* calls (reads, validations, ad-hoc scans, ``/collect`` posts whose duplicates are tolerable) are
   retried on connection errors, timeouts, dropped connections, 429, 500, 502, 503 and 504;
-- *unsafe* calls (creating segments or jobs, job commands) are retried only when the request certainly did
-  not take effect: the connection could not be opened, or Lytics answered 429.
+- *unsafe* calls (creating jobs or segment collections, job commands) are retried only when the request
+  certainly did not take effect: the connection could not be opened, or Lytics answered 429.
 
 Attempts and total time are both capped so a task never hangs on a sick API.
 """

@@ -1,9 +1,8 @@
 """Asynchronous Lytics API hook (aiohttp) for triggers.
 
-It shares the endpoint catalogue, settings, the retry policy, envelope parsing and the error model with
-:class:`LyticsHook`, and
-resolves its connection without blocking the event loop (``get_async_connection``). Use it as an async
-context manager so the HTTP session is closed when the trigger ends::
+It shares the endpoint catalogue, settings, the retry driver, envelope parsing and the error model with
+:class:`LyticsHook`, and resolves its connection without blocking the event loop (``get_async_connection``).
+Use it as an async context manager so the HTTP session is closed when the trigger ends::
 
     async with LyticsAsyncHook("lytics_default") as hook:
         job = await hook.get_job(job_id)
