@@ -35,6 +35,7 @@ OTHER_WAITS = {
     "triggers/jobs.py": "polls a Lytics job's status until a run ends",
     "triggers/audience.py": "polls audience sizes and memberships",
     "enrichment/ratelimit.py": "paces requests to a requests-per-second limit",
+    "content/importer.py": "paces document upserts to a requests-per-second limit",
     "io/webhook.py": "paces requests to a requests-per-second limit (RateLimiter)",
     "exports/lease.py": "waits for another worker's lease to lapse",
     "imports/lease.py": "waits for another worker's lease to lapse",
