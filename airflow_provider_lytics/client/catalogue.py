@@ -19,6 +19,7 @@ from airflow_provider_lytics.client.endpoints import (
     data,
     data_dict,
     data_list,
+    documents,
     endpoint,
     first_or_dict,
     flag,
@@ -29,6 +30,7 @@ from airflow_provider_lytics.client.endpoints import (
     profile_and_meta,
     scan_page_of,
     size,
+    stored_and_created,
 )
 from airflow_provider_lytics.client.entity import entity_params
 from airflow_provider_lytics.client.errors import LyticsConfigError
@@ -352,6 +354,60 @@ class LyticsApi:
         """``GET /api/metric`` with ``name``, ``dimension``, ``dimension_id``, ``dimension_type``, ``range`` or
         ``start_date``/``end_date``, ``interval``, ``aggregation``. Series with ``values``. Safe to retry."""
         return Request(params={k: v for k, v in params.items() if v is not None})
+
+    # -- content ------------------------------------------------------------------------------------------------
+    @endpoint("POST", "/api/content/corpus", parse=stored_and_created)
+    def upsert_content_document(document: Mapping[str, Any]) -> Request:
+        """``POST /api/content/corpus``: create or update one document (by ``url``, or ``id`` of a known one).
+
+        Returns ``(document as stored, created)``; Lytics classifies it into topics. An upsert by URL converges
+        when repeated, so it is retried like a safe call (a retry after a lost response reports "updated").
+        """
+        return Request(json_body=dict(document))
+
+    @endpoint("GET", "/api/content/doc", parse=documents)
+    def get_content_documents(
+        *, urls: Iterable[str] | None = None, ids: Iterable[str] | None = None, limit: int | None = None
+    ) -> Request:
+        """``GET /api/content/doc``: documents by URL and/or id (unknown ones are left out), else the most
+        recently updated ones. Safe to retry."""
+        return Request(params={"urls": ids_param(urls) if urls is not None else None,
+                               "ids": ids_param(ids) if ids is not None else None, "limit": limit})  # fmt: skip
+
+    @endpoint("GET", "/api/content/topic", parse=data_list)
+    def list_content_topics(*, limit: int | None = None) -> Request:
+        """``GET /api/content/topic``: topics with document counts. Safe to retry."""
+        return Request(params={"limit": limit})
+
+    @endpoint("GET", "/api/content/topic/{topic}", parse=data_dict)
+    def get_content_topic(topic: str, *, limit: int | None = None) -> Request:
+        """``GET /api/content/topic/{topic}``: one topic and its most relevant documents. Safe to retry."""
+        return Request({"topic": topic}, {"limit": limit})
+
+    @endpoint("GET", "/api/content/recommend/user/{field}/{value}", parse=data_list)
+    def content_recommendations(
+        field: str,
+        value: str,
+        *,
+        limit: int | None = None,
+        visited: bool | None = None,
+        topics: Iterable[str] | None = None,
+        rank: str | None = None,
+        contentsegment: str | None = None,
+    ) -> Request:
+        """``GET /api/content/recommend/user/{field}/{value}``: documents with ``confidence`` and ``visited``.
+
+        ``rank`` is ``affinity`` (default), ``recent`` or ``popular``; ``contentsegment`` (a ``FROM content``
+        segment id or slug) limits the candidates. Safe to retry.
+        """
+        params = {
+            "limit": limit,
+            "visited": flag(visited) if visited is not None else None,
+            "topics": ids_param(topics) if topics else None,
+            "rank": rank,
+            "contentsegment": contentsegment,
+        }
+        return Request({"field": field, "value": value}, params)
 
     # -- jobs (v2) ----------------------------------------------------------------------------------------------
     @endpoint("POST", "/v2/job/{workflow}", parse=data, safe=False)

@@ -262,6 +262,17 @@ def scan_page_of(env: Envelope) -> ScanPage:
     return ScanPage(records=records, next_cursor=env.next_cursor, total=env.total)
 
 
+def stored_and_created(env: Envelope) -> tuple[dict[str, Any], bool]:
+    """An upsert's answer: the stored object and whether it was created (HTTP 201) rather than updated."""
+    return env.data or {}, env.http_status == 201
+
+
+def documents(env: Envelope) -> list[dict[str, Any]]:
+    """The documents of a content lookup (``data.urls``; a plain list is taken as it is)."""
+    found = env.data or {}
+    return list(found.get("urls") or []) if isinstance(found, Mapping) else list(found)
+
+
 # -- argument helpers -----------------------------------------------------------------------------------------
 def flag(value: bool) -> str:
     """A query-string boolean."""

@@ -15,7 +15,6 @@ from typing import IO, TYPE_CHECKING, Any
 
 from airflow_provider_lytics.client.catalogue import LyticsApi
 from airflow_provider_lytics.client.config import LyticsSettings
-from airflow_provider_lytics.client.endpoints import flag, ids_param
 from airflow_provider_lytics.client.envelope import Envelope
 from airflow_provider_lytics.client.errors import LyticsAuthError, LyticsError, LyticsTransportError
 from airflow_provider_lytics.client.http import (
@@ -145,63 +144,7 @@ class LyticsHook(LyticsBaseHook, LyticsApi):
             data=data, headers=headers, bulk=bulk, safe=safe, log=self.log, sleep=self._sleep, clock=self._clock,
         )  # fmt: skip
 
-    # -- content ------------------------------------------------------------------------------------------
-    def upsert_content_document(self, document: Mapping[str, Any]) -> tuple[dict[str, Any], bool]:
-        """``POST /api/content/corpus``: create or update one document (by ``url``, or ``id`` of a known one).
-
-        Returns ``(document as stored, created)``; Lytics classifies it into topics. An upsert by URL converges
-        when repeated, so it is retried like a safe call (a retry after a lost response reports "updated").
-        """
-        env = self.request("POST", "/api/content/corpus", json_body=dict(document))
-        return env.data or {}, env.http_status == 201
-
-    def get_content_documents(
-        self, *, urls: Iterable[str] | None = None, ids: Iterable[str] | None = None, limit: int | None = None
-    ) -> list[dict[str, Any]]:
-        """``GET /api/content/doc``: documents by URL and/or id (unknown ones are left out), else the most
-        recently updated ones. Safe to retry."""
-        params = {
-            "urls": ids_param(urls) if urls is not None else None,
-            "ids": ids_param(ids) if ids is not None else None,
-            "limit": limit,
-        }
-        data = self.request("GET", "/api/content/doc", params=params).data or {}
-        return list(data.get("urls") or []) if isinstance(data, Mapping) else list(data)
-
-    def list_content_topics(self, *, limit: int | None = None) -> list[dict[str, Any]]:
-        """``GET /api/content/topic``: topics with document counts. Safe to retry."""
-        return self.request("GET", "/api/content/topic", params={"limit": limit}).data or []
-
-    def get_content_topic(self, topic: str, *, limit: int | None = None) -> dict[str, Any]:
-        """``GET /api/content/topic/{topic}``: one topic and its most relevant documents. Safe to retry."""
-        return self.request("GET", f"/api/content/topic/{quote_path(topic)}", params={"limit": limit}).data or {}
-
-    def content_recommendations(
-        self,
-        field: str,
-        value: str,
-        *,
-        limit: int | None = None,
-        visited: bool | None = None,
-        topics: Iterable[str] | None = None,
-        rank: str | None = None,
-        contentsegment: str | None = None,
-    ) -> list[dict[str, Any]]:
-        """``GET /api/content/recommend/user/{field}/{value}``: documents with ``confidence`` and ``visited``.
-
-        ``rank`` is ``affinity`` (default), ``recent`` or ``popular``; ``contentsegment`` (a ``FROM content``
-        segment id or slug) limits the candidates. Safe to retry.
-        """
-        params = {
-            "limit": limit,
-            "visited": flag(visited) if visited is not None else None,
-            "topics": ids_param(topics) if topics else None,
-            "rank": rank,
-            "contentsegment": contentsegment,
-        }
-        path = f"/api/content/recommend/user/{quote_path(field)}/{quote_path(value)}"
-        return self.request("GET", path, params=params).data or []
-
+    # -- content (composite: the endpoints are in the catalogue) ----------------------------------------
     def topic_affinities(self, field: str, value: str, *, affinity_field: str = "lytics_content") -> dict | None:
         """A profile's topic affinities (``{topic: score}`` as floats) from its ``lytics_content`` map, ``{}``
         when it has none, or ``None`` when there is no such profile. Safe to retry."""

@@ -21,6 +21,7 @@ if TYPE_CHECKING:
     import asyncssh
 
 log = logging.getLogger(__name__)
+_sleep = asyncio.sleep  # the pause between connect attempts (a test records it instead)
 
 DEFAULT_KNOWN_HOSTS = Path("~/.ssh/known_hosts")
 
@@ -195,4 +196,4 @@ async def connect(config: SftpConfig) -> asyncssh.SSHClientConnection:
                 "aes128-gcm@openssh.com)."
             ) from None
 
-    return await tracker.run_async(attempt, sleep=asyncio.sleep)
+    return await tracker.run_async(attempt, sleep=_sleep)

@@ -24,6 +24,7 @@ from airflow_provider_lytics.hooks.lytics_async import LyticsAsyncHook
 FAST = RetryPolicy(max_attempts=4, base_delay=0.01, max_delay=0.05, max_total=30)
 PRO = 'FILTER plan = "pro"'
 LQL = "SELECT email AS email, plan AS plan FROM web INTO user BY email ALIAS parity_web"
+DOC = {"url": "https://blog.example/run-faster", "title": "Run faster", "text": "pace, sprint and 5k runs"}
 SPEC = {"name": "parity", "config": {"segment_id": "pro"}}
 #: fields that differ between two objects made by two equal calls
 OWN_FIELDS = {
@@ -36,6 +37,8 @@ OWN_FIELDS = {
     "name",
     "slug",
     "slug_name",
+    "url",
+    "path",
     "alias",
 }
 
@@ -69,7 +72,7 @@ def per_hook(build: Callable[[dict[str, Any], str], tuple]) -> Callable[[dict[st
 def without_own_fields(value: Any) -> Any:
     if isinstance(value, dict):
         return {k: without_own_fields(v) for k, v in value.items() if k not in OWN_FIELDS}
-    if isinstance(value, list):
+    if isinstance(value, list | tuple):
         return [without_own_fields(v) for v in value]
     return value
 
@@ -112,6 +115,15 @@ CASES = [
     Case("delete_query", per_hook(lambda ctx, which: (f"doomed_{which}",))),
     Case("validate_query", same(LQL)),
     Case("test_query", same(LQL, {"email": "t@example.com", "plan": "pro"})),
+    Case(
+        "upsert_content_document",
+        per_hook(lambda ctx, which: ({**DOC, "url": f"{DOC['url']}/{which}"},)),
+        without_own_fields,
+    ),
+    Case("get_content_documents", same(urls=[DOC["url"]])),
+    Case("list_content_topics"),
+    Case("get_content_topic", from_ctx(lambda ctx: (ctx["topic"],))),
+    Case("content_recommendations", same("email", "a1@example.com", limit=5)),
     Case("push_metrics", same({"name": "parity", "value": 1})),
     Case("get_metrics", same(name="parity")),
     Case("create_job", same("sftp_export", SPEC, run_job=False), without_own_fields),
@@ -150,6 +162,12 @@ def ctx(lytics_conn_env, emulator) -> Iterator[dict[str, Any]]:
         made[f"doomed_collection_{which}"] = hook.create_segment_collection(f"Doomed {which}", ["pro"])["id"]
     made["collection_id"] = hook.create_segment_collection("Pro", ["pro"])["id"]
     hook.upsert_query(LQL)
+    hook.upsert_content_document(DOC)
+    hook.upsert_content_document(
+        {"url": "https://blog.example/run-longer", "title": "Run longer", "text": "marathon runs"}
+    )
+    made["topic"] = hook.list_content_topics()[0]["label"]
+    hook.collect_json("web", [{"email": "a1@example.com", "url": DOC["url"]}])
     made["job_id"] = hook.create_job("sftp_export", SPEC, run_job=False)["id"]
     hook.push_metrics({"name": "parity", "value": 2})
     answer = requests.post(

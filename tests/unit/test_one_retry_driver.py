@@ -96,7 +96,7 @@ async def test_sftp_connect_retries_a_refused_connection_through_the_driver(monk
     async def record(seconds: float) -> None:
         waits.append(seconds)
 
-    monkeypatch.setattr(sftp_connect.asyncio, "sleep", record)
+    monkeypatch.setattr(sftp_connect, "_sleep", record)
     config = SftpConfig(host="127.0.0.1", port=_closed_port(), username="u", password="pw",
                         no_host_key_check=True, look_for_keys=False, conn_retry_attempts=4)  # fmt: skip
     with pytest.raises(SftpConnectError, match=r"after 4 attempt\(s\)"):
