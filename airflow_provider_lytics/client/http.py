@@ -127,7 +127,8 @@ def scan_requests(
     """
     if (segment is None) == (filter_ql is None):
         raise LyticsConfigError("Pass exactly one of segment (id or slug) or filter_ql to scan")
-    options = {"fields": fields, "limit": limit, "sortfield": sortfield, "sortorder": sortorder, "table": table}
+    options: dict[str, Any] = {"fields": fields, "limit": limit, "sortfield": sortfield, "sortorder": sortorder,
+                               "table": table}  # fmt: skip
     if segment is not None:
         return page_requests(LyticsApi.scan_page, segment, **options)
     return page_requests(LyticsApi.scan_audience_page, str(filter_ql), **options)
