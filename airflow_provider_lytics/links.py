@@ -81,6 +81,25 @@ def publish_links(context: Mapping[str, Any], conn_id: str, *, audience: str | N
     return urls
 
 
+def publish_job(context: Mapping[str, Any], hook: Any, conn_id: str, job: Mapping[str, Any], log: Any) -> str:
+    """Push ``lytics_job_id`` and ``lytics_job_url`` (the :class:`LyticsJobLink` target) to XCom; returns the URL.
+
+    Shared by the job operators and the job sensor; ``hook`` is their Lytics hook (for the connection's extra).
+    """
+    job_id = str(job["id"])
+    try:
+        extra = hook.get_connection(conn_id).extra_dejson
+    except Exception:  # the link is a convenience; the connection already worked for the API call
+        extra = {}
+    url = job_ui_url(str(extra.get(EXTRA_UI_URL) or DEFAULT_UI_URL), job_id, job.get("workflow"))
+    ti = context.get("ti") or context.get("task_instance")
+    if ti is not None:
+        ti.xcom_push(key=XCOM_JOB_ID, value=job_id)
+        ti.xcom_push(key=XCOM_JOB_URL, value=url)
+    log.info("Lytics job %s (%s): %s", job_id, job.get("status"), url)
+    return url
+
+
 class _XComLink(BaseOperatorLink):
     """A link whose target a task pushed to XCom under :attr:`xcom_key`; empty until it did."""
 

@@ -28,6 +28,6 @@ def entity_params(
 
 
 def entity_path(table: str, field: str, value: str) -> str:
-    from airflow_provider_lytics.client.http import quote_path
+    from airflow_provider_lytics.client.endpoints import quote_path
 
     return f"/api/entity/{quote_path(table)}/{quote_path(field)}/{quote_path(value)}"

@@ -10,35 +10,23 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Callable, Iterable, Iterator, Mapping
-from dataclasses import dataclass
-from typing import IO, TYPE_CHECKING, Any
-from urllib.parse import quote
+from typing import IO, TYPE_CHECKING, Any, cast
 
 from airflow_provider_lytics import __version__
+from airflow_provider_lytics.client.catalogue import LyticsApi
 from airflow_provider_lytics.client.config import LyticsSettings
+from airflow_provider_lytics.client.endpoints import SCAN_PAGE_LIMIT, Endpoint, ScanPage, quote_path
 from airflow_provider_lytics.client.envelope import Envelope, build_error, parse_success
 from airflow_provider_lytics.client.errors import LyticsConfigError, LyticsTransportError, attempts_note
-from airflow_provider_lytics.client.retry import RetryPolicy, RetryTracker, parse_retry_after
+from airflow_provider_lytics.client.retry import Failure, RetryPolicy, RetryTracker, parse_retry_after, raising
 
 if TYPE_CHECKING:
     import requests
 
+__all__ = ["SCAN_PAGE_LIMIT", "USER_AGENT", "ScanPage", "iter_scan", "new_session", "page_requests", "quote_path",
+           "scan_requests", "send"]  # fmt: skip
+
 USER_AGENT = f"airflow-provider-lytics/{__version__}"
-SCAN_PAGE_LIMIT = 100  # the documented maximum rows per scan page
-
-
-@dataclass(frozen=True)
-class ScanPage:
-    """One page of a segment scan: member profiles, the cursor for the next page, and the size at scan start."""
-
-    records: list[dict[str, Any]]
-    next_cursor: str | None
-    total: int | None
-
-
-def quote_path(value: str) -> str:
-    """URL-encode one path segment (emails, slugs with odd characters)."""
-    return quote(str(value), safe="")
 
 
 def new_session(settings: LyticsSettings) -> requests.Session:
@@ -87,8 +75,8 @@ def send(
     start_pos = body.tell() if hasattr(body, "seek") and hasattr(body, "tell") else None
     replayable = body is None or isinstance(body, bytes | str) or start_pos is not None
     tracker = RetryTracker(policy, method=method, path=path, safe=safe and replayable, log=log, clock=clock)
-    while True:
-        tracker.begin()
+
+    def attempt(n: int) -> Envelope | bytes | Failure:
         if start_pos is not None:
             body.seek(start_pos)  # type: ignore[union-attr]
         try:
@@ -97,32 +85,29 @@ def send(
             )
         except requests.RequestException as err:
             connect_phase = _connect_phase(err)
-            wait = tracker.on_transport_error(err, connect_phase=connect_phase)
-            if wait is None:
-                raise LyticsTransportError(
-                    f"Lytics {method} {path} failed: {_describe_transport_error(err)}{attempts_note(tracker.attempt)}",
-                    method=method,
-                    path=path,
-                    attempts=tracker.attempt,
-                    connect_phase=connect_phase,
-                ) from None
-            sleep(wait)
-            continue
+            failed = LyticsTransportError(
+                f"Lytics {method} {path} failed: {_describe_transport_error(err)}{attempts_note(n)}",
+                method=method,
+                path=path,
+                attempts=n,
+                connect_phase=connect_phase,
+            )
+            return tracker.transport_failure(err, connect_phase=connect_phase, give_up=raising(failed))
         if response.status_code < 300:
             return response.content if raw else parse_success(response.status_code, response.content)
         retry_after = parse_retry_after(response.headers.get("Retry-After"))
-        wait = tracker.on_status(response.status_code, retry_after)
-        if wait is None:
-            raise build_error(
-                response.status_code,
-                response.content,
-                method=method,
-                path=path,
-                header_request_id=response.headers.get("X-Request-Id"),
-                retry_after=retry_after,
-                attempts=tracker.attempt,
-            )
-        sleep(wait)
+        error = build_error(
+            response.status_code,
+            response.content,
+            method=method,
+            path=path,
+            header_request_id=response.headers.get("X-Request-Id"),
+            retry_after=retry_after,
+            attempts=n,
+        )
+        return tracker.status_failure(response.status_code, retry_after, raising(error))
+
+    return cast("Envelope | bytes", tracker.run(attempt, sleep=sleep))
 
 
 def scan_requests(
@@ -137,22 +122,29 @@ def scan_requests(
 ) -> Callable[[str | None], tuple[str, str, dict[str, Any], dict[str, Any]]]:
     """Validate scan arguments and return ``cursor -> (method, path, params, request kwargs)`` for each page.
 
-    A saved segment (id or slug) is scanned with ``GET /api/segment/{id}/scan``; an ad-hoc FilterQL audience
-    with ``POST /api/segment/scan`` and the statement as a text body.
+    The pages are the catalogue's ``scan_page`` (a saved segment, id or slug) or ``scan_audience_page`` (an
+    ad-hoc FilterQL audience) endpoints.
     """
     if (segment is None) == (filter_ql is None):
         raise LyticsConfigError("Pass exactly one of segment (id or slug) or filter_ql to scan")
-    if not 1 <= limit <= SCAN_PAGE_LIMIT:
-        raise LyticsConfigError(f"Scan page limit must be between 1 and {SCAN_PAGE_LIMIT}, got {limit}")
-    field_list = ",".join(fields) if fields else None
+    options: dict[str, Any] = {"fields": fields, "limit": limit, "sortfield": sortfield, "sortorder": sortorder,
+                               "table": table}  # fmt: skip
+    if segment is not None:
+        return page_requests(LyticsApi.scan_page, segment, **options)
+    return page_requests(LyticsApi.scan_audience_page, str(filter_ql), **options)
+
+
+def page_requests(
+    endpoint: Endpoint, *args: Any, cursor_arg: str = "start", **options: Any
+) -> Callable[[str | None], tuple[str, str, dict[str, Any], dict[str, Any]]]:
+    """``cursor -> (method, path, params, request kwargs)`` for each page of a paged catalogue endpoint, its
+    cursor passed as ``cursor_arg``. The arguments are checked now, not at the first page."""
+    endpoint.prepare(*args, **options)
 
     def page(cursor: str | None) -> tuple[str, str, dict[str, Any], dict[str, Any]]:
-        params = {"limit": limit, "start": cursor, "fields": field_list, "sortfield": sortfield,
-                  "sortorder": sortorder, "table": table}  # fmt: skip
-        if segment is not None:
-            return "GET", f"/api/segment/{quote_path(segment)}/scan", params, {}
-        body = {"data": filter_ql.encode(), "headers": {"Content-Type": "text/plain"}}  # type: ignore[union-attr]
-        return "POST", "/api/segment/scan", params, body
+        prepared = endpoint.prepare(*args, **{**options, cursor_arg: cursor})
+        kwargs = {k: v for k, v in (("data", prepared.data), ("headers", prepared.headers)) if v is not None}
+        return prepared.method, prepared.path, dict(prepared.params or {}), kwargs
 
     return page
 

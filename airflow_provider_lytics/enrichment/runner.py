@@ -14,9 +14,10 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import asdict, dataclass
 from datetime import datetime, timezone
+from functools import partial
 from typing import Any
 
-from airflow_provider_lytics.client.retry import RetryPolicy
+from airflow_provider_lytics.client.retry import Failure, RetryPolicy, RetryTracker
 from airflow_provider_lytics.enrichment.base import (
     ENRICHED,
     NOT_FOUND,
@@ -210,12 +211,11 @@ class EnrichmentRunner:
     # -- worker ---------------------------------------------------------------------------------------------
     def _call(self, batch: list[Identifiers]) -> list[tuple[Identifiers, EnrichmentResult]]:
         """One batch to the enricher with retries; always returns one result per user, never raises."""
-        started = self.clock()
-        attempt = 0
-        while True:
+        tracker = RetryTracker(self.retry_policy, log=self.log, clock=self.clock, label="Enrichment request")
+
+        def attempt(n: int) -> list[tuple[Identifiers, EnrichmentResult]] | Failure:
             if self._stop.is_set():
                 return _all(batch, EnrichmentResult.failed("run stopped before this user was enriched"))
-            attempt += 1
             with self.limiter.slot():
                 with self._lock:
                     self.counts.requests += 1
@@ -237,14 +237,14 @@ class EnrichmentRunner:
                     return list(zip(batch, results, strict=True))
             if error.retry_after is not None:
                 self.limiter.pause_for(error.retry_after)  # every worker holds back, not just this one
-            delay = self.retry_policy.next_delay(attempt, self.clock() - started, error.retry_after)
-            if delay is None:
-                return _all(batch, EnrichmentResult.failed(_cut(f"{error.reason} (gave up after {attempt} attempts)")))
-            with self._lock:
-                self.counts.retries += 1
-            self.log.warning("Enrichment request: %s; retrying in %.2fs (attempt %d of %d)", error.reason, delay,
-                             attempt + 1, self.retry_policy.max_attempts)  # fmt: skip
-            self._stop.wait(delay)
+            gave_up = EnrichmentResult.failed(_cut(f"{error.reason} (gave up after {n} attempts)"))
+            return Failure(error.reason, partial(_all, batch, gave_up), retry_after=error.retry_after)
+
+        return tracker.run(attempt, sleep=self._stop.wait, on_retry=self._count_retry)
+
+    def _count_retry(self, delay: float) -> None:
+        with self._lock:
+            self.counts.retries += 1
 
 
 def _all(batch: list[Identifiers], result: EnrichmentResult) -> list[tuple[Identifiers, EnrichmentResult]]:

@@ -1,8 +1,8 @@
 """Asynchronous Lytics API hook (aiohttp) for triggers.
 
-It shares settings, the retry policy, envelope parsing and the error model with :class:`LyticsHook`, and
-resolves its connection without blocking the event loop (``get_async_connection``). Use it as an async
-context manager so the HTTP session is closed when the trigger ends::
+It shares the endpoint catalogue, settings, the retry driver, envelope parsing and the error model with
+:class:`LyticsHook`, and resolves its connection without blocking the event loop (``get_async_connection``).
+Use it as an async context manager so the HTTP session is closed when the trigger ends::
 
     async with LyticsAsyncHook("lytics_default") as hook:
         job = await hook.get_job(job_id)
@@ -13,22 +13,27 @@ from __future__ import annotations
 import asyncio
 import json
 import time
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
+from airflow_provider_lytics.client.catalogue import LyticsApi
 from airflow_provider_lytics.client.config import LyticsSettings
-from airflow_provider_lytics.client.envelope import Envelope, build_error, entity_not_found, parse_success
+from airflow_provider_lytics.client.envelope import Envelope, build_error, parse_success
 from airflow_provider_lytics.client.errors import LyticsTransportError, attempts_note
-from airflow_provider_lytics.client.http import SCAN_PAGE_LIMIT, USER_AGENT, ScanPage, quote_path
-from airflow_provider_lytics.client.retry import RetryPolicy, RetryTracker, parse_retry_after
+from airflow_provider_lytics.client.http import USER_AGENT
+from airflow_provider_lytics.client.retry import Failure, RetryPolicy, RetryTracker, parse_retry_after, raising
 from airflow_provider_lytics.hooks.base import LyticsBaseHook
 
 if TYPE_CHECKING:
     import aiohttp
 
 
-class LyticsAsyncHook(LyticsBaseHook):
-    """Async twin of :class:`~airflow_provider_lytics.hooks.lytics.LyticsHook` for polling from triggers."""
+class LyticsAsyncHook(LyticsBaseHook, LyticsApi):
+    """Async twin of :class:`~airflow_provider_lytics.hooks.lytics.LyticsHook` for polling from triggers.
+
+    It has the same endpoint methods, from the same catalogue
+    (:class:`~airflow_provider_lytics.client.catalogue.LyticsApi`), to be awaited.
+    """
 
     def __init__(self, lytics_conn_id: str = LyticsBaseHook.default_conn_name, *,
                  retry_policy: RetryPolicy | None = None) -> None:  # fmt: skip
@@ -99,142 +104,71 @@ class LyticsAsyncHook(LyticsBaseHook):
         *,
         params: Mapping[str, Any] | None = None,
         json_body: Any = None,
-        data: bytes | None = None,
+        data: bytes | str | None = None,
         headers: Mapping[str, str] | None = None,
+        bulk: bool = False,
         safe: bool = True,
     ) -> Envelope:
-        """Send one logical request with the shared retry policy; raises the same typed errors as the sync hook."""
+        """Send one logical request with the shared retry policy; raises the same typed errors as the sync hook.
+
+        ``bulk`` sends to the bulk host; a list parameter value repeats the parameter, as requests does.
+        """
         import aiohttp
 
         settings = await self.get_settings()
         session = await self._get_session()
-        url = settings.api_url + path
-        query = {k: str(v) for k, v in (params or {}).items() if v is not None}
-        if settings.account_id and "account_id" not in query:
-            query["account_id"] = settings.account_id
+        url = settings.base_url(bulk) + path
+        query = _query_pairs(params)
+        if settings.account_id and not any(k == "account_id" for k, _ in query):
+            query.append(("account_id", settings.account_id))
         send_headers = dict(headers or {})
         body = data
         if json_body is not None:
             body = json.dumps(json_body).encode()
             send_headers.setdefault("Content-Type", "application/json")
         tracker = RetryTracker(self.retry_policy, method=method, path=path, safe=safe, log=self.log, clock=self._clock)
-        while True:
-            tracker.begin()
+
+        async def attempt(n: int) -> Envelope | Failure:
             try:
                 async with session.request(method, url, params=query, data=body, headers=send_headers) as resp:
                     content = await resp.read()
                     status, resp_headers = resp.status, resp.headers
             except (aiohttp.ClientError, asyncio.TimeoutError) as err:
                 connect_phase = isinstance(err, aiohttp.ClientConnectorError)
-                wait = tracker.on_transport_error(err, connect_phase=connect_phase)
-                if wait is None:
-                    what = "could not connect" if connect_phase else f"{type(err).__name__}"
-                    raise LyticsTransportError(
-                        f"Lytics {method} {path} failed: {what}{attempts_note(tracker.attempt)}",
-                        method=method,
-                        path=path,
-                        attempts=tracker.attempt,
-                        connect_phase=connect_phase,
-                    ) from None
-                await self._sleep(wait)
-                continue
+                what = "could not connect" if connect_phase else f"{type(err).__name__}"
+                failed = LyticsTransportError(
+                    f"Lytics {method} {path} failed: {what}{attempts_note(n)}",
+                    method=method,
+                    path=path,
+                    attempts=n,
+                    connect_phase=connect_phase,
+                )
+                return tracker.transport_failure(err, connect_phase=connect_phase, give_up=raising(failed))
             if status < 300:
                 return parse_success(status, content)
             retry_after = parse_retry_after(resp_headers.get("Retry-After"))
-            wait = tracker.on_status(status, retry_after)
-            if wait is None:
-                raise build_error(
-                    status,
-                    content,
-                    method=method,
-                    path=path,
-                    header_request_id=resp_headers.get("X-Request-Id"),
-                    retry_after=retry_after,
-                    attempts=tracker.attempt,
-                )
-            await self._sleep(wait)
+            error = build_error(
+                status,
+                content,
+                method=method,
+                path=path,
+                header_request_id=resp_headers.get("X-Request-Id"),
+                retry_after=retry_after,
+                attempts=n,
+            )
+            return tracker.status_failure(status, retry_after, raising(error))
 
-    # -- the calls triggers need ---------------------------------------------------------------------------
-    async def get_job(self, job_id: str) -> dict[str, Any]:
-        """``GET /v2/job/{id}``. Safe to retry."""
-        return (await self.request("GET", f"/v2/job/{quote_path(job_id)}")).data
+        return await tracker.run_async(attempt, sleep=self._sleep)
 
-    async def job_logs(self, job_id: str, *, include_errors: bool = False) -> list[dict[str, Any]]:
-        """``GET /v2/job/{id}/logs``. Safe to retry."""
-        params = {"include_errors": "true"} if include_errors else None
-        return (await self.request("GET", f"/v2/job/{quote_path(job_id)}/logs", params=params)).data or []
 
-    async def job_command(self, job_id: str, command: str) -> dict[str, Any]:
-        """``POST /v2/job/{id}/{command}`` (e.g. ``kill`` from a trigger's ``on_kill``). Not retried once sent."""
-        return (await self.request("POST", f"/v2/job/{quote_path(job_id)}/{command}", safe=False)).data
-
-    async def segment_size(self, id_or_slug: str) -> int:
-        """Current member count of a saved segment. Safe to retry."""
-        data = (await self.request("GET", f"/api/segment/{quote_path(id_or_slug)}/sizes")).data or {}
-        return int(float(data.get("size") or 0))
-
-    async def scan_page(
-        self,
-        segment: str,
-        *,
-        start: str | None = None,
-        fields: Iterable[str] | None = None,
-        limit: int = SCAN_PAGE_LIMIT,
-    ) -> ScanPage:
-        """One page of a saved-segment scan. Safe to retry."""
-        params = {"limit": limit, "start": start, "fields": ",".join(fields) if fields else None}
-        env = await self.request("GET", f"/api/segment/{quote_path(segment)}/scan", params=params)
-        records = env.data if isinstance(env.data, list) else []
-        return ScanPage(records=records, next_cursor=env.next_cursor, total=env.total)
-
-    async def get_entity(
-        self,
-        field: str,
-        value: str,
-        *,
-        table: str = "user",
-        fields: Iterable[str] | None = None,
-        segments: bool | None = None,
-        allsegments: bool | None = None,
-    ) -> dict[str, Any] | None:
-        """A profile by an identity field, or ``None`` (the 200-"Not Found" quirk handled). Safe to retry.
-
-        ``segments``/``allsegments``: as :meth:`LyticsHook.get_entity`.
-        """
-        found, _ = await self.lookup_entity(field, value, table=table, fields=fields, segments=segments,
-                                            allsegments=allsegments)  # fmt: skip
-        return found
-
-    async def lookup_entity(
-        self,
-        field: str,
-        value: str,
-        *,
-        table: str = "user",
-        fields: Iterable[str] | None = None,
-        segments: bool | None = None,
-        allsegments: bool | None = None,
-        meta: bool | None = None,
-    ) -> tuple[dict[str, Any] | None, dict[str, Any]]:
-        """``(profile or None, meta)``, as :meth:`LyticsHook.lookup_entity`. Safe to retry."""
-        from airflow_provider_lytics.client.entity import entity_params, entity_path
-
-        env = await self.request("GET", entity_path(table, field, value),
-                                 params=entity_params(fields, segments, allsegments, meta))  # fmt: skip
-        return (None if entity_not_found(env) else env.data), dict(env.meta)
-
-    async def get_account(self) -> Any:
-        """``GET /api/account``. Safe to retry."""
-        return (await self.request("GET", "/api/account")).data
-
-    async def get_job_with_state(self, job_id: str) -> dict[str, Any]:
-        """``GET /v2/job/{id}?show_state=true``: the job plus its run bookkeeping (``state``). Safe to retry."""
-        return (await self.request("GET", f"/v2/job/{quote_path(job_id)}", params={"show_state": "true"})).data
-
-    async def list_jobs(self, **filters: Any) -> list[dict[str, Any]]:
-        """``GET /v2/job`` with filters such as ``workflow`` or ``show_all=True``. Safe to retry."""
-        params = {k: ("true" if v is True else "false" if v is False else v) for k, v in filters.items()}
-        return (await self.request("GET", "/v2/job", params=params)).data or []
+def _query_pairs(params: Mapping[str, Any] | None) -> list[tuple[str, str]]:
+    """aiohttp's query: string values only, ``None`` left out, a list as a repeated parameter."""
+    pairs: list[tuple[str, str]] = []
+    for key, value in (params or {}).items():
+        for item in value if isinstance(value, list | tuple) else [value]:
+            if item is not None:
+                pairs.append((key, str(item)))
+    return pairs
 
 
 def _supervisor_channel_is_sync_only() -> bool:

@@ -1,6 +1,7 @@
 """Send batches to ``/collect/bulk`` with a bounded number in flight and an explicit at-least-once retry loop.
 
-The loop is ours (the hook is used with one attempt per call) so that every resend is accounted for: a batch
+The loop is ours, run by the package's retry driver (:class:`~airflow_provider_lytics.client.retry.RetryTracker`;
+the hook is used with one attempt per call) so that every resend is accounted for: a batch
 re-sent after a failure where Lytics may already have taken it (connection dropped after the request went out,
 timeout) adds one to ``duplicate_sends``; a batch re-sent after 429/5xx or a refused connection is not.
 """
@@ -9,11 +10,11 @@ from __future__ import annotations
 
 import queue
 import random
-import threading
 import time
 from collections.abc import Callable, Mapping
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
+from functools import partial
 from typing import TYPE_CHECKING, Any
 
 from airflow_provider_lytics.client.errors import (
@@ -21,7 +22,7 @@ from airflow_provider_lytics.client.errors import (
     LyticsServerError,
     LyticsTransportError,
 )
-from airflow_provider_lytics.client.retry import RetryPolicy
+from airflow_provider_lytics.client.retry import Failure, RetryPolicy, RetryTracker
 from airflow_provider_lytics.imports.settings import UPLOAD_RETRY_POLICY  # re-exported: the settings' default
 
 if TYPE_CHECKING:
@@ -42,6 +43,11 @@ class BatchResult:
     #: For a failed batch: whether any attempt may have reached Lytics (then a later resend may duplicate it).
     maybe_delivered: bool = False
     error: BaseException | None = None
+
+
+def _failed(result: BatchResult, error: BaseException) -> BatchResult:
+    result.error = error
+    return result
 
 
 def _ambiguous(error: LyticsTransportError) -> bool:
@@ -80,7 +86,6 @@ class BatchSender:
         self._pool = ThreadPoolExecutor(max_workers=self.max_in_flight, thread_name_prefix="lytics-import")
         self._pending: set[Future[BatchResult]] = set()
         self._rng = random.Random()
-        self._lock = threading.Lock()
 
     # -- one batch, in a worker thread -----------------------------------------------------------------
     def _send(self, batch: Batch) -> BatchResult:
@@ -93,59 +98,36 @@ class BatchSender:
     def _send_with(self, hook: LyticsHook, batch: Batch) -> BatchResult:
         result = BatchResult(batch, duplicate_sends=int(batch.possible_duplicate))
         lost = False  # the previous attempt may have reached Lytics
-        started = time.monotonic()
-        attempt = 0
-        while True:
-            attempt += 1
-            result.attempts = attempt
+        options = {**self.options, **({"filename": batch.filename} if batch.filename else {})}
+        label = f"Batch {batch.sequence} of {batch.part_name} (lines {batch.first_line}-{batch.last_line})"
+        tracker = RetryTracker(self.policy, log=self.log, label=label, rng=self._rng)
+
+        def attempt(n: int) -> BatchResult | Failure:
+            nonlocal lost
+            result.attempts = n
             if lost:
                 result.duplicate_sends += 1
                 lost = False
             try:
-                options = {**self.options, **({"filename": batch.filename} if batch.filename else {})}
                 data = hook.bulk_upload(
                     self.stream, batch.body, content_type=batch.content_type, gzipped=batch.gzipped, **options
                 )
             except LyticsTransportError as err:
                 ambiguous = _ambiguous(err)
                 result.maybe_delivered |= ambiguous
-                wait_s = self._next_wait(attempt, started, None)
-                if wait_s is None:
-                    result.error = err
-                    return result
                 lost = ambiguous
-                self._warn(batch, attempt, f"{'lost response' if ambiguous else 'no connection'} ({err})", wait_s)
+                why = f"{'lost response' if ambiguous else 'no connection'} ({err})"
+                return Failure(why, partial(_failed, result, err))
             except (LyticsRateLimitError, LyticsServerError) as err:
-                wait_s = self._next_wait(attempt, started, getattr(err, "retry_after", None))
-                if wait_s is None:
-                    result.error = err
-                    return result
-                self._warn(batch, attempt, f"HTTP {getattr(err, 'status', '?')}", wait_s)
+                return Failure(f"HTTP {getattr(err, 'status', '?')}", partial(_failed, result, err),
+                               retry_after=getattr(err, "retry_after", None))  # fmt: skip
             except BaseException as err:  # 400/401/403/413: retrying cannot help
-                result.error = err
-                return result
-            else:
-                result.accepted = int(data.get("message_count") or 0)
-                result.rejected = int(data.get("rejected_count") or 0)
-                return result
-            self._sleep(wait_s)
+                return _failed(result, err)
+            result.accepted = int(data.get("message_count") or 0)
+            result.rejected = int(data.get("rejected_count") or 0)
+            return result
 
-    def _next_wait(self, attempt: int, started: float, retry_after: float | None) -> float | None:
-        with self._lock:
-            if attempt >= self.policy.max_attempts:
-                return None
-            wait_s = self.policy.delay(attempt, retry_after, self._rng)
-        if time.monotonic() - started + wait_s > self.policy.max_total:
-            return None
-        return wait_s
-
-    def _warn(self, batch: Batch, attempt: int, why: str, wait_s: float) -> None:
-        if self.log is not None:
-            self.log.warning(
-                "Batch %d of %s (lines %d-%d): %s; retrying in %.2fs (attempt %d of %d)",
-                batch.sequence, batch.part_name, batch.first_line, batch.last_line, why, wait_s, attempt + 1,
-                self.policy.max_attempts,
-            )  # fmt: skip
+        return tracker.run(attempt, sleep=self._sleep)
 
     # -- caller's thread --------------------------------------------------------------------------------
     def wait_for_slot(self) -> list[BatchResult]:

@@ -9,9 +9,11 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import math
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from airflow_provider_lytics.client.retry import Failure, RetryPolicy, RetryTracker, raising
 from airflow_provider_lytics.io.sftp_config import SftpConfig, fingerprint, import_host_key
 from airflow_provider_lytics.io.sftp_errors import HostKeyVerificationError, SftpConfigError, SftpConnectError
 
@@ -19,6 +21,7 @@ if TYPE_CHECKING:
     import asyncssh
 
 log = logging.getLogger(__name__)
+_sleep = asyncio.sleep  # the pause between connect attempts (a test records it instead)
 
 DEFAULT_KNOWN_HOSTS = Path("~/.ssh/known_hosts")
 
@@ -159,7 +162,11 @@ async def connect(config: SftpConfig) -> asyncssh.SSHClientConnection:
         options["agent_path"] = None
 
     attempts = max(1, config.conn_retry_attempts)
-    for attempt in range(1, attempts + 1):
+    # 2 s, 4 s, then 5 s between attempts; no time budget beyond the attempts
+    policy = RetryPolicy(max_attempts=attempts, base_delay=2.0, max_delay=5.0, max_total=math.inf, jitter=False)
+    tracker = RetryTracker(policy, log=log, label=f"SFTP connect to {config.label}")
+
+    async def attempt(n: int) -> asyncssh.SSHClientConnection | Failure:
         watcher = _HostKeyWatcher()
         try:
             return await asyncssh.connect(client_factory=watcher.factory, **options)
@@ -177,12 +184,10 @@ async def connect(config: SftpConfig) -> asyncssh.SSHClientConnection:
                 "that the pinned 'host_key' type is one the server offers."
             ) from None
         except (OSError, asyncio.TimeoutError, asyncssh.ConnectionLost) as exc:
-            if attempt == attempts:
-                raise SftpConnectError(
-                    f"Could not connect to {config.label} after {attempts} attempt(s): {type(exc).__name__}: {exc}"
-                ) from None
-            log.info("SFTP connect to %s failed (%s); retrying (%d/%d)", config.label, exc, attempt, attempts)
-            await asyncio.sleep(min(2.0 * attempt, 5.0))
+            error = SftpConnectError(
+                f"Could not connect to {config.label} after {n} attempt(s): {type(exc).__name__}: {exc}"
+            )
+            return Failure(f"{type(exc).__name__}: {exc}", raising(error))
         except asyncssh.DisconnectError as exc:
             raise SftpConnectError(f"The SSH server {config.label} closed the connection: {exc.reason}") from None
         except ValueError as exc:  # asyncssh rejects unknown algorithm names this way
@@ -190,4 +195,5 @@ async def connect(config: SftpConfig) -> asyncssh.SSHClientConnection:
                 f"Invalid SSH option for {config.label}: {exc}. Check the 'ciphers' extra (OpenSSH names such as "
                 "aes128-gcm@openssh.com)."
             ) from None
-    raise AssertionError("unreachable")
+
+    return await tracker.run_async(attempt, sleep=_sleep)

@@ -1,6 +1,6 @@
 """Deliver JSON messages to a webhook: batching, a requests-per-second limit, and retries with back-off.
 
-Retries reuse the provider's :class:`~airflow_provider_lytics.client.retry.RetryPolicy` and honour
+Retries run on the provider's retry driver (:class:`~airflow_provider_lytics.client.retry.RetryTracker`) and honour
 ``Retry-After``. A POST is retried on connection errors, timeouts, 429 and 5xx, so delivery is at-least-once:
 receivers should de-duplicate on the message key if a duplicate matters. Credentials (password, auth headers)
 never appear in logs or in the reasons reported for failed batches.
@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit, urlunsplit
 
-from airflow_provider_lytics.client.retry import RetryPolicy, parse_retry_after
+from airflow_provider_lytics.client.retry import Failure, RetryPolicy, RetryTracker, parse_retry_after
 
 if TYPE_CHECKING:
     import requests
@@ -188,10 +188,9 @@ class WebhookSender:
         import requests
 
         data = self.body(messages)
-        started = self.clock()
-        attempt = 0
-        while True:
-            attempt += 1
+        tracker = RetryTracker(self.retry_policy, log=log, clock=self.clock, label=f"Webhook {self.settings.safe_url}")
+
+        def attempt(n: int) -> BatchResult | Failure:
             self.limiter.wait()
             self.requests_sent += 1
             retry_after: float | None = None
@@ -204,16 +203,14 @@ class WebhookSender:
             else:
                 status = response.status_code
                 if 200 <= status < 300:
-                    return BatchResult(len(messages), True, status, attempt)
+                    return BatchResult(len(messages), True, status, n)
                 retry_after = parse_retry_after(response.headers.get("Retry-After"))
                 reason = f"HTTP {status} from {self.settings.safe_url}: {_excerpt(response.text)}"
                 retryable = status in RETRY_STATUSES
-            wait = self.retry_policy.next_delay(attempt, self.clock() - started, retry_after) if retryable else None
-            if wait is None:
-                return BatchResult(len(messages), False, status, attempt, reason)
-            log.warning("Webhook %s: %s; retrying in %.2fs (attempt %d of %d)", self.settings.safe_url,
-                        reason.split(": ", 1)[0], wait, attempt + 1, self.retry_policy.max_attempts)  # fmt: skip
-            self.sleep(wait)
+            gave_up = BatchResult(len(messages), False, status, n, reason)
+            return Failure(reason.split(": ", 1)[0], lambda: gave_up, retryable, retry_after)
+
+        return tracker.run(attempt, sleep=self.sleep)
 
 
 def _excerpt(text: str, limit: int = 200) -> str:

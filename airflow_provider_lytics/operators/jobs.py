@@ -15,14 +15,7 @@ from typing import TYPE_CHECKING, Any
 from airflow.providers.common.compat.sdk import AirflowException, BaseOperator, conf
 
 from airflow_provider_lytics.errors import LyticsArgumentError
-from airflow_provider_lytics.links import (
-    DEFAULT_UI_URL,
-    EXTRA_UI_URL,
-    XCOM_JOB_ID,
-    XCOM_JOB_URL,
-    LyticsJobLink,
-    job_ui_url,
-)
+from airflow_provider_lytics.links import LyticsJobLink, publish_job
 
 if TYPE_CHECKING:
     from airflow_provider_lytics.hooks.lytics import LyticsHook
@@ -39,29 +32,6 @@ PENDING_KEY = "lytics_job_pending_command"
 
 def _default_deferrable() -> bool:
     return conf.getboolean("operators", "default_deferrable", fallback=False)
-
-
-def get_job_with_state(hook: LyticsHook, job_id: str) -> dict[str, Any]:
-    """``GET /v2/job/{id}?show_state=true`` through the sync hook (the run bookkeeping the waiters need)."""
-    from airflow_provider_lytics.hooks.lytics import quote_path
-
-    return hook.request("GET", f"/v2/job/{quote_path(job_id)}", params={"show_state": "true"}).data
-
-
-def publish_job(context: Mapping[str, Any], hook: LyticsHook, conn_id: str, job: Mapping[str, Any], log: Any) -> str:
-    """Push ``lytics_job_id`` and ``lytics_job_url`` (the :class:`LyticsJobLink` target) to XCom; returns the URL."""
-    job_id = str(job["id"])
-    try:
-        extra = hook.get_connection(conn_id).extra_dejson
-    except Exception:  # the link is a convenience; the connection already worked for the API call
-        extra = {}
-    url = job_ui_url(str(extra.get(EXTRA_UI_URL) or DEFAULT_UI_URL), job_id, job.get("workflow"))
-    ti = context.get("ti") or context.get("task_instance")
-    if ti is not None:
-        ti.xcom_push(key=XCOM_JOB_ID, value=job_id)
-        ti.xcom_push(key=XCOM_JOB_URL, value=url)
-    log.info("Lytics job %s (%s): %s", job_id, job.get("status"), url)
-    return url
 
 
 class _LyticsJobWaiter(BaseOperator):
@@ -116,7 +86,7 @@ class _LyticsJobWaiter(BaseOperator):
 
         assert self.job_id is not None
         end_time = time.time() + self.wait_timeout
-        job = get_job_with_state(hook, self.job_id)
+        job = hook.get_job_with_state(self.job_id)
         verdict = judge_run(job, watermark=watermark, max_faults=self.max_faults, deadline=end_time)
         if verdict.outcome is Outcome.WAIT and self.deferrable:
             from airflow_provider_lytics.triggers.jobs import LyticsJobTrigger
@@ -145,7 +115,7 @@ class _LyticsJobWaiter(BaseOperator):
                     )
                 self.log.info("%s", verdict.message)
                 time.sleep(min(self.poll_interval, max(0.0, end_time - time.time())))
-                job = get_job_with_state(hook, self.job_id)
+                job = hook.get_job_with_state(self.job_id)
                 verdict = judge_run(job, watermark=watermark, max_faults=self.max_faults, deadline=end_time)
         finally:
             self._waiting = False

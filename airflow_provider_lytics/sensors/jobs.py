@@ -79,11 +79,11 @@ class LyticsJobSensor(BaseSensorOperator):
     def poke(self, context: Mapping[str, Any]) -> PokeReturnValue:
         from airflow_provider_lytics.hooks.lytics import LyticsHook
         from airflow_provider_lytics.jobs.status import Outcome, format_logs, judge_run
-        from airflow_provider_lytics.operators.jobs import get_job_with_state, publish_job
+        from airflow_provider_lytics.links import publish_job
 
         hook = LyticsHook(self.lytics_conn_id)
         watermark = resolve_watermark(self.completed_after, context)
-        job = get_job_with_state(hook, self.job_id)
+        job = hook.get_job_with_state(self.job_id)
         if not self._published:
             publish_job(context, hook, self.lytics_conn_id, job, self.log)
             self._published = True
