@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The test command: lint, the whole suite on Airflow 3.3, then the Airflow-facing tests again on Airflow 2.11.
+# The test command: lint, type check, the whole suite on Airflow 3.3, then the Airflow-facing tests again on Airflow 2.11.
 # Both passes always run; each one's result is reported, then the exit code is non-zero if either failed.
 # LYTICS_TEST_AIRFLOW_2=0 skips the Airflow 2.11 pass; extra arguments go to pytest (both passes).
 set -uo pipefail
@@ -10,6 +10,8 @@ scripts/bootstrap.sh .venv constraints/py3.11-airflow-3.3.txt || exit 1
 export AIRFLOW__CORE__LOAD_EXAMPLES=False
 export AIRFLOW__CORE__UNIT_TEST_MODE=True
 .venv/bin/ruff check . && .venv/bin/ruff format --check . || { echo "== ruff failed"; exit 1; }
+# The type check: the package is mypy-clean ([tool.mypy] in pyproject.toml).
+.venv/bin/mypy || { echo "== mypy failed"; exit 1; }
 
 echo "== Airflow 3.3: whole suite"
 pass_started=$SECONDS

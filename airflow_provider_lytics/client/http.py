@@ -72,7 +72,7 @@ def send(
     send_headers = dict(headers or {})
     if json_body is not None:
         send_headers.setdefault("Content-Type", "application/json")
-    start_pos = body.tell() if hasattr(body, "seek") and hasattr(body, "tell") else None
+    start_pos = body.tell() if body is not None and hasattr(body, "seek") and hasattr(body, "tell") else None  # type: ignore[union-attr]
     replayable = body is None or isinstance(body, bytes | str) or start_pos is not None
     tracker = RetryTracker(policy, method=method, path=path, safe=safe and replayable, log=log, clock=clock)
 

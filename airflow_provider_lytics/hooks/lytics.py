@@ -11,7 +11,7 @@ from __future__ import annotations
 import time
 from collections.abc import Iterable, Iterator, Mapping
 from functools import cached_property
-from typing import IO, TYPE_CHECKING, Any
+from typing import IO, TYPE_CHECKING, Any, cast
 
 from airflow_provider_lytics.client.catalogue import LyticsApi
 from airflow_provider_lytics.client.config import LyticsSettings
@@ -141,7 +141,8 @@ class LyticsHook(LyticsBaseHook, LyticsApi):
         """
         return send(  # type: ignore[return-value]
             self.session, self.settings, self.retry_policy, method, path, params=params, json_body=json_body,
-            data=data, headers=headers, bulk=bulk, safe=safe, log=self.log, sleep=self._sleep, clock=self._clock,
+            data=data, headers=headers, bulk=bulk, safe=safe, log=cast(Any, self.log), sleep=self._sleep,
+            clock=self._clock,
         )  # fmt: skip
 
     # -- content (composite: the endpoints are in the catalogue) ----------------------------------------

@@ -72,7 +72,7 @@ def _peek(stream: IO[bytes], size: int = 4) -> tuple[bytes, IO[bytes]]:
         head = stream.read(size)
         stream.seek(pos)
         return head, stream
-    buffered = stream if isinstance(stream, io.BufferedReader) else io.BufferedReader(stream, 1 << 16)  # type: ignore[arg-type]
+    buffered = stream if isinstance(stream, io.BufferedReader) else io.BufferedReader(stream, 1 << 16)  # type: ignore[arg-type,type-var]
     return buffered.peek(size)[:size], buffered
 
 
@@ -159,7 +159,11 @@ def open_parts(
     elif kind == "zip":
         import zipfile
 
-        broken = (*_damage_errors(), ValueError, RuntimeError)  # ValueError: "negative seek value" in bad headers
+        broken: tuple[type[BaseException], ...] = (
+            *_damage_errors(),
+            ValueError,
+            RuntimeError,
+        )  # ValueError: "negative seek value" in bad headers
         with _seekable(stream, tmp_dir) as seekable:
             try:
                 archive = zipfile.ZipFile(seekable)

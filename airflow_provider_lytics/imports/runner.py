@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Iterable, Mapping, Sequence
-from typing import TYPE_CHECKING, Any
+from typing import IO, TYPE_CHECKING, Any, cast
 
 from airflow_provider_lytics.imports.batching import DEFAULT_BATCH_BYTES, Batch, BatchBuilder
 from airflow_provider_lytics.imports.checkpoint import CHECKPOINT_VERSION, CheckpointStore, MemoryCheckpointStore
@@ -181,7 +181,9 @@ class ImportRunner:
             def done_bytes() -> int:
                 return self._bytes_before + (getattr(raw, "bytes_in", None) or counting.count)
 
-            for part_name, stream in open_parts(counting, source.name, compression=s.compression, tmp_dir=s.tmp_dir):
+            for part_name, stream in open_parts(
+                cast(IO[bytes], counting), source.name, compression=s.compression, tmp_dir=s.tmp_dir
+            ):
                 suffix = part_name[len(source.name) :]
                 part_key = source.key + suffix
                 part = self._parts.setdefault(part_key, _Part(None))
@@ -248,7 +250,7 @@ class ImportRunner:
         sources = list(sources)
         self._load()
         known = [src.size for src in sources]
-        total = sum(known) if all(k is not None for k in known) else None  # type: ignore[misc]
+        total = sum(k for k in known if k is not None) if all(k is not None for k in known) else None
         progress = ProgressReporter(self.log, self.counts, interval=self.s.progress_interval, total_bytes=total)
         sender = self._sender()
         try:

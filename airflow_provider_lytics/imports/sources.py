@@ -9,6 +9,7 @@ verified completely before the first row is read (see :mod:`~airflow_provider_ly
 from __future__ import annotations
 
 import contextlib
+import functools
 import glob
 import io
 import json
@@ -124,7 +125,7 @@ def expand_object_storage(url: str, conn_id: str | None = None) -> list[SourceFi
         size = int(info.get("size") or 0) if isinstance(info, dict) else int(getattr(info, "st_size", 0))
         mtime = info.get("mtime") or info.get("LastModified") or info.get("updated") if isinstance(info, dict) else None
         key = f"obj:{p}:{size}:{mtime}"
-        out.append(SourceFile(str(p), key, size, lambda p=p: p.open("rb"), mtime=None))
+        out.append(SourceFile(str(p), key, size, functools.partial(p.open, "rb"), mtime=None))
     return out
 
 
@@ -251,7 +252,7 @@ def sftp_sources(session: SftpSession, files: Iterable[Any], decryptor: Decrypto
     out = []
     for f in files:
         key = f"sftp:{f.path}:{f.size}:{int(f.mtime)}"
-        out.append(SourceFile(f.path, key, f.size, lambda p=f.path: opener(p), mtime=f.mtime))
+        out.append(SourceFile(f.path, key, f.size, functools.partial(opener, f.path), mtime=f.mtime))
     return out
 
 

@@ -15,7 +15,7 @@ import io
 import tempfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, Any, cast
 
 from airflow_provider_lytics.imports.formats import ImportInputError
 
@@ -84,7 +84,7 @@ def verified_plaintext(
         counter = _CountingWriter()
         try:
             with decryptor(spool) as plain:
-                feed(_Tee(plain, counter))
+                feed(cast(IO[bytes], _Tee(plain, counter)))
         except PgpError as exc:
             raise ImportIntegrityError(
                 f"{name}: PGP decryption or verification failed, so no row of it was sent to Lytics: {exc}. "

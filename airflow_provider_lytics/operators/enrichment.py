@@ -326,7 +326,7 @@ class LyticsEnrichmentOperator(BaseOperator):
             if result.status == FAILED and self.max_failures is not None and failed > self.max_failures:
                 raise AirflowException(
                     f"Stopped after {failed} failed users (max_failures={self.max_failures}); they will be retried "
-                    f"next run. First failures: {[*runner.failures, {'reason': result.reason}][:3]}"
+                    f"next run. First failures: {[*(runner.failures if runner else []), {'reason': result.reason}][:3]}"
                 )
             return result
 

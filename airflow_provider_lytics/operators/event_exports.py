@@ -234,7 +234,7 @@ class LyticsEventExportOperator(BaseOperator):
             exc.add_note("Lytics event export is misconfigured")
             raise
         hook = LyticsHook(self.lytics_conn_id)
-        dest = self._destination()
+        dest = self._destination()  # type: ignore[misc]  # shares the audience operator's attribute names
         state_dest = ObjectStorageDestination(self.state_uri) if self.state_uri else None
         try:
             result = EventExport(spec, hook, dest, state_destination=state_dest).run()
@@ -253,7 +253,7 @@ class LyticsEventExportOperator(BaseOperator):
         ti = context.get("ti") or context.get("task_instance")
         if ti is not None:
             ti.xcom_push(key=XCOM_WATERMARK, value=result.watermark)
-        self._attach_asset_extra(context, summary)
+        self._attach_asset_extra(context, summary)  # type: ignore[misc]
         return summary
 
 

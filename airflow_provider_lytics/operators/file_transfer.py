@@ -17,7 +17,7 @@ import posixpath
 from collections.abc import Sequence
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, BinaryIO, Literal, cast
 
 from airflow.providers.common.compat.sdk import BaseOperator
 
@@ -264,7 +264,7 @@ class LyticsSftpDownloadOperator(BaseOperator):
                 else:
                     target = local_target(local_dir, plaintext_name(remote.relative))
                     with pgp.open_decryptor(target, verify=self.verify) as plaintext_sink:
-                        result = sftp.download_stream(remote.path, plaintext_sink)
+                        result = sftp.download_stream(remote.path, cast(BinaryIO, plaintext_sink))
                 downloaded.append({"remote": remote.path, "local": str(target), "size": result.size,
                                    "sha256": result.sha256})  # fmt: skip
                 self.log.info("Downloaded %s -> %s (%d bytes%s)", remote.path, target, result.size,

@@ -202,7 +202,7 @@ class LyticsCreateOrUpdateJobOperator(_LyticsJobWaiter):
         from airflow_provider_lytics.jobs.drift import find_drift, update_request
         from airflow_provider_lytics.jobs.spec import LyticsJobSpec
 
-        spec = LyticsJobSpec.from_dict(self.spec if isinstance(self.spec, LyticsJobSpec) else dict(self.spec))
+        spec = self.spec if isinstance(self.spec, LyticsJobSpec) else LyticsJobSpec.from_dict(dict(self.spec))
         if self.wait_for_completion and not self.run_job:
             raise LyticsArgumentError(
                 "wait_for_completion needs run_job=True: a job created paused never completes a run"

@@ -256,7 +256,7 @@ class LyticsProfileMessageOperator(BaseOperator):
         from airflow_provider_lytics.hooks.base import mask
         from airflow_provider_lytics.io.webhook import WebhookSender, settings_from_connection
 
-        conn = BaseHook.get_connection(self.http_conn_id)
+        conn = BaseHook.get_connection(str(self.http_conn_id))  # checked at construction for webhook delivery
         if conn.password:
             mask(conn.password)
         settings = settings_from_connection(conn, self.endpoint)
